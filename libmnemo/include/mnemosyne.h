@@ -1,0 +1,200 @@
+/*
+ * mnemosyne.h -- the C ABI of libmnemo, lightweight persistent memory.
+ *
+ * Conventions (every function below follows them):
+ *  - Functions returning int return 0 on success or a negative errno-style
+ *    code (-EINVAL, -ENOSPC, ...) on failure; functions returning a pointer
+ *    return NULL and set errno.  mnemo_errormsg() then describes the failure
+ *    of the calling thread's last failed call in words.
+ *  - Constructors take a T ** and fill it; destructors take a T ** and set it
+ *    to NULL.
+ *  - Nothing here aborts on bad input.
+ *
+ * See mnemosyne(7) for the model and the MNEMO_* environment variables, and
+ * mnemosyne-format(5) for the on-media format.
+ */
+#ifndef MNEMOSYNE_H
+#define MNEMOSYNE_H 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MNEMO_VERSION_MAJOR 0
+#define MNEMO_VERSION_MINOR 1
+
+/* Place a global in persistent memory (bound by the interposer). */
+#define MNEMO_PERSISTENT __attribute__((section("mnemo_persistent")))
+
+typedef struct mnemo_pool mnemo_pool;
+typedef struct mnemo_rawl mnemo_rawl;
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Message for the calling thread's last failure; never NULL. */
+const char *mnemo_errormsg(void);
+
+/* ---- pools ------------------------------------------------------------- */
+
+/* Flags for mnemo_pool_create() and mnemo_pool_open(). */
+#define MNEMO_CREATE           0x0001u /* open: create the pool if missing */
+#define MNEMO_BACKEND_AUTO     0x0000u /* dax if the file supports MAP_SYNC, else file */
+#define MNEMO_BACKEND_FILE     0x0010u /* any regular file */
+#define MNEMO_BACKEND_DAX      0x0020u /* DAX file or device, MAP_SYNC required */
+#define MNEMO_BACKEND_SIM      0x0030u /* power-failure simulation, for tests */
+#define MNEMO_BACKEND_MASK     0x0030u
+#define MNEMO_DURABILITY_POWER 0x0100u /* file backend: msync at every fence */
+
+/* Exit status of a process crashed by MNEMO_SIM_CRASH_AT (sim backend). */
+#define MNEMO_SIM_CRASH_EXIT   86
+
+#define MNEMO_POOL_MIN_SIZE    ((size_t)1 << 20)
+
+/*
+ * Create a pool file of `size` bytes (fully allocated now), mode 0600,
+ * mapped at `addr` (NULL: the library picks a free, stable address) and open
+ * it.  Fails with -EEXIST if `path` exists.
+ */
+int mnemo_pool_create(const char *path, size_t size, void *addr,
+                      unsigned flags, mnemo_pool **poolp);
+
+/*
+ * Open an existing pool, recovering it if the last user crashed.  `path`
+ * NULL means $MNEMO_POOL, else the default pool (see mnemosyne(7)).  With
+ * MNEMO_CREATE a missing pool is created with $MNEMO_POOL_SIZE bytes
+ * (default 64 MiB).
+ */
+int mnemo_pool_open(const char *path, unsigned flags, mnemo_pool **poolp);
+
+/* Unmap and unlock the pool; *poolp becomes NULL. */
+int mnemo_pool_close(mnemo_pool **poolp);
+
+/* Remove a pool file; fails with -EBUSY if any process has it open. */
+int mnemo_pool_delete(const char *path);
+
+/* Path of the default pool as the next mnemo_pool_open(NULL) would use. */
+const char *mnemo_pool_default_path(void);
+
+/* Address of byte 0 of the pool, its size, and its backend's name. */
+void *mnemo_pool_base(const mnemo_pool *pool);
+size_t mnemo_pool_size(const mnemo_pool *pool);
+const char *mnemo_pool_backend(const mnemo_pool *pool);
+
+/* ---- regions ----------------------------------------------------------- */
+
+#define MNEMO_NAME_MAX 63 /* longest region, root or log name, in bytes */
+
+/*
+ * Create a zero-filled region of `size` bytes (rounded up to the page size)
+ * and map it; its address never changes across runs.  `name` may be NULL;
+ * a non-NULL name must be unique and can be looked up again with
+ * mnemo_region_find().  -ENOSPC when the pool has no room.
+ */
+int mnemo_region_create(mnemo_pool *pool, const char *name, size_t size,
+                        void **addrp);
+
+/* Find a named region: its address and size. -ENOENT if there is none. */
+int mnemo_region_find(mnemo_pool *pool, const char *name, void **addrp,
+                      size_t *sizep);
+
+/* Delete the region starting at `addr`; its pages become inaccessible. */
+int mnemo_region_delete(mnemo_pool *pool, void *addr);
+
+/*
+ * The paper's calls, on the default pool (opened on first use with
+ * MNEMO_CREATE).  pmap: `addr` must be NULL, prot PROT_READ|PROT_WRITE,
+ * flags 0; returns the new region or NULL with errno set.  punmap deletes
+ * the region at `addr` whose size is `length`.
+ */
+void *pmap(void *addr, size_t length, int prot, int flags);
+int punmap(void *addr, size_t length);
+
+/* The default pool (opened on first use), or NULL with errno set. */
+mnemo_pool *mnemo_default_pool(void);
+
+/* ---- named roots -------------------------------------------------------- */
+
+/* Durably bind `name` to `ptr` (atomically replacing an earlier binding). */
+int mnemo_root_set(mnemo_pool *pool, const char *name, void *ptr);
+/* Look `name` up; -ENOENT if unbound. */
+int mnemo_root_get(mnemo_pool *pool, const char *name, void **ptrp);
+/* Durably remove the binding of `name`. */
+int mnemo_root_delete(mnemo_pool *pool, const char *name);
+
+/* ---- persistence primitives --------------------------------------------- */
+
+/* Write back the cache lines of [addr, addr+len) (no ordering). */
+void mnemo_flush(const void *addr, size_t len);
+/* Wait until every line this thread flushed is durable. */
+void mnemo_fence(void);
+/* mnemo_flush() then mnemo_fence(). */
+void mnemo_persist(const void *addr, size_t len);
+
+/*
+ * Store `value` at `dst` atomically (all 8 bytes or none reach persistence)
+ * and persist it.  -EINVAL unless dst is 8-byte aligned.
+ */
+int mnemo_store64(uint64_t *dst, uint64_t value);
+
+/*
+ * Shadow update: copy `len` bytes of `src` into `spare`, persist them, then
+ * atomically point *slot at `spare` and persist *slot.  After a crash *slot
+ * points at either the old copy or the complete new one.  The caller then
+ * owns the old copy as the next spare.  -EINVAL if slot is misaligned or
+ * spare overlaps src.
+ */
+int mnemo_shadow_update(void **slot, void *spare, const void *src,
+                        size_t len);
+
+/* ---- raw word log (RAWL) ------------------------------------------------ */
+
+/*
+ * A circular append-only log of 64-bit words, kept in its own named region
+ * (name "rawl:<name>").  One writer at a time: give each thread its own log.
+ * Each append is one record and costs exactly one fence; after a crash the
+ * log holds every record whose append returned, in order, plus possibly the
+ * record being appended at the crash, complete or not at all.
+ */
+int mnemo_rawl_open(mnemo_pool *pool, const char *name, size_t capacity,
+                    mnemo_rawl **logp);
+int mnemo_rawl_append(mnemo_rawl *log, const uint64_t *words, size_t n);
+
+typedef int (*mnemo_rawl_cb)(const uint64_t *words, size_t n, void *arg);
+/* Call cb for each record, oldest first; a nonzero return stops the walk
+ * and is returned. */
+int mnemo_rawl_foreach(mnemo_rawl *log, mnemo_rawl_cb cb, void *arg);
+/* Drop the oldest `nrecords` records (SIZE_MAX: all). */
+int mnemo_rawl_truncate(mnemo_rawl *log, size_t nrecords);
+/* Records in the log and free payload words for the next append. */
+size_t mnemo_rawl_count(const mnemo_rawl *log);
+size_t mnemo_rawl_space(const mnemo_rawl *log);
+int mnemo_rawl_close(mnemo_rawl **logp);
+
+/* ---- statistics and SCM emulation ---------------------------------------- */
+
+enum mnemo_stat {
+	MNEMO_STAT_FLUSHED_LINES = 0, /* cache lines flushed by this thread */
+	MNEMO_STAT_FENCES = 1,        /* fences issued by this thread */
+	MNEMO_STAT_NR
+};
+
+/* Counter of the calling thread; 0 for an unknown stat. */
+uint64_t mnemo_stat_get(enum mnemo_stat stat);
+/* Zero the calling thread's counters. */
+void mnemo_stat_reset(void);
+
+/* Extra latency charged per flushed line and per fence, in nanoseconds
+ * (the SCM latency emulator; both 0 by default). */
+void mnemo_emul_set(unsigned flush_ns, unsigned fence_ns);
+
+/* Name of the flush instruction in use: "clwb", "clflushopt" or "clflush". */
+const char *mnemo_flush_instruction(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MNEMOSYNE_H */

@@ -1,0 +1,136 @@
+/*
+ * layout.h -- the on-media format of a pool (format version 1).
+ *
+ * This header is the format's single source of truth; man/mnemosyne-format.5
+ * describes it in prose and tests/layout.cc pins every size and offset below.
+ * All integers are little-endian (x86-64 native).  A change to any layout here
+ * requires a new MNEMO_FORMAT_MAJOR: older libraries then refuse the pool.
+ *
+ * A pool is one regular file (or DAX file / device) mapped at a fixed virtual
+ * address `base`:
+ *
+ *   offset 0            pool_header        4 KiB, written once at creation
+ *   region_off          slot[region_slots] the region table
+ *   root_off            slot[root_slots]   the named-root table
+ *   data_off ... size   region extents     each aligned to `align`
+ *
+ * Glossary:
+ *   slot    a 128-byte table entry (two cache lines) naming a region or a
+ *           root.  Its first word, `state`, is its commit word.
+ *   extent  the byte range [offset, offset+size) of the pool file a region
+ *           occupies; extents of live regions never overlap.  Free space is
+ *           not recorded: it is whatever live extents do not cover.
+ *   gen     a pool-wide creation counter; newer slots have larger gens.
+ */
+#ifndef MNEMO_LAYOUT_H
+#define MNEMO_LAYOUT_H
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mnemo::layout {
+
+inline constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'P', 'L', '\0'};
+inline constexpr uint32_t kFormatMajor = 1; /* incompatible changes */
+inline constexpr uint32_t kFormatMinor = 0; /* compatible additions */
+inline constexpr size_t kHeaderSize = 4096;
+inline constexpr size_t kSlotSize = 128;
+inline constexpr uint32_t kRegionSlots = 256;
+inline constexpr uint32_t kRootSlots = 256;
+inline constexpr size_t kNameMax = 63;
+
+/* Slot commit words.  A slot is live iff state == kSlotLive.  The word is
+ * written with one aligned 8-byte store after the rest of the slot is
+ * persisted, so a crash leaves it 0 (free) or kSlotLive, never torn. */
+inline constexpr uint64_t kSlotFree = 0;
+inline constexpr uint64_t kSlotLive = 0x45564c4f4d454e4dull; /* "MNEMOLVE" */
+
+/*
+ * The pool header.  Invariants: written (with its checksum) and made
+ * durable before the pool file gets its final name; never modified after.
+ * checksum = hash64 of bytes [0, 4088) with seed kHeaderSeed.
+ */
+struct pool_header {
+	char magic[8];          /* kMagic */
+	uint32_t major;         /* kFormatMajor of the creating library */
+	uint32_t minor;         /* kFormatMinor of the creating library */
+	uint8_t uuid[16];       /* random, identifies the pool */
+	uint64_t size;          /* pool file size in bytes */
+	uint64_t base;          /* virtual address of file offset 0 */
+	uint64_t align;         /* region extents are multiples of this */
+	uint64_t region_off;    /* file offset of the region table */
+	uint64_t root_off;      /* file offset of the root table */
+	uint32_t region_slots;  /* entries in the region table */
+	uint32_t root_slots;    /* entries in the root table */
+	uint64_t data_off;      /* first byte available to regions */
+	uint64_t create_time;   /* seconds since the epoch, informational */
+	uint8_t reserved[3992]; /* zero */
+	uint64_t checksum;
+};
+static_assert(sizeof(pool_header) == kHeaderSize);
+
+/*
+ * A table slot (region or root).  Concurrency: slots are changed only by
+ * the process holding the pool lock, under the pool's mutex.
+ * checksum = hash64 of bytes [16, 120) with seed kSlotSeed: it covers
+ * everything but `state` (the commit word) and `value` (a root's pointer,
+ * updated in place by one atomic 8-byte store).
+ */
+struct slot {
+	uint64_t state;  /* kSlotFree or kSlotLive; written last */
+	uint64_t value;  /* root: the bound pointer; region: 0 */
+	uint64_t offset; /* region: file offset of its extent; root: 0 */
+	uint64_t size;   /* region: extent size (multiple of align); root: 0 */
+	uint64_t gen;    /* creation counter, unique among live slots */
+	uint64_t flags;  /* zero (reserved) */
+	char name[64];   /* NUL-terminated; empty for an anonymous region */
+	uint64_t reserved;
+	uint64_t checksum;
+};
+static_assert(sizeof(slot) == kSlotSize);
+
+inline constexpr uint64_t kHeaderSeed = 0x6d6e656d6f686472ull;
+inline constexpr uint64_t kSlotSeed = 0x6d6e656d6f736c74ull;
+
+/*
+ * A RAWL (raw word log) occupies a whole named region "rawl:<name>":
+ *
+ *   bytes [0, 64)    head descriptor copy 0   (rawl_desc)
+ *   bytes [64, 128)  head descriptor copy 1
+ *   bytes [128, end) the ring: capacity 64-bit words
+ *
+ * A fresh region is all zero, which reads as an empty log (both descriptors
+ * invalid means head = 0, seq = 0).  Positions are logical word counts that
+ * only grow; ring index = position % capacity.
+ *
+ * Record at position p with sequence number s:
+ *   word 0      header: nwords (low 32 bits) | flags << 32
+ *   words 1..n  payload
+ *   word n+1    hash64(header, payload) with seed kRecordSeed ^ s
+ * A record never straddles the ring's end: when it does not fit, a WRAP
+ * record (flags = 1, no payload) is written if two or more words remain,
+ * and the next record starts at the next lap.  If fewer than two words
+ * remain, the wrap is implicit.  WRAP records consume a sequence number.
+ *
+ * Truncation writes the descriptor copy with the smaller seq (an invalid
+ * copy counts as smaller); recovery takes the valid copy with the larger
+ * seq.  The stable tail is found by walking from the head while records
+ * carry valid checksums for the expected sequence numbers.
+ */
+struct rawl_desc {
+	uint64_t head;     /* logical position of the oldest record */
+	uint64_t seq;      /* sequence number of that record */
+	uint64_t checksum; /* hash64 of head, seq with seed kDescSeed */
+	uint64_t reserved[5];
+};
+static_assert(sizeof(rawl_desc) == 64);
+
+inline constexpr size_t kRawlRingOff = 128;
+inline constexpr uint64_t kRawlWrap = 1;
+inline constexpr uint64_t kRecordSeed = 0x6d6e656d6f72636eull;
+inline constexpr uint64_t kDescSeed = 0x6d6e656d6f647363ull;
+inline constexpr char kRawlPrefix[] = "rawl:";
+
+} // namespace mnemo::layout
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * persist.cc -- the public persistence primitives, statistics and emulator
+ * controls; thin wrappers over scm/.
+ *
+ * Persist points per call (flushed lines are those the range covers):
+ *   mnemo_persist        1 fence
+ *   mnemo_store64        1 line, 1 fence
+ *   mnemo_shadow_update  lines(len) + 1 line, 2 fences
+ */
+#include <cerrno>
+#include <cstring>
+
+#include "error.h"
+#include "mnemosyne.h"
+#include "scm/scm.h"
+
+#define API extern "C" __attribute__((visibility("default")))
+
+using namespace mnemo;
+
+API void mnemo_flush(const void *addr, size_t len)
+{
+	scm::flush(addr, len);
+}
+
+API void mnemo_fence(void)
+{
+	scm::fence();
+}
+
+API void mnemo_persist(const void *addr, size_t len)
+{
+	scm::persist(addr, len);
+}
+
+API int mnemo_store64(uint64_t *dst, uint64_t value)
+{
+	if (!dst || (uintptr_t)dst % 8)
+		return fail(EINVAL, "mnemo_store64: %p is not 8-byte aligned",
+			    (void *)dst);
+	scm::store64(dst, value);
+	scm::persist(dst, sizeof(*dst));
+	return 0;
+}
+
+API int mnemo_shadow_update(void **slot, void *spare, const void *src,
+			    size_t len)
+{
+	if (!slot || (uintptr_t)slot % 8 || !spare || (!src && len))
+		return fail(EINVAL, "mnemo_shadow_update: slot must be "
+			    "8-byte aligned, spare and src non-NULL");
+	const char *s = (const char *)src, *d = (const char *)spare;
+	if (len && s < d + len && d < s + len)
+		return fail(EINVAL, "mnemo_shadow_update: spare overlaps src");
+	/* Order: the copy is durable before the pointer can point at it. */
+	memcpy(spare, src, len);
+	scm::persist(spare, len);
+	scm::store64((uint64_t *)slot, (uint64_t)spare);
+	scm::persist(slot, sizeof(*slot));
+	return 0;
+}
+
+API uint64_t mnemo_stat_get(enum mnemo_stat stat)
+{
+	return scm::stat_get((unsigned)stat);
+}
+
+API void mnemo_stat_reset(void)
+{
+	scm::stat_reset();
+}
+
+API void mnemo_emul_set(unsigned flush_ns, unsigned fence_ns)
+{
+	scm::emul_set(flush_ns, fence_ns);
+}
+
+API const char *mnemo_flush_instruction(void)
+{
+	return scm::flush_instruction();
+}

@@ -1,0 +1,319 @@
+/*
+ * pool.cc -- creating, opening, closing and deleting pools.
+ *
+ * Creation is atomic in the file system: the pool is built and made durable
+ * under a temporary name, then renamed into place (RENAME_NOREPLACE).  A pool
+ * file therefore either does not exist or has a complete, valid header.
+ * Opening never writes: validation failures leave the file untouched.
+ */
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "error.h"
+#include "mnemosyne.h"
+#include "pool.h"
+
+#define API extern "C" __attribute__((visibility("default")))
+
+using namespace mnemo;
+
+mnemo_pool::~mnemo_pool()
+{
+	dev.reset();
+	if (fd >= 0)
+		close(fd);
+}
+
+namespace {
+
+int sys_fail(const char *what, const char *path)
+{
+	int err = errno;
+	return fail(err, "%s %s: %s", what, path, strerror(err));
+}
+
+int fsync_parent(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	int dfd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return sys_fail("cannot open the directory of", path);
+	int rc = fsync(dfd) == 0 ? 0 : sys_fail("cannot fsync dir of", path);
+	close(dfd);
+	return rc;
+}
+
+/* Rename without replacing; falls back to link+unlink where the file
+ * system lacks RENAME_NOREPLACE. */
+int publish_name(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EINVAL && link(tmp, path) == 0) {
+		unlink(tmp);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return fail(EEXIST, "cannot create pool %s: it already exists",
+			    path);
+	return sys_fail("cannot create pool", path);
+}
+
+int write_new_pool(int fd, const char *path, uint64_t size, uint64_t base)
+{
+	layout::pool_header h;
+	int err = posix_fallocate(fd, 0, (off_t)size);
+	if (err)
+		return fail(err == EFBIG ? ENOSPC : err,
+			    "cannot allocate %llu bytes for pool %s: %s",
+			    (unsigned long long)size, path, strerror(err));
+	header_init(&h, size, base);
+	int rc = base ? 0 : addr_pick(h.uuid, size, &h.base);
+	if (rc)
+		return rc;
+	header_seal(&h);
+	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return sys_fail("cannot write the header of", path);
+	if (fsync(fd) != 0)
+		return sys_fail("cannot fsync", path);
+	return 0;
+}
+
+int create_file(const char *path, uint64_t size, uint64_t base)
+{
+	struct stat st;
+	if (stat(path, &st) == 0)
+		return fail(EEXIST, "cannot create pool %s: it already exists",
+			    path);
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s.creating.%d", path, (int)getpid()) >=
+	    (int)sizeof(tmp))
+		return fail(ENAMETOOLONG, "pool path too long: %s", path);
+	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return sys_fail("cannot create pool", path);
+	fchmod(fd, 0600);
+	int rc = write_new_pool(fd, path, size, base);
+	close(fd);
+	if (rc == 0)
+		rc = publish_name(tmp, path);
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	return fsync_parent(path);
+}
+
+int lock_fd(int fd, const char *path)
+{
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK)
+		return fail(EBUSY, "pool %s is already open (by another "
+			    "process, or by another handle in this one)", path);
+	return sys_fail("cannot lock pool", path);
+}
+
+/* Read the header, padding a short file with zeros. */
+int read_header(int fd, const char *path, layout::pool_header *h,
+		uint64_t *file_size)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return sys_fail("cannot stat", path);
+	if (!S_ISREG(st.st_mode))
+		return fail(EINVAL, "%s is not a regular file", path);
+	*file_size = (uint64_t)st.st_size;
+	memset(h, 0, sizeof(*h));
+	if (pread(fd, h, sizeof(*h), 0) < 0)
+		return sys_fail("cannot read", path);
+	if (*file_size < sizeof(*h) &&
+	    memcmp(h->magic, layout::kMagic, sizeof(layout::kMagic)) == 0)
+		return fail(EUCLEAN, "%s is truncated: %llu bytes, shorter "
+			    "than a pool header", path,
+			    (unsigned long long)*file_size);
+	return header_check(h, *file_size, path);
+}
+
+int pick_backend(mnemo_pool *p, unsigned flags, scm::config *cfg)
+{
+	bool autodetect;
+	int rc = scm::config_from(flags, cfg, &autodetect);
+	if (rc == 0 && autodetect && scm::fd_supports_map_sync(p->fd))
+		cfg->backend = scm::kind::dax;
+	return rc;
+}
+
+int attach(mnemo_pool *p, unsigned flags)
+{
+	uint64_t file_size;
+	int rc = lock_fd(p->fd, p->path.c_str());
+	if (rc == 0)
+		rc = read_header(p->fd, p->path.c_str(), &p->hdr, &file_size);
+	scm::config cfg;
+	if (rc == 0)
+		rc = pick_backend(p, flags, &cfg);
+	if (rc == 0)
+		rc = scm::open_device(p->fd, cfg, (void *)p->hdr.base,
+				      window_of(p->hdr.size), &p->dev);
+	if (rc)
+		return rc;
+	p->base = p->dev->base();
+	rc = p->dev->map(0, p->hdr.data_off);
+	if (rc == 0)
+		rc = tables_load(p);
+	if (rc == 0)
+		rc = regions_map_all(p);
+	return rc;
+}
+
+int open_path(const char *path, unsigned flags, mnemo_pool **poolp)
+{
+	auto *p = new mnemo_pool;
+	p->path = path;
+	p->fd = open(path, O_RDWR | O_CLOEXEC);
+	int rc = p->fd < 0 ? sys_fail("cannot open pool", path) : 0;
+	if (rc == 0)
+		rc = attach(p, flags);
+	if (rc) {
+		delete p;
+		return rc;
+	}
+	*poolp = p;
+	return 0;
+}
+
+int mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *s = strchr(buf + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return sys_fail("cannot create directory", buf);
+		*s = '/';
+	}
+	return 0;
+}
+
+int create_default(const char *path)
+{
+	uint64_t size;
+	int rc = default_pool_size(&size);
+	if (rc == 0)
+		rc = mkdir_parents(path);
+	if (rc == 0)
+		rc = create_file(path, window_of(size), 0);
+	return rc == -EEXIST ? 0 : rc; /* lost a race: open theirs */
+}
+
+thread_local char tl_default_path[PATH_MAX];
+
+} // namespace
+
+API const char *mnemo_pool_default_path(void)
+{
+	const char *env = getenv("MNEMO_POOL");
+	if (env && *env)
+		return env;
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	if (xdg && *xdg)
+		snprintf(tl_default_path, sizeof(tl_default_path),
+			 "%s/mnemosyne/default.pool", xdg);
+	else
+		snprintf(tl_default_path, sizeof(tl_default_path),
+			 "%s/.local/share/mnemosyne/default.pool",
+			 home && *home ? home : "/tmp");
+	return tl_default_path;
+}
+
+API int mnemo_pool_create(const char *path, size_t size, void *addr,
+			  unsigned flags, mnemo_pool **poolp)
+{
+	if (!path || !*path || !poolp)
+		return fail(EINVAL, "mnemo_pool_create: path and poolp are "
+			    "required");
+	if (size < MNEMO_POOL_MIN_SIZE)
+		return fail(EINVAL, "pool size %zu is below the minimum of %zu "
+			    "bytes", size, MNEMO_POOL_MIN_SIZE);
+	uint64_t sz = window_of(size);
+	int rc = addr ? addr_check((uint64_t)addr, sz) : 0;
+	if (rc == 0)
+		rc = create_file(path, sz, (uint64_t)addr);
+	if (rc == 0)
+		rc = open_path(path, flags & ~MNEMO_CREATE, poolp);
+	return rc;
+}
+
+API int mnemo_pool_open(const char *path, unsigned flags, mnemo_pool **poolp)
+{
+	if (!poolp)
+		return fail(EINVAL, "mnemo_pool_open: poolp is NULL");
+	if (!path)
+		path = mnemo_pool_default_path();
+	if ((flags & MNEMO_CREATE) && access(path, F_OK) != 0 &&
+	    errno == ENOENT) {
+		int rc = create_default(path);
+		if (rc)
+			return rc;
+	}
+	return open_path(path, flags, poolp);
+}
+
+API int mnemo_pool_close(mnemo_pool **poolp)
+{
+	if (!poolp || !*poolp)
+		return fail(EINVAL, "mnemo_pool_close: no pool");
+	delete *poolp;
+	*poolp = nullptr;
+	int err = scm::take_io_error();
+	return err ? fail(err, "an msync of the pool failed: %s",
+			  strerror(err))
+		   : 0;
+}
+
+API int mnemo_pool_delete(const char *path)
+{
+	if (!path)
+		return fail(EINVAL, "mnemo_pool_delete: path is NULL");
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return sys_fail("cannot open pool", path);
+	layout::pool_header h;
+	int rc = lock_fd(fd, path);
+	ssize_t n = rc ? 0 : pread(fd, &h, sizeof(h.magic), 0);
+	if (rc == 0 && (n != (ssize_t)sizeof(h.magic) ||
+			memcmp(h.magic, layout::kMagic, sizeof(h.magic)) != 0))
+		rc = fail(EMEDIUMTYPE, "%s is not a Mnemosyne pool; refusing "
+			  "to delete it", path);
+	if (rc == 0 && unlink(path) != 0)
+		rc = sys_fail("cannot delete pool", path);
+	close(fd);
+	return rc;
+}
+
+API void *mnemo_pool_base(const mnemo_pool *pool)
+{
+	return pool ? pool->base : nullptr;
+}
+
+API size_t mnemo_pool_size(const mnemo_pool *pool)
+{
+	return pool ? pool->hdr.size : 0;
+}
+
+API const char *mnemo_pool_backend(const mnemo_pool *pool)
+{
+	return pool ? pool->dev->name() : "none";
+}

@@ -1,0 +1,79 @@
+/*
+ * pool.h -- the in-memory state of an open pool.
+ *
+ * Invariants of an open mnemo_pool:
+ *  - the calling process holds an exclusive flock on `fd` (one opener);
+ *  - [base, base + hdr.size) is reserved; [0, data_off) and every live
+ *    region's extent are mapped read-write, everything else is inaccessible;
+ *  - `extents` lists exactly the live region slots, sorted by offset,
+ *    non-overlapping, each inside [data_off, size);
+ *  - next_gen is larger than the gen of every live slot.
+ * `mu` guards the tables, `extents` and next_gen; readers of a root value
+ * (one aligned word) need no lock.
+ */
+#ifndef MNEMO_POOL_H
+#define MNEMO_POOL_H
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "layout.h"
+#include "scm/scm.h"
+
+struct mnemo_pool {
+	struct extent {
+		uint64_t offset, size;
+		uint32_t slot; /* index in the region table */
+	};
+
+	std::string path;
+	int fd = -1;
+	std::unique_ptr<mnemo::scm::device> dev;
+	mnemo::layout::pool_header hdr; /* validated copy */
+	char *base = nullptr;
+	std::mutex mu;
+	std::vector<extent> extents;
+	uint64_t next_gen = 1;
+
+	mnemo::layout::slot *regions() const
+	{
+		return (mnemo::layout::slot *)(base + hdr.region_off);
+	}
+	mnemo::layout::slot *roots() const
+	{
+		return (mnemo::layout::slot *)(base + hdr.root_off);
+	}
+	~mnemo_pool();
+};
+
+namespace mnemo {
+
+/* header.cc: build and validate the header. */
+void header_init(layout::pool_header *h, uint64_t size, uint64_t base);
+int header_check(const layout::pool_header *h, uint64_t file_size,
+		 const char *path);
+void header_seal(layout::pool_header *h);
+
+/* table.cc: load and validate both tables at open (read-only). */
+int tables_load(mnemo_pool *pool);
+
+/* slot.cc: atomic publication of table slots. */
+uint64_t slot_checksum(const layout::slot *s);
+void slot_publish(layout::slot *dst, const layout::slot &body);
+void slot_retire(layout::slot *s);
+int name_check(const char *name, bool allow_empty);
+bool slot_name_is(const layout::slot *s, const char *name);
+
+/* region.cc */
+int regions_map_all(mnemo_pool *pool);
+
+/* addr.cc: choice of a pool's base address. */
+int addr_pick(const uint8_t uuid[16], uint64_t size, uint64_t *base);
+int addr_check(uint64_t base, uint64_t size);
+uint64_t window_of(uint64_t size);
+
+} // namespace mnemo
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * rawl.cc -- the raw word log (RAWL): an append-only ring of 64-bit words
+ * with one persist point per append (format in layout.h).
+ *
+ * Invariants of an open log (one writer; the handle is not thread-safe):
+ *  - [head, tail) holds `records` user records and any WRAP records, each
+ *    with a valid checksum for its sequence number, head_seq .. tail_seq-1;
+ *  - tail - head <= cap;
+ *  - desc[cur] is the durable descriptor {head, head_seq}.
+ * Recovery (at open) recomputes tail by walking from head: the first record
+ * whose checksum does not match its expected sequence number ends the log.
+ * Stale records of earlier laps cannot match, since sequence numbers only
+ * grow with position.
+ */
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "error.h"
+#include "hash.h"
+#include "mnemosyne.h"
+#include "pool.h"
+
+#define API extern "C" __attribute__((visibility("default")))
+
+using namespace mnemo;
+using layout::rawl_desc;
+
+struct mnemo_rawl {
+	mnemo_pool *pool;
+	rawl_desc *desc; /* the two descriptor copies */
+	uint64_t *ring;
+	uint64_t cap; /* ring words */
+	uint64_t head, head_seq, tail, tail_seq, records;
+	int cur; /* index of the newest valid descriptor, -1 if none */
+};
+
+namespace {
+
+constexpr uint64_t kMaxWords = 0xffffffffull;
+
+uint64_t rec_sum(const uint64_t *rec, uint64_t n, uint64_t seq)
+{
+	return hash64(rec, (n + 1) * 8, layout::kRecordSeed ^ seq);
+}
+
+uint64_t desc_sum(const rawl_desc *d)
+{
+	return hash64(d, 16, layout::kDescSeed);
+}
+
+/* The record at logical position `pos` with sequence `seq`: returns its
+ * length in words (including any skipped end-of-ring words), or 0 if
+ * invalid.  *user tells whether it is a user record. */
+uint64_t rec_parse(const mnemo_rawl *l, uint64_t pos, uint64_t seq, bool *user)
+{
+	uint64_t idx = pos % l->cap, room = l->cap - idx;
+	if (room < 2) /* implicit wrap: not a record, just skipped words */
+		return 0;
+	const uint64_t *r = l->ring + idx;
+	uint64_t n = r[0] & kMaxWords, flags = r[0] >> 32;
+	if (flags == layout::kRawlWrap && n == 0 && r[1] == rec_sum(r, 0, seq)) {
+		*user = false;
+		return room;
+	}
+	if (flags != 0 || n + 2 > room || r[n + 1] != rec_sum(r, n, seq))
+		return 0;
+	*user = true;
+	return n + 2;
+}
+
+/* Words skipped at `pos` by an implicit wrap (fewer than 2 words left). */
+uint64_t implicit_skip(const mnemo_rawl *l, uint64_t pos)
+{
+	uint64_t room = l->cap - pos % l->cap;
+	return room < 2 ? room : 0;
+}
+
+void load_head(mnemo_rawl *l)
+{
+	l->cur = -1;
+	l->head = l->head_seq = 0;
+	for (int i = 0; i < 2; i++) {
+		const rawl_desc &d = l->desc[i];
+		if (d.checksum == desc_sum(&d) && (l->cur < 0 || d.seq > l->head_seq)) {
+			l->cur = i;
+			l->head = d.head;
+			l->head_seq = d.seq;
+		}
+	}
+}
+
+void find_tail(mnemo_rawl *l)
+{
+	uint64_t pos = l->head, seq = l->head_seq;
+	l->records = 0;
+	for (;;) {
+		pos += implicit_skip(l, pos);
+		bool user;
+		uint64_t len = pos - l->head < l->cap ? rec_parse(l, pos, seq, &user) : 0;
+		if (len == 0 || pos + len - l->head > l->cap)
+			break;
+		pos += len;
+		seq++;
+		l->records += user;
+	}
+	l->tail = pos;
+	l->tail_seq = seq;
+}
+
+void write_rec(mnemo_rawl *l, uint64_t idx, uint64_t hdr, const uint64_t *w,
+	       uint64_t n)
+{
+	uint64_t *r = l->ring + idx;
+	r[0] = hdr;
+	if (n)
+		memcpy(r + 1, w, n * 8);
+	r[n + 1] = rec_sum(r, n, l->tail_seq++);
+	scm::flush(r, (n + 2) * 8);
+}
+
+/* Make room for `need` words at tail, wrapping if needed.  Changes nothing
+ * on failure. */
+int make_room(mnemo_rawl *l, uint64_t need)
+{
+	uint64_t tail = l->tail + implicit_skip(l, l->tail);
+	uint64_t idx = tail % l->cap, room = l->cap - idx;
+	uint64_t waste = room < need ? room : 0;
+	if (need > l->cap)
+		return fail(EINVAL, "record of %llu words exceeds the log's "
+			    "capacity", (unsigned long long)(need - 2));
+	if (tail - l->head + waste + need > l->cap)
+		return fail(ENOSPC, "log is full (%llu of %llu words used); "
+			    "truncate it", (unsigned long long)(l->tail - l->head),
+			    (unsigned long long)l->cap);
+	if (waste)
+		write_rec(l, idx, layout::kRawlWrap << 32, nullptr, 0);
+	l->tail = tail + waste;
+	return 0;
+}
+
+int open_region(mnemo_pool *pool, const std::string &rname, size_t cap,
+		char **reg, size_t *size)
+{
+	void *p;
+	int rc = mnemo_region_find(pool, rname.c_str(), &p, size);
+	if (rc == -ENOENT) {
+		if (cap < 4 || cap > (1ull << 40))
+			return fail(EINVAL, "log capacity %zu words is out of "
+				    "range (4 .. 2^40)", cap);
+		*size = layout::kRawlRingOff + cap * 8;
+		rc = mnemo_region_create(pool, rname.c_str(), *size, &p);
+	}
+	*reg = (char *)p;
+	return rc;
+}
+
+} // namespace
+
+API int mnemo_rawl_open(mnemo_pool *pool, const char *name, size_t capacity,
+			mnemo_rawl **logp)
+{
+	if (!pool || !logp || !name || !*name)
+		return fail(EINVAL, "mnemo_rawl_open: pool, name and logp are "
+			    "required");
+	std::string rname = std::string(layout::kRawlPrefix) + name;
+	int rc = name_check(rname.c_str(), false);
+	if (rc)
+		return rc;
+	char *reg = nullptr;
+	size_t size = 0;
+	rc = open_region(pool, rname, capacity, &reg, &size);
+	if (rc)
+		return rc;
+	auto *l = new mnemo_rawl{};
+	l->pool = pool;
+	l->desc = (rawl_desc *)reg;
+	l->ring = (uint64_t *)(reg + layout::kRawlRingOff);
+	l->cap = (size - layout::kRawlRingOff) / 8;
+	load_head(l);
+	find_tail(l);
+	*logp = l;
+	return 0;
+}
+
+API int mnemo_rawl_append(mnemo_rawl *l, const uint64_t *words, size_t n)
+{
+	if (!l || (n && !words) || n > kMaxWords - 2)
+		return fail(EINVAL, "mnemo_rawl_append: bad arguments");
+	int rc = make_room(l, n + 2);
+	if (rc)
+		return rc;
+	write_rec(l, l->tail % l->cap, n, words, n);
+	scm::fence(); /* the one persist point of an append */
+	l->tail += n + 2;
+	l->records++;
+	return 0;
+}
+
+API int mnemo_rawl_foreach(mnemo_rawl *l, mnemo_rawl_cb cb, void *arg)
+{
+	if (!l || !cb)
+		return fail(EINVAL, "mnemo_rawl_foreach: log and cb required");
+	uint64_t pos = l->head, seq = l->head_seq;
+	while (pos < l->tail) {
+		pos += implicit_skip(l, pos);
+		bool user;
+		uint64_t len = rec_parse(l, pos, seq++, &user);
+		if (len == 0) /* cannot happen: [head, tail) was validated */
+			return fail(EUCLEAN, "log record at %llu is corrupt",
+				    (unsigned long long)pos);
+		const uint64_t *r = l->ring + pos % l->cap;
+		int stop = user ? cb(r + 1, r[0] & kMaxWords, arg) : 0;
+		if (stop)
+			return stop;
+		pos += len;
+	}
+	return 0;
+}
+
+API int mnemo_rawl_truncate(mnemo_rawl *l, size_t nrecords)
+{
+	if (!l)
+		return fail(EINVAL, "mnemo_rawl_truncate: log is NULL");
+	uint64_t pos = l->head, seq = l->head_seq, dropped = 0;
+	while (pos < l->tail && dropped < nrecords) {
+		pos += implicit_skip(l, pos);
+		bool user;
+		pos += rec_parse(l, pos, seq++, &user);
+		dropped += user;
+	}
+	if (pos == l->head)
+		return 0;
+	rawl_desc *d = &l->desc[l->cur == 0 ? 1 : 0];
+	d->head = pos;
+	d->seq = seq;
+	d->checksum = desc_sum(d);
+	scm::persist(d, sizeof(*d));
+	l->cur = l->cur == 0 ? 1 : 0;
+	l->head = pos;
+	l->head_seq = seq;
+	l->records -= dropped;
+	return 0;
+}
+
+API size_t mnemo_rawl_count(const mnemo_rawl *l)
+{
+	return l ? l->records : 0;
+}
+
+API size_t mnemo_rawl_space(const mnemo_rawl *l)
+{
+	if (!l)
+		return 0;
+	uint64_t tail = l->tail + implicit_skip(l, l->tail);
+	uint64_t free = l->cap - (tail - l->head);
+	uint64_t room = l->cap - tail % l->cap;
+	uint64_t a = room < free ? room : free;
+	uint64_t b = free > room ? free - room : 0;
+	uint64_t best = a > b ? a : b;
+	return best > 2 ? best - 2 : 0;
+}
+
+API int mnemo_rawl_close(mnemo_rawl **logp)
+{
+	if (!logp || !*logp)
+		return fail(EINVAL, "mnemo_rawl_close: no log");
+	delete *logp;
+	*logp = nullptr;
+	return 0;
+}

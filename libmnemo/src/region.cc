@@ -1,0 +1,238 @@
+/*
+ * region.cc -- dynamic regions: extents of the pool named by region slots.
+ *
+ * Create: pick a free extent (first fit between live extents) and a free
+ * slot; zero the extent and persist it; publish the slot (slot.cc).  The
+ * zeroing is durable before the slot is, so a region is never seen holding
+ * a deleted region's old bytes.  Delete: retire the slot, then make the
+ * pages inaccessible.  Free space is derived, never stored, so there is no
+ * allocator state to keep consistent.
+ */
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <sys/mman.h>
+
+#include "error.h"
+#include "mnemosyne.h"
+#include "pool.h"
+
+#define API extern "C" __attribute__((visibility("default")))
+
+using namespace mnemo;
+using layout::slot;
+
+namespace mnemo {
+
+int regions_map_all(mnemo_pool *pool)
+{
+	for (const auto &e : pool->extents) {
+		int rc = pool->dev->map(e.offset, e.size);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+} // namespace mnemo
+
+namespace {
+
+/* First fit; returns the index in `extents` to insert before, or -1. */
+long find_gap(const mnemo_pool *pool, uint64_t size, uint64_t *off)
+{
+	uint64_t at = pool->hdr.data_off;
+	const auto &ex = pool->extents;
+	for (size_t i = 0; i <= ex.size(); i++) {
+		uint64_t end = i < ex.size() ? ex[i].offset : pool->hdr.size;
+		if (end - at >= size) {
+			*off = at;
+			return (long)i;
+		}
+		if (i < ex.size())
+			at = ex[i].offset + ex[i].size;
+	}
+	return -1;
+}
+
+long find_free_slot(const mnemo_pool *pool)
+{
+	const slot *t = pool->regions();
+	for (uint32_t i = 0; i < pool->hdr.region_slots; i++)
+		if (t[i].state == layout::kSlotFree)
+			return i;
+	return -1;
+}
+
+long find_named(const mnemo_pool *pool, const char *name)
+{
+	const slot *t = pool->regions();
+	for (uint32_t i = 0; i < pool->hdr.region_slots; i++)
+		if (t[i].state == layout::kSlotLive && slot_name_is(&t[i], name))
+			return i;
+	return -1;
+}
+
+int reserve_space(mnemo_pool *pool, uint64_t size, uint64_t *off,
+		  long *where, long *sl)
+{
+	*where = find_gap(pool, size, off);
+	if (*where < 0)
+		return fail(ENOSPC, "pool %s is full: no free extent of %llu "
+			    "bytes", pool->path.c_str(),
+			    (unsigned long long)size);
+	*sl = find_free_slot(pool);
+	if (*sl < 0)
+		return fail(ENOSPC, "pool %s is full: all %u region slots are "
+			    "in use", pool->path.c_str(),
+			    pool->hdr.region_slots);
+	return 0;
+}
+
+int create_locked(mnemo_pool *pool, const char *name, uint64_t size,
+		  void **addrp)
+{
+	if (name && *name && find_named(pool, name) >= 0)
+		return fail(EEXIST, "a region named \"%s\" already exists",
+			    name);
+	uint64_t off = 0;
+	long where = -1, sl = -1;
+	int rc = reserve_space(pool, size, &off, &where, &sl);
+	if (rc == 0)
+		rc = pool->dev->map(off, size);
+	if (rc)
+		return rc;
+	char *addr = pool->base + off;
+	memset(addr, 0, size);
+	scm::flush(addr, size);
+	slot body{};
+	body.offset = off;
+	body.size = size;
+	body.gen = pool->next_gen++;
+	snprintf(body.name, sizeof(body.name), "%s", name ? name : "");
+	slot_publish(&pool->regions()[sl], body); /* fences the zeroing too */
+	pool->extents.insert(pool->extents.begin() + where,
+			     {off, size, (uint32_t)sl});
+	*addrp = addr;
+	return 0;
+}
+
+long extent_at(const mnemo_pool *pool, const void *addr)
+{
+	for (size_t i = 0; i < pool->extents.size(); i++)
+		if (pool->base + pool->extents[i].offset == addr)
+			return (long)i;
+	return -1;
+}
+
+} // namespace
+
+API int mnemo_region_create(mnemo_pool *pool, const char *name, size_t size,
+			    void **addrp)
+{
+	if (!pool || !addrp || size == 0)
+		return fail(EINVAL, "mnemo_region_create: pool, addrp and a "
+			    "nonzero size are required");
+	int rc = name_check(name, true);
+	if (rc)
+		return rc;
+	uint64_t align = pool->hdr.align;
+	if (size > pool->hdr.size)
+		return fail(ENOSPC, "region of %zu bytes is larger than pool %s",
+			    size, pool->path.c_str());
+	uint64_t sz = (size + align - 1) & ~(align - 1);
+	std::lock_guard<std::mutex> g(pool->mu);
+	return create_locked(pool, name, sz, addrp);
+}
+
+API int mnemo_region_find(mnemo_pool *pool, const char *name, void **addrp,
+			  size_t *sizep)
+{
+	if (!pool || !addrp)
+		return fail(EINVAL, "mnemo_region_find: pool and addrp are "
+			    "required");
+	int rc = name_check(name, false);
+	if (rc)
+		return rc;
+	std::lock_guard<std::mutex> g(pool->mu);
+	long i = find_named(pool, name);
+	if (i < 0)
+		return fail(ENOENT, "no region named \"%s\" in pool %s", name,
+			    pool->path.c_str());
+	const slot &s = pool->regions()[i];
+	*addrp = pool->base + s.offset;
+	if (sizep)
+		*sizep = s.size;
+	return 0;
+}
+
+API int mnemo_region_delete(mnemo_pool *pool, void *addr)
+{
+	if (!pool)
+		return fail(EINVAL, "mnemo_region_delete: pool is NULL");
+	std::lock_guard<std::mutex> g(pool->mu);
+	long i = extent_at(pool, addr);
+	if (i < 0)
+		return fail(EINVAL, "%p is not the start of a region of pool %s",
+			    addr, pool->path.c_str());
+	auto e = pool->extents[i];
+	slot_retire(&pool->regions()[e.slot]);
+	pool->extents.erase(pool->extents.begin() + i);
+	return pool->dev->unmap(e.offset, e.size);
+}
+
+/* ---- the paper's interface, on the default pool ---- */
+
+namespace {
+std::mutex g_default_mu;
+mnemo_pool *g_default;
+} // namespace
+
+API mnemo_pool *mnemo_default_pool(void)
+{
+	std::lock_guard<std::mutex> g(g_default_mu);
+	if (!g_default) {
+		int rc = mnemo_pool_open(nullptr, MNEMO_CREATE, &g_default);
+		if (rc) {
+			errno = -rc;
+			return nullptr;
+		}
+	}
+	return g_default;
+}
+
+API void *pmap(void *addr, size_t length, int prot, int flags)
+{
+	if (addr || prot != (PROT_READ | PROT_WRITE) || flags) {
+		fail(EINVAL, "pmap: addr must be NULL, prot "
+		     "PROT_READ|PROT_WRITE and flags 0");
+		errno = EINVAL;
+		return nullptr;
+	}
+	mnemo_pool *pool = mnemo_default_pool();
+	void *p = nullptr;
+	int rc = pool ? mnemo_region_create(pool, nullptr, length, &p) : -errno;
+	if (rc) {
+		errno = -rc;
+		return nullptr;
+	}
+	return p;
+}
+
+API int punmap(void *addr, size_t length)
+{
+	mnemo_pool *pool = mnemo_default_pool();
+	if (!pool)
+		return -errno;
+	size_t size;
+	{
+		std::lock_guard<std::mutex> g(pool->mu);
+		long i = extent_at(pool, addr);
+		size = i < 0 ? 0 : pool->extents[i].size;
+	}
+	uint64_t align = pool->hdr.align;
+	if (size && ((length + align - 1) & ~(align - 1)) != size)
+		return fail(EINVAL, "punmap: length %zu does not match the "
+			    "region's size %zu", length, size);
+	return mnemo_region_delete(pool, addr);
+}

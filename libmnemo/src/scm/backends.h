@@ -1,0 +1,20 @@
+/*
+ * backends.h -- constructors of the SCM backends (one file each).
+ * pre (all): fd is open read-write on the pool file and outlives the device;
+ * [base, base+window) is page aligned.
+ */
+#ifndef MNEMO_SCM_BACKENDS_H
+#define MNEMO_SCM_BACKENDS_H
+
+#include "scm.h"
+
+namespace mnemo::scm {
+
+int open_file(int fd, bool power, void *base, size_t window,
+	      std::unique_ptr<device> *out);
+int open_dax(int fd, void *base, size_t window, std::unique_ptr<device> *out);
+int open_sim(int fd, void *base, size_t window, std::unique_ptr<device> *out);
+
+} // namespace mnemo::scm
+
+#endif

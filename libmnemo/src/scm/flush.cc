@@ -1,0 +1,131 @@
+/*
+ * flush.cc -- cache-flush instructions picked at run time, per-thread
+ * counters of flushed lines and fences, and the SCM latency emulator.
+ */
+#include <cpuid.h>
+#include <ctime>
+#include <cstdint>
+
+#include "scm.h"
+
+namespace mnemo::scm {
+namespace {
+
+enum class insn { clwb, clflushopt, clflush };
+
+/* CPUID leaf 7: EBX bit 24 = CLWB, bit 23 = CLFLUSHOPT (Intel SDM vol. 2). */
+insn detect()
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return insn::clflush;
+	if (b & (1u << 24))
+		return insn::clwb;
+	if (b & (1u << 23))
+		return insn::clflushopt;
+	return insn::clflush;
+}
+
+/* Set once before main (constructor); read-only afterwards. */
+insn g_insn = insn::clflush;
+__attribute__((constructor)) void init_insn() { g_insn = detect(); }
+
+/* Latency emulator settings; relaxed atomics, changed rarely. */
+unsigned g_flush_ns, g_fence_ns;
+
+thread_local uint64_t tl_lines, tl_fences;
+
+void spin_ns(uint64_t ns)
+{
+	timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		__builtin_ia32_pause();
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000ull +
+			 (uint64_t)(t.tv_nsec - t0.tv_nsec) <
+		 ns);
+}
+
+inline void line_flush(const char *p)
+{
+	switch (g_insn) {
+	case insn::clwb:
+		asm volatile("clwb %0" : "+m"(*(volatile char *)p));
+		break;
+	case insn::clflushopt:
+		asm volatile("clflushopt %0" : "+m"(*(volatile char *)p));
+		break;
+	case insn::clflush:
+		asm volatile("clflush %0" : "+m"(*(volatile char *)p));
+		break;
+	}
+}
+
+size_t lines_of(const void *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	uintptr_t a = (uintptr_t)p & ~(kLine - 1);
+	uintptr_t e = (uintptr_t)p + n;
+	return (e - a + kLine - 1) / kLine;
+}
+
+} // namespace
+
+void account_flush(const void *p, size_t n)
+{
+	size_t lines = lines_of(p, n);
+	tl_lines += lines;
+	unsigned ns = __atomic_load_n(&g_flush_ns, __ATOMIC_RELAXED);
+	if (ns && lines)
+		spin_ns((uint64_t)ns * lines);
+}
+
+void cpu_flush(const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	const char *a = (const char *)((uintptr_t)p & ~(kLine - 1));
+	for (const char *e = (const char *)p + n; a < e; a += kLine)
+		line_flush(a);
+	account_flush(p, n);
+}
+
+void account_fence()
+{
+	tl_fences++;
+	unsigned ns = __atomic_load_n(&g_fence_ns, __ATOMIC_RELAXED);
+	if (ns)
+		spin_ns(ns);
+}
+
+const char *flush_instruction()
+{
+	switch (g_insn) {
+	case insn::clwb:
+		return "clwb";
+	case insn::clflushopt:
+		return "clflushopt";
+	default:
+		return "clflush";
+	}
+}
+
+void emul_set(unsigned flush_ns, unsigned fence_ns)
+{
+	__atomic_store_n(&g_flush_ns, flush_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&g_fence_ns, fence_ns, __ATOMIC_RELAXED);
+}
+
+uint64_t stat_get(unsigned which)
+{
+	return which == 0 ? tl_lines : which == 1 ? tl_fences : 0;
+}
+
+void stat_reset()
+{
+	tl_lines = tl_fences = 0;
+}
+
+} // namespace mnemo::scm

@@ -1,0 +1,174 @@
+/*
+ * scm.cc -- backend selection, the registry of open windows, and the
+ * address-dispatched flush and the fence every persist point goes through.
+ */
+#include "scm.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../error.h"
+#include "backends.h"
+#include "mnemosyne.h"
+
+namespace mnemo::scm {
+namespace {
+
+/*
+ * Registry of open windows.  Invariant: a non-null entry's device is alive
+ * and its window does not overlap any other entry's.  Writers hold g_reg_mu;
+ * readers (every flush) scan lock-free with acquire loads: a device is
+ * unregistered before it is destroyed, and flushing into a window while
+ * another thread closes its pool is a caller bug.
+ */
+constexpr int kMaxWindows = 64;
+device *g_windows[kMaxWindows];
+std::mutex g_reg_mu;
+
+device *find_window(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	for (int i = 0; i < kMaxWindows; i++) {
+		device *d = __atomic_load_n(&g_windows[i], __ATOMIC_ACQUIRE);
+		if (d && a - (uintptr_t)d->base() < d->window())
+			return d;
+	}
+	return nullptr;
+}
+
+int parse_backend(const char *s, unsigned *flags)
+{
+	static const struct {
+		const char *name;
+		unsigned flag;
+	} names[] = {{"auto", MNEMO_BACKEND_AUTO},
+		     {"file", MNEMO_BACKEND_FILE},
+		     {"dax", MNEMO_BACKEND_DAX},
+		     {"sim", MNEMO_BACKEND_SIM}};
+	for (const auto &n : names) {
+		if (strcmp(s, n.name) == 0) {
+			*flags = n.flag;
+			return 0;
+		}
+	}
+	return fail(EINVAL, "MNEMO_BACKEND=%s: expected auto, file, dax or sim",
+		    s);
+}
+
+int parse_durability(const char *s, bool *power)
+{
+	if (strcmp(s, "process") == 0 || strcmp(s, "power") == 0) {
+		*power = s[1] == 'o';
+		return 0;
+	}
+	return fail(EINVAL, "MNEMO_DURABILITY=%s: expected process or power", s);
+}
+
+} // namespace
+
+void register_window(device *d)
+{
+	std::lock_guard<std::mutex> g(g_reg_mu);
+	for (auto &w : g_windows) {
+		if (!w) {
+			__atomic_store_n(&w, d, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+void unregister_window(device *d)
+{
+	std::lock_guard<std::mutex> g(g_reg_mu);
+	for (auto &w : g_windows)
+		if (w == d)
+			__atomic_store_n(&w, nullptr, __ATOMIC_RELEASE);
+}
+
+bool window_slot_free()
+{
+	std::lock_guard<std::mutex> g(g_reg_mu);
+	for (auto *w : g_windows)
+		if (!w)
+			return true;
+	return false;
+}
+
+int config_from(unsigned flags, config *cfg, bool *autodetect)
+{
+	unsigned b = flags & MNEMO_BACKEND_MASK;
+	const char *env = getenv("MNEMO_BACKEND");
+	if (b == MNEMO_BACKEND_AUTO && env && *env) {
+		int rc = parse_backend(env, &b);
+		if (rc)
+			return rc;
+	}
+	cfg->power = flags & MNEMO_DURABILITY_POWER;
+	const char *dur = getenv("MNEMO_DURABILITY");
+	if (!cfg->power && dur && *dur) {
+		int rc = parse_durability(dur, &cfg->power);
+		if (rc)
+			return rc;
+	}
+	*autodetect = b == MNEMO_BACKEND_AUTO;
+	cfg->backend = b == MNEMO_BACKEND_DAX   ? kind::dax
+		       : b == MNEMO_BACKEND_SIM ? kind::sim
+						: kind::file;
+	return 0;
+}
+
+bool fd_supports_map_sync(int fd)
+{
+	void *p = mmap(nullptr, kPage, PROT_READ | PROT_WRITE,
+		       MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
+	if (p == MAP_FAILED)
+		return false;
+	munmap(p, kPage);
+	return true;
+}
+
+int open_device(int fd, const config &cfg, void *base, size_t window,
+		std::unique_ptr<device> *out)
+{
+	if (!window_slot_free())
+		return fail(EMFILE, "too many pools open in this process (max %d)",
+			    kMaxWindows);
+	int rc;
+	switch (cfg.backend) {
+	case kind::dax:
+		rc = open_dax(fd, base, window, out);
+		break;
+	case kind::sim:
+		rc = open_sim(fd, base, window, out);
+		break;
+	default:
+		rc = open_file(fd, cfg.power, base, window, out);
+		break;
+	}
+	if (rc == 0)
+		register_window(out->get());
+	return rc;
+}
+
+void flush(const void *p, size_t n)
+{
+	device *d = find_window(p);
+	if (d)
+		d->flush(p, n);
+	else
+		cpu_flush(p, n);
+}
+
+void fence()
+{
+	account_fence();
+	__builtin_ia32_sfence();
+	file_drain_thread();
+	sim_drain_thread();
+}
+
+} // namespace mnemo::scm

@@ -1,0 +1,132 @@
+/*
+ * scm.h -- the SCM access layer: the only code that touches mmap, libpmem2
+ * and cache-flush instructions.
+ *
+ * A `device` is one opened pool file mapped inside one reserved window of
+ * virtual address space [base, base + window).  Backends (one file each):
+ *
+ *   scm_file.cc  any regular file; durability "process" (ordered stores in
+ *                the page cache survive a process crash) or "power" (every
+ *                fence msyncs the pages flushed since the last fence).
+ *   scm_dax.cc   DAX file through libpmem2 with MAP_SYNC; flush + fence.
+ *   scm_sim.cc   power-failure simulation for tests: only lines flushed and
+ *                then fenced reach the file; a crash drops (or tears at 8-byte
+ *                granularity) everything else.
+ *
+ * Flushes and fences are counted per thread and charged the emulated SCM
+ * latency (flush.cc).  mnemo::scm::fence() is the one persist point of the
+ * whole library: every durable ordering goes through it.
+ */
+#ifndef MNEMO_SCM_H
+#define MNEMO_SCM_H
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace mnemo::scm {
+
+inline constexpr size_t kLine = 64;
+inline constexpr size_t kPage = 4096;
+
+enum class kind { file, dax, sim };
+
+struct config {
+	kind backend = kind::file;
+	bool power = false; /* file backend: durability=power */
+};
+
+/* Read MNEMO_BACKEND / MNEMO_DURABILITY into cfg where `flags` (the
+ * MNEMO_BACKEND_* bits) leave the choice open; kind::file with auto set
+ * means "probe for DAX".  Returns 0 or a negative code with a message. */
+int config_from(unsigned flags, config *cfg, bool *autodetect);
+
+/* True if `fd` can be mapped with MAP_SYNC (a DAX file). */
+bool fd_supports_map_sync(int fd);
+
+class device {
+public:
+	virtual ~device() = default;
+	/* pre: off and len are page multiples, [off, off+len) lies inside the
+	 * window and is not mapped.  Maps the file range at base + off. */
+	virtual int map(uint64_t off, size_t len) = 0;
+	/* pre: [off, off+len) was mapped by map().  Leaves it reserved and
+	 * inaccessible. */
+	virtual int unmap(uint64_t off, size_t len) = 0;
+	/* Write back the lines of [p, p+n); pre: inside this device's window. */
+	virtual void flush(const void *p, size_t n) = 0;
+	virtual const char *name() const = 0;
+
+	char *base() const { return base_; }
+	size_t window() const { return window_; }
+
+protected:
+	char *base_ = nullptr;
+	size_t window_ = 0;
+};
+
+/*
+ * Open a device on `fd` (which the caller keeps open and owns) and reserve
+ * [base, base+window).  -EADDRINUSE with a message naming the occupant if any
+ * page of the window is already mapped.  The device registers itself so that
+ * flush() finds it by address; destroying it unmaps the whole window.
+ */
+int open_device(int fd, const config &cfg, void *base, size_t window,
+		std::unique_ptr<device> *out);
+
+/* Flush [p, p+n) through the device whose window holds p, or with the CPU's
+ * flush instruction if none does. */
+void flush(const void *p, size_t n);
+
+/* Persist point: order and make durable every line this thread flushed. */
+void fence();
+
+inline void persist(const void *p, size_t n)
+{
+	flush(p, n);
+	fence();
+}
+
+/* Atomic 8-byte store (pre: p 8-aligned).  Not yet flushed. */
+inline void store64(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* ---- flush.cc: instructions, counters, latency emulation ---- */
+
+/* CPU flush of the lines of [p, p+n), counted and charged. */
+void cpu_flush(const void *p, size_t n);
+/* Count and charge n lines without touching the CPU caches (backends whose
+ * durability does not come from cache flushes). */
+void account_flush(const void *p, size_t n);
+const char *flush_instruction();
+void emul_set(unsigned flush_ns, unsigned fence_ns);
+/* Calling thread's counters: 0 flushed lines, 1 fences. */
+uint64_t stat_get(unsigned which);
+void stat_reset();
+/* Charge one fence (counter + emulated latency); called by fence(). */
+void account_fence();
+
+/* ---- per-thread drain hooks of the backends, run by fence() ---- */
+void file_drain_thread();
+void sim_drain_thread();
+/* Persist points (fences) counted since the first sim pool opened. */
+uint64_t sim_points();
+
+/* First msync error since the last call (0 if none); file backend. */
+int take_io_error();
+
+/* ---- registry of open windows (scm.cc) ---- */
+void register_window(device *d);
+void unregister_window(device *d);
+
+/* ---- reservation helpers (reserve.cc) ---- */
+/* Reserve [base, base+len) inaccessible, refusing to replace anything. */
+int reserve(void *base, size_t len);
+/* Turn [p, p+len) back into inaccessible reserved space. */
+int unreserve_to_none(void *p, size_t len);
+
+} // namespace mnemo::scm
+
+#endif

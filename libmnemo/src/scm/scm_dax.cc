@@ -1,0 +1,130 @@
+/*
+ * scm_dax.cc -- the `dax` backend: a file on a DAX filesystem mapped by
+ * libpmem2 with MAP_SYNC, so that flushed and fenced cache lines are
+ * power-fail durable without any system call.
+ *
+ * libpmem2's upstream is archived; it is used here and nowhere else.
+ */
+#include <cerrno>
+#include <cstring>
+#include <libpmem2.h>
+#include <map>
+#include <sys/mman.h>
+
+#include "../error.h"
+#include "backends.h"
+
+namespace mnemo::scm {
+namespace {
+
+int pmem2_fail(int rc, const char *what)
+{
+	int err = -pmem2_err_to_errno(rc);
+	if (err <= 0)
+		err = EIO;
+	return fail(err, "%s: %s", what, pmem2_errormsg());
+}
+
+class dax_device final : public device {
+public:
+	dax_device(pmem2_source *src, pmem2_vm_reservation *rsv)
+		: src_(src), rsv_(rsv)
+	{
+		base_ = (char *)pmem2_vm_reservation_get_address(rsv);
+		window_ = pmem2_vm_reservation_get_size(rsv);
+	}
+	~dax_device() override
+	{
+		unregister_window(this);
+		for (auto &m : maps_)
+			pmem2_map_delete(&m.second);
+		pmem2_vm_reservation_delete(&rsv_);
+		pmem2_source_delete(&src_);
+	}
+	int map(uint64_t off, size_t len) override;
+	int unmap(uint64_t off, size_t len) override
+	{
+		auto it = maps_.find(off);
+		if (it == maps_.end() || pmem2_map_get_size(it->second) != len)
+			return fail(EINVAL, "no dax mapping at offset %llu",
+				    (unsigned long long)off);
+		int rc = pmem2_map_delete(&it->second);
+		if (rc)
+			return pmem2_fail(rc, "pmem2_map_delete");
+		maps_.erase(it);
+		return 0;
+	}
+	void flush(const void *p, size_t n) override
+	{
+		if (byte_granular_)
+			account_flush(p, n); /* eADR: caches are persistent */
+		else
+			cpu_flush(p, n);
+	}
+	const char *name() const override { return "dax"; }
+
+private:
+	pmem2_source *src_;
+	pmem2_vm_reservation *rsv_;
+	std::map<uint64_t, pmem2_map *> maps_; /* by file offset */
+	bool byte_granular_ = false;
+};
+
+int dax_device::map(uint64_t off, size_t len)
+{
+	pmem2_config *cfg;
+	int rc = pmem2_config_new(&cfg);
+	if (rc)
+		return pmem2_fail(rc, "pmem2_config_new");
+	pmem2_config_set_required_store_granularity(
+		cfg, PMEM2_GRANULARITY_CACHE_LINE);
+	pmem2_config_set_offset(cfg, off);
+	pmem2_config_set_length(cfg, len);
+	pmem2_config_set_vm_reservation(cfg, rsv_, off);
+	pmem2_map *m;
+	rc = pmem2_map_new(&m, cfg, src_);
+	pmem2_config_delete(&cfg);
+	if (rc)
+		return pmem2_fail(rc, "dax mapping (MAP_SYNC) failed");
+	byte_granular_ = pmem2_map_get_store_granularity(m) ==
+			 PMEM2_GRANULARITY_BYTE;
+	maps_[off] = m;
+	return 0;
+}
+
+} // namespace
+
+int open_dax(int fd, void *base, size_t window, std::unique_ptr<device> *out)
+{
+	if (!fd_supports_map_sync(fd))
+		return fail(EOPNOTSUPP,
+			    "dax backend: the pool file is not on a DAX "
+			    "filesystem (MAP_SYNC unsupported); use the file "
+			    "backend");
+	/* Refuse to replace anything first: libpmem2 reserves with
+	 * MAP_FIXED_NOREPLACE too, but our message names the occupant. */
+	int rc = reserve(base, window);
+	if (rc)
+		return rc;
+	munmap(base, window);
+	pmem2_source *src;
+	rc = pmem2_source_from_fd(&src, fd);
+	if (rc)
+		return pmem2_fail(rc, "pmem2_source_from_fd");
+	pmem2_vm_reservation *rsv;
+	rc = pmem2_vm_reservation_new(&rsv, base, window);
+	if (rc) {
+		pmem2_source_delete(&src);
+		return pmem2_fail(rc, "reserving the pool window");
+	}
+	if (pmem2_vm_reservation_get_address(rsv) != base) {
+		pmem2_vm_reservation_delete(&rsv);
+		pmem2_source_delete(&src);
+		return fail(EADDRINUSE, "address clash: the pool window at %p "
+			    "was taken while it was being reserved", base);
+	}
+	out->reset(new dax_device(src, rsv));
+	return 0;
+}
+
+} // namespace mnemo::scm

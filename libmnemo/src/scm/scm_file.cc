@@ -1,0 +1,119 @@
+/*
+ * scm_file.cc -- the `file` backend: any regular file, MAP_SHARED.
+ *
+ * durability=process: a store is in the page cache as soon as it retires,
+ * and x86 keeps stores in order, so a killed process loses nothing that a
+ * fence ordered; flush and fence only count (and keep the compiler from
+ * moving stores across the fence).  durability=power: flush remembers the
+ * pages it touched and the next fence msyncs them, so every persist point
+ * reaches the disk.
+ */
+#include <cerrno>
+#include <cstring>
+#include <sys/mman.h>
+#include <vector>
+
+#include "../error.h"
+#include "backends.h"
+
+namespace mnemo::scm {
+namespace {
+
+struct range {
+	uintptr_t lo, hi; /* page-aligned */
+};
+
+/* Pages flushed by this thread since its last fence (power only). */
+thread_local std::vector<range> tl_dirty;
+
+void note_dirty(const void *p, size_t n)
+{
+	uintptr_t lo = (uintptr_t)p & ~(kPage - 1);
+	uintptr_t hi = ((uintptr_t)p + n + kPage - 1) & ~(kPage - 1);
+	if (!tl_dirty.empty() && tl_dirty.back().hi >= lo &&
+	    tl_dirty.back().lo <= hi) {
+		range &r = tl_dirty.back();
+		r.lo = r.lo < lo ? r.lo : lo;
+		r.hi = r.hi > hi ? r.hi : hi;
+		return;
+	}
+	tl_dirty.push_back({lo, hi});
+}
+
+class file_device final : public device {
+public:
+	file_device(int fd, bool power, void *base, size_t window)
+		: fd_(fd), power_(power)
+	{
+		base_ = (char *)base;
+		window_ = window;
+	}
+	~file_device() override
+	{
+		unregister_window(this);
+		munmap(base_, window_);
+	}
+	int map(uint64_t off, size_t len) override
+	{
+		void *want = base_ + off;
+		void *p = mmap(want, len, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_FIXED, fd_, (off_t)off);
+		if (p == want)
+			return 0;
+		return fail(errno, "mmap of %zu bytes at offset %llu failed: %s",
+			    len, (unsigned long long)off, strerror(errno));
+	}
+	int unmap(uint64_t off, size_t len) override
+	{
+		return unreserve_to_none(base_ + off, len);
+	}
+	void flush(const void *p, size_t n) override
+	{
+		account_flush(p, n);
+		if (power_ && n)
+			note_dirty(p, n);
+	}
+	const char *name() const override
+	{
+		return power_ ? "file(power)" : "file";
+	}
+
+private:
+	int fd_;
+	bool power_;
+};
+
+} // namespace
+
+/* An msync failure cannot be returned from a fence; it is remembered and
+ * reported by the next mnemo_pool_close() (see io_error()). */
+namespace {
+int g_io_error;
+}
+
+int take_io_error()
+{
+	return __atomic_exchange_n(&g_io_error, 0, __ATOMIC_RELAXED);
+}
+
+void file_drain_thread()
+{
+	if (tl_dirty.empty())
+		return;
+	for (const range &r : tl_dirty)
+		if (msync((void *)r.lo, r.hi - r.lo, MS_SYNC) != 0)
+			__atomic_store_n(&g_io_error, errno, __ATOMIC_RELAXED);
+	tl_dirty.clear();
+}
+
+int open_file(int fd, bool power, void *base, size_t window,
+	      std::unique_ptr<device> *out)
+{
+	int rc = reserve(base, window);
+	if (rc)
+		return rc;
+	out->reset(new file_device(fd, power, base, window));
+	return 0;
+}
+
+} // namespace mnemo::scm

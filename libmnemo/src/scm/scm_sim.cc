@@ -1,0 +1,245 @@
+/*
+ * scm_sim.cc -- the `sim` backend: strict power-failure simulation.
+ *
+ * The program sees a private copy-on-write mapping of the pool file (the
+ * "cache"); the file itself, mapped shared elsewhere, is the durable image.
+ * flush() snapshots each cache line into a per-thread pending list; fence()
+ * is a persist point that copies this thread's pending lines to the durable
+ * image.  Nothing else ever reaches the file: closing the pool drops every
+ * unfenced store, as a power cut right after the close would.
+ *
+ * Crash injection (environment, read when a sim pool opens):
+ *   MNEMO_SIM_CRASH_AT=N  the Nth persist point of the process (counting
+ *                         from 1, all threads) crashes instead of draining:
+ *                         the process _exits with MNEMO_SIM_CRASH_EXIT.
+ *   MNEMO_SIM_TEAR=SEED   at the crash, each aligned 8-byte word that differs
+ *                         between cache and durable image independently
+ *                         reaches the image with probability 1/2 (xorshift
+ *                         seeded with SEED); unset: nothing unfenced survives.
+ *
+ * (SQLite's test6.c simulates crashes below its VFS the same way, per
+ * sector; this does it per cache line and word.)
+ */
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include "../error.h"
+#include "backends.h"
+#include "mnemosyne.h"
+
+namespace mnemo::scm {
+namespace {
+
+class sim_device;
+
+struct pending_line {
+	sim_device *dev;
+	uintptr_t line;
+	unsigned char data[kLine];
+};
+
+thread_local std::vector<pending_line> tl_pending;
+
+/* Open sim devices and crash settings; guarded by g_sim_mu except the
+ * counters, which every fence touches. */
+std::mutex g_sim_mu;
+std::vector<sim_device *> g_sims;
+std::atomic<int> g_sim_open{0};
+std::atomic<uint64_t> g_points{0};
+uint64_t g_crash_at;
+uint64_t g_tear_seed;
+bool g_tear;
+
+class sim_device final : public device {
+public:
+	sim_device(char *durable, size_t size, int fd, void *base, size_t window)
+		: durable_(durable), size_(size), fd_(fd)
+	{
+		base_ = (char *)base;
+		window_ = window;
+	}
+	~sim_device() override;
+	int map(uint64_t off, size_t len) override
+	{
+		void *want = base_ + off;
+		void *p = mmap(want, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_FIXED, fd_, (off_t)off);
+		if (p != want)
+			return fail(errno, "sim mmap failed: %s",
+				    strerror(errno));
+		mapped_[off] = len;
+		return 0;
+	}
+	int unmap(uint64_t off, size_t len) override
+	{
+		mapped_.erase(off);
+		return unreserve_to_none(base_ + off, len);
+	}
+	void flush(const void *p, size_t n) override;
+	const char *name() const override { return "sim"; }
+
+	void commit(const pending_line &l)
+	{
+		memcpy(durable_ + (l.line - (uintptr_t)base_), l.data, kLine);
+	}
+	void tear(uint64_t *rng);
+
+private:
+	char *durable_;
+	size_t size_;
+	int fd_;
+	std::map<uint64_t, size_t> mapped_; /* cache-view ranges, by offset */
+};
+
+sim_device::~sim_device()
+{
+	unregister_window(this);
+	{
+		std::lock_guard<std::mutex> g(g_sim_mu);
+		for (auto &s : g_sims)
+			if (s == this)
+				s = g_sims.back(), g_sims.pop_back();
+	}
+	g_sim_open--;
+	/* Drop this thread's pending lines of this device. */
+	std::erase_if(tl_pending,
+		      [this](const pending_line &l) { return l.dev == this; });
+	munmap(durable_, size_);
+	munmap(base_, window_);
+}
+
+void sim_device::flush(const void *p, size_t n)
+{
+	account_flush(p, n);
+	if (n == 0)
+		return;
+	uintptr_t a = (uintptr_t)p & ~(kLine - 1);
+	for (uintptr_t e = (uintptr_t)p + n; a < e; a += kLine) {
+		pending_line l;
+		l.dev = this;
+		l.line = a;
+		memcpy(l.data, (const void *)a, kLine);
+		tl_pending.push_back(l);
+	}
+}
+
+uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+void sim_device::tear(uint64_t *rng)
+{
+	for (const auto &m : mapped_) {
+		const uint64_t *c = (const uint64_t *)(base_ + m.first);
+		uint64_t *d = (uint64_t *)(durable_ + m.first);
+		for (size_t i = 0; i < m.second / 8; i++)
+			if (c[i] != d[i] && (xorshift(rng) & 1))
+				d[i] = c[i];
+	}
+}
+
+[[noreturn]] void crash()
+{
+	if (g_tear) {
+		uint64_t rng = g_tear_seed | 1;
+		std::lock_guard<std::mutex> g(g_sim_mu);
+		for (sim_device *s : g_sims)
+			s->tear(&rng);
+	}
+	_exit(MNEMO_SIM_CRASH_EXIT);
+}
+
+int parse_u64_env(const char *name, uint64_t *out, bool *set)
+{
+	const char *s = getenv(name);
+	*set = s && *s;
+	*out = 0;
+	if (!*set)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || *end || *s == '-')
+		return fail(EINVAL, "%s=%s: expected an unsigned integer", name,
+			    s);
+	*out = v;
+	return 0;
+}
+
+int read_crash_settings()
+{
+	bool set;
+	uint64_t at, seed;
+	int rc = parse_u64_env("MNEMO_SIM_CRASH_AT", &at, &set);
+	if (rc)
+		return rc;
+	rc = parse_u64_env("MNEMO_SIM_TEAR", &seed, &set);
+	if (rc)
+		return rc;
+	g_crash_at = at;
+	g_tear = set;
+	g_tear_seed = seed;
+	return 0;
+}
+
+} // namespace
+
+void sim_drain_thread()
+{
+	if (g_sim_open.load(std::memory_order_relaxed) == 0)
+		return;
+	uint64_t n = ++g_points;
+	if (n == g_crash_at)
+		crash();
+	for (const pending_line &l : tl_pending)
+		l.dev->commit(l);
+	tl_pending.clear();
+}
+
+int open_sim(int fd, void *base, size_t window, std::unique_ptr<device> *out)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return fail(errno, "fstat: %s", strerror(errno));
+	int rc = read_crash_settings();
+	if (rc)
+		return rc;
+	char *durable = (char *)mmap(nullptr, (size_t)st.st_size,
+				     PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (durable == MAP_FAILED)
+		return fail(errno, "sim: mmap of the durable image failed: %s",
+			    strerror(errno));
+	rc = reserve(base, window);
+	if (rc) {
+		munmap(durable, (size_t)st.st_size);
+		return rc;
+	}
+	auto *d = new sim_device(durable, (size_t)st.st_size, fd, base, window);
+	{
+		std::lock_guard<std::mutex> g(g_sim_mu);
+		g_sims.push_back(d);
+	}
+	g_sim_open++;
+	out->reset(d);
+	return 0;
+}
+
+uint64_t sim_points()
+{
+	return g_points.load();
+}
+
+} // namespace mnemo::scm
