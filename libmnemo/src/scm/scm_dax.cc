@@ -19,9 +19,10 @@ namespace {
 
 int pmem2_fail(int rc, const char *what)
 {
-	int err = -pmem2_err_to_errno(rc);
-	if (err <= 0)
-		err = EIO;
+	/* libpmem2 returns -errno or its own PMEM2_E_* codes (< -100000). */
+	int err = rc > -100000 ? -rc : EINVAL;
+	if (rc == PMEM2_E_GRANULARITY_NOT_SUPPORTED)
+		err = EOPNOTSUPP;
 	return fail(err, "%s: %s", what, pmem2_errormsg());
 }
 

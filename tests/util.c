@@ -1,0 +1,137 @@
+/*
+ * util.c -- test helpers (see util.h).
+ */
+#include "util.h"
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *t_path(const char *tag)
+{
+	static char buf[4][256];
+	static int next;
+	char dir[] = "/tmp/mnemo-test-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char *out = buf[next++ % 4];
+	snprintf(out, sizeof(buf[0]), "%s/%s.pool", dir, tag);
+	return out;
+}
+
+void t_create(const char *path, size_t size)
+{
+	mnemo_pool *p = NULL;
+	int rc = mnemo_pool_create(path, size, NULL, MNEMO_BACKEND_FILE, &p);
+	cr_assert_eq(rc, 0, "create %s: %s", path, mnemo_errormsg());
+	cr_assert_eq(mnemo_pool_close(&p), 0);
+}
+
+mnemo_pool *t_open(const char *path, unsigned flags)
+{
+	mnemo_pool *p = NULL;
+	int rc = mnemo_pool_open(path, flags, &p);
+	cr_assert_eq(rc, 0, "open %s: %s", path, mnemo_errormsg());
+	return p;
+}
+
+uint64_t t_file_hash(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "fopen %s", path);
+	uint64_t h = 1469598103934665603ull;
+	int c;
+	while ((c = getc(f)) != EOF)
+		h = (h ^ (uint64_t)c) * 1099511628211ull;
+	fclose(f);
+	return h;
+}
+
+void t_copy(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert(in >= 0 && out >= 0);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		cr_assert_eq(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+}
+
+uint64_t t_seed(void)
+{
+	const char *s = getenv("MNEMO_TEST_SEED");
+	uint64_t seed = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	cr_log_info("seed %llu (replay with MNEMO_TEST_SEED)", (unsigned long long)seed);
+	fprintf(stderr, "test seed %llu\n", (unsigned long long)seed);
+	return seed;
+}
+
+/* Run `work` in a child on the sim backend, crashing at point n. */
+static bool run_child(const char *path, t_workload work, int n, bool tear,
+		      uint64_t seed, struct t_progress *pr)
+{
+	pr->started = pr->done = 0;
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%d", n);
+		setenv("MNEMO_SIM_CRASH_AT", buf, 1);
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)seed);
+		if (tear)
+			setenv("MNEMO_SIM_TEAR", buf, 1);
+		mnemo_pool *p = NULL;
+		if (mnemo_pool_open(path, MNEMO_BACKEND_SIM, &p) != 0) {
+			fprintf(stderr, "child open: %s\n", mnemo_errormsg());
+			_exit(2);
+		}
+		work(p, pr);
+		mnemo_pool_close(&p);
+		_exit(0);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st), "crash child died by signal %d", WTERMSIG(st));
+	int code = WEXITSTATUS(st);
+	cr_assert(code == 0 || code == MNEMO_SIM_CRASH_EXIT,
+		  "crash child exited %d", code);
+	return code == MNEMO_SIM_CRASH_EXIT;
+}
+
+int t_crash_every_point(const char *base, t_workload work, t_check check,
+			bool tear, uint64_t tear_seed)
+{
+	struct t_progress *pr = mmap(NULL, sizeof(*pr), PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(pr, MAP_FAILED);
+	char path[300];
+	snprintf(path, sizeof(path), "%s.crash", base);
+	int n;
+	for (n = 1; n < 100000; n++) {
+		t_copy(base, path);
+		bool crashed = run_child(path, work, n, tear, tear_seed + (uint64_t)n, pr);
+		mnemo_pool *p = NULL;
+		int rc = mnemo_pool_open(path, MNEMO_BACKEND_FILE, &p);
+		cr_assert_eq(rc, 0, "recovery after crash at point %d: %s", n,
+			     mnemo_errormsg());
+		bool ok = check(p, pr->done) ||
+			  (pr->started > pr->done && check(p, pr->done + 1));
+		cr_assert(ok, "crash at persist point %d (tear=%d): state is neither "
+			  "after %d ops nor after %d", n, tear, pr->done, pr->done + 1);
+		mnemo_pool_close(&p);
+		if (!crashed)
+			break;
+	}
+	unlink(path);
+	munmap(pr, sizeof(*pr));
+	return n;
+}

@@ -1,0 +1,59 @@
+/*
+ * util.h -- shared helpers of the Criterion tests: scratch pools, file
+ * fingerprints, and the crash harness that runs a workload in a child on
+ * the sim backend and crashes it at a chosen persist point.
+ */
+#ifndef MNEMO_TEST_UTIL_H
+#define MNEMO_TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mnemosyne.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A fresh path "<new temp dir>/<tag>.pool" (the pool does not exist). */
+const char *t_path(const char *tag);
+/* Create a pool of `size` bytes at `path` with the file backend and close
+ * it; asserts success. */
+void t_create(const char *path, size_t size);
+/* Open with flags, asserting success. */
+mnemo_pool *t_open(const char *path, unsigned flags);
+/* 64-bit fingerprint of a whole file (to prove it was not changed). */
+uint64_t t_file_hash(const char *path);
+void t_copy(const char *from, const char *to);
+/* Seed from MNEMO_TEST_SEED or the clock; logged so a failure can be
+ * replayed. */
+uint64_t t_seed(void);
+
+/* Progress a crash workload reports through shared memory. */
+struct t_progress {
+	volatile int started; /* ops begun */
+	volatile int done;    /* ops finished */
+};
+#define T_BEGIN(pr) ((pr)->started++)
+#define T_END(pr) ((pr)->done++)
+
+typedef void (*t_workload)(mnemo_pool *pool, struct t_progress *pr);
+/* Returns true iff the state after `k` ops is what `pool` holds. */
+typedef bool (*t_check)(mnemo_pool *pool, int k);
+
+/*
+ * For every persist point n = 1, 2, ... of `work` (run on a copy of the pool
+ * at `base` opened with the sim backend), crash at n (tearing unfenced words
+ * with `tear_seed` if tear), reopen with the file backend (recovery) and
+ * assert that the state is that after `done` ops or, if an op was under way,
+ * after done+1.  Stops when the workload runs to completion.  Returns the
+ * number of persist points exercised.
+ */
+int t_crash_every_point(const char *base, t_workload work, t_check check,
+			bool tear, uint64_t tear_seed);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
