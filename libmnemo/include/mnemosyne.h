@@ -26,7 +26,9 @@ extern "C" {
 #define MNEMO_VERSION_MAJOR 0
 #define MNEMO_VERSION_MINOR 1
 
-/* Place a global in persistent memory (bound by the interposer). */
+/* Place a global in the mnemo_persistent section.  Reserved for the
+ * LD_PRELOAD interposer, which is not part of this release: without it the
+ * variable is an ordinary (volatile) global. */
 #define MNEMO_PERSISTENT __attribute__((section("mnemo_persistent")))
 
 typedef struct mnemo_pool mnemo_pool;

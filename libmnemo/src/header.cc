@@ -65,7 +65,11 @@ int geometry_check(const pool_header *h, const char *path)
 	if (!ok)
 		return fail(EUCLEAN, "%s: pool header geometry is inconsistent "
 			    "(corrupt pool)", path);
-	return addr_check(h->base, h->size);
+	if (addr_check(h->base, h->size) != 0)
+		return fail(EUCLEAN, "%s: pool header records an impossible "
+			    "address %#llx (corrupt pool)", path,
+			    (unsigned long long)h->base);
+	return 0;
 }
 
 } // namespace
@@ -76,14 +80,16 @@ int header_check(const pool_header *h, uint64_t file_size, const char *path)
 	    memcmp(h->magic, kMagic, sizeof(kMagic)) != 0)
 		return fail(EMEDIUMTYPE, "%s is not a Mnemosyne pool (no pool "
 			    "header magic); refusing to touch it", path);
-	if (h->checksum !=
-	    hash64(h, offsetof(pool_header, checksum), kHeaderSeed))
-		return fail(EUCLEAN, "%s: pool header checksum mismatch "
-			    "(corrupt pool)", path);
+	/* The version comes first: another major may lay out (and checksum)
+	 * the rest of the header differently. */
 	if (h->major != kFormatMajor)
 		return fail(ENOTSUP, "%s: pool format version %u.%u, but this "
 			    "library reads only version %u.x",
 			    path, h->major, h->minor, kFormatMajor);
+	if (h->checksum !=
+	    hash64(h, offsetof(pool_header, checksum), kHeaderSeed))
+		return fail(EUCLEAN, "%s: pool header checksum mismatch "
+			    "(corrupt pool)", path);
 	int rc = geometry_check(h, path);
 	if (rc)
 		return rc;

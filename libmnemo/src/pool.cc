@@ -210,6 +210,10 @@ int create_default(const char *path)
 {
 	uint64_t size;
 	int rc = default_pool_size(&size);
+	if (rc == 0 && size < MNEMO_POOL_MIN_SIZE)
+		rc = fail(EINVAL, "MNEMO_POOL_SIZE=%llu is below the minimum "
+			  "pool size of %zu bytes", (unsigned long long)size,
+			  MNEMO_POOL_MIN_SIZE);
 	if (rc == 0)
 		rc = mkdir_parents(path);
 	if (rc == 0)
@@ -251,8 +255,11 @@ API int mnemo_pool_create(const char *path, size_t size, void *addr,
 	int rc = addr ? addr_check((uint64_t)addr, sz) : 0;
 	if (rc == 0)
 		rc = create_file(path, sz, (uint64_t)addr);
-	if (rc == 0)
-		rc = open_path(path, flags & ~MNEMO_CREATE, poolp);
+	if (rc)
+		return rc;
+	rc = open_path(path, flags & ~MNEMO_CREATE, poolp);
+	if (rc) /* e.g. its address is taken: it holds no data yet */
+		unlink(path);
 	return rc;
 }
 
@@ -275,6 +282,7 @@ API int mnemo_pool_close(mnemo_pool **poolp)
 {
 	if (!poolp || !*poolp)
 		return fail(EINVAL, "mnemo_pool_close: no pool");
+	default_pool_forget(*poolp);
 	delete *poolp;
 	*poolp = nullptr;
 	int err = scm::take_io_error();

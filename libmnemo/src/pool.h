@@ -8,8 +8,7 @@
  *  - `extents` lists exactly the live region slots, sorted by offset,
  *    non-overlapping, each inside [data_off, size);
  *  - next_gen is larger than the gen of every live slot.
- * `mu` guards the tables, `extents` and next_gen; readers of a root value
- * (one aligned word) need no lock.
+ * `mu` guards the tables, `extents` and next_gen.
  */
 #ifndef MNEMO_POOL_H
 #define MNEMO_POOL_H
@@ -68,6 +67,8 @@ bool slot_name_is(const layout::slot *s, const char *name);
 
 /* region.cc */
 int regions_map_all(mnemo_pool *pool);
+/* Called by mnemo_pool_close(): the default pool may be closed by its user. */
+void default_pool_forget(mnemo_pool *pool);
 
 /* addr.cc: choice of a pool's base address. */
 int addr_pick(const uint8_t uuid[16], uint64_t size, uint64_t *base);

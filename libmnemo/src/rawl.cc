@@ -148,8 +148,12 @@ int open_region(mnemo_pool *pool, const std::string &rname, size_t cap,
 		if (cap < 4 || cap > (1ull << 40))
 			return fail(EINVAL, "log capacity %zu words is out of "
 				    "range (4 .. 2^40)", cap);
-		*size = layout::kRawlRingOff + cap * 8;
-		rc = mnemo_region_create(pool, rname.c_str(), *size, &p);
+		rc = mnemo_region_create(pool, rname.c_str(),
+					 layout::kRawlRingOff + cap * 8, &p);
+		/* The region is page-rounded: the ring is all of it, now and
+		 * at every later open. */
+		if (rc == 0)
+			rc = mnemo_region_find(pool, rname.c_str(), &p, size);
 	}
 	*reg = (char *)p;
 	return rc;
@@ -226,7 +230,11 @@ API int mnemo_rawl_truncate(mnemo_rawl *l, size_t nrecords)
 	while (pos < l->tail && dropped < nrecords) {
 		pos += implicit_skip(l, pos);
 		bool user;
-		pos += rec_parse(l, pos, seq++, &user);
+		uint64_t len = rec_parse(l, pos, seq++, &user);
+		if (len == 0) /* cannot happen: [head, tail) was validated */
+			return fail(EUCLEAN, "log record at %llu is corrupt",
+				    (unsigned long long)pos);
+		pos += len;
 		dropped += user;
 	}
 	if (pos == l->head)
@@ -258,7 +266,8 @@ API size_t mnemo_rawl_space(const mnemo_rawl *l)
 	uint64_t a = room < free ? room : free;
 	uint64_t b = free > room ? free - room : 0;
 	uint64_t best = a > b ? a : b;
-	return best > 2 ? best - 2 : 0;
+	best = best > 2 ? best - 2 : 0;
+	return best < kMaxWords - 2 ? best : kMaxWords - 2;
 }
 
 API int mnemo_rawl_close(mnemo_rawl **logp)

@@ -188,6 +188,13 @@ std::mutex g_default_mu;
 mnemo_pool *g_default;
 } // namespace
 
+void mnemo::default_pool_forget(mnemo_pool *pool)
+{
+	std::lock_guard<std::mutex> g(g_default_mu);
+	if (g_default == pool)
+		g_default = nullptr;
+}
+
 API mnemo_pool *mnemo_default_pool(void)
 {
 	std::lock_guard<std::mutex> g(g_default_mu);

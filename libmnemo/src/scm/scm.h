@@ -114,7 +114,9 @@ void sim_drain_thread();
 /* Persist points (fences) counted since the first sim pool opened. */
 uint64_t sim_points();
 
-/* First msync error since the last call (0 if none); file backend. */
+/* Latest msync error of any pool since the last call (0 if none); file
+ * backend, durability=power.  Process-wide: a close may report the error of
+ * another pool's msync. */
 int take_io_error();
 
 /* ---- registry of open windows (scm.cc) ---- */

@@ -22,7 +22,7 @@ int pmem2_fail(int rc, const char *what)
 	/* libpmem2 returns -errno or its own PMEM2_E_* codes (< -100000). */
 	int err = rc > -100000 ? -rc : EINVAL;
 	if (rc == PMEM2_E_GRANULARITY_NOT_SUPPORTED)
-		err = EOPNOTSUPP;
+		err = ENODEV;
 	return fail(err, "%s: %s", what, pmem2_errormsg());
 }
 
@@ -98,7 +98,7 @@ int dax_device::map(uint64_t off, size_t len)
 int open_dax(int fd, void *base, size_t window, std::unique_ptr<device> *out)
 {
 	if (!fd_supports_map_sync(fd))
-		return fail(EOPNOTSUPP,
+		return fail(ENODEV,
 			    "dax backend: the pool file is not on a DAX "
 			    "filesystem (MAP_SYNC unsupported); use the file "
 			    "backend");

@@ -86,7 +86,7 @@ private:
 } // namespace
 
 /* An msync failure cannot be returned from a fence; it is remembered and
- * reported by the next mnemo_pool_close() (see io_error()). */
+ * reported by the next mnemo_pool_close() (see take_io_error()). */
 namespace {
 int g_io_error;
 }

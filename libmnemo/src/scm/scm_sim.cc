@@ -10,7 +10,8 @@
  *
  * Crash injection (environment, read when a sim pool opens):
  *   MNEMO_SIM_CRASH_AT=N  the Nth persist point of the process (counting
- *                         from 1, all threads) crashes instead of draining:
+ *                         from 1, all threads, fences made while at least
+ *                         one sim pool is open) crashes instead of draining:
  *                         the process _exits with MNEMO_SIM_CRASH_EXIT.
  *   MNEMO_SIM_TEAR=SEED   at the crash, each aligned 8-byte word that differs
  *                         between cache and durable image independently
@@ -20,6 +21,7 @@
  * (SQLite's test6.c simulates crashes below its VFS the same way, per
  * sector; this does it per cache line and word.)
  */
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -109,7 +111,9 @@ sim_device::~sim_device()
 				s = g_sims.back(), g_sims.pop_back();
 	}
 	g_sim_open--;
-	/* Drop this thread's pending lines of this device. */
+	/* This thread's lines of this device go now (other threads' at their
+	 * next fence), so a device later allocated at the same address never
+	 * receives them. */
 	std::erase_if(tl_pending,
 		      [this](const pending_line &l) { return l.dev == this; });
 	munmap(durable_, size_);
@@ -204,8 +208,12 @@ void sim_drain_thread()
 	uint64_t n = ++g_points;
 	if (n == g_crash_at)
 		crash();
+	/* A line whose pool was closed (by another thread) since its flush
+	 * is dropped, as the close dropped that pool's unfenced stores. */
+	std::lock_guard<std::mutex> g(g_sim_mu);
 	for (const pending_line &l : tl_pending)
-		l.dev->commit(l);
+		if (std::find(g_sims.begin(), g_sims.end(), l.dev) != g_sims.end())
+			l.dev->commit(l);
 	tl_pending.clear();
 }
 

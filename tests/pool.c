@@ -1,0 +1,219 @@
+/*
+ * pool.c -- pools, regions and roots through the public API: persistence
+ * across processes, stable addresses, the default pool and pmap/punmap.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* Run fn in a child process (a "later run" of the program); assert it
+ * exits 0. */
+static void in_child(void (*fn)(const char *), const char *path)
+{
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		fn(path);
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed (%d)", st);
+}
+
+struct node {
+	struct node *next;
+	uint64_t value;
+};
+
+static void build_list(const char *path)
+{
+	mnemo_pool *p = t_open(path, 0);
+	struct node *a, *b;
+	if (mnemo_region_create(p, "a", 4096, (void **)&a) ||
+	    mnemo_region_create(p, "b", 1 << 16, (void **)&b))
+		_exit(1);
+	b->value = 2;
+	a->value = 1;
+	a->next = b; /* a raw pointer across regions */
+	mnemo_persist(b, sizeof(*b));
+	mnemo_persist(a, sizeof(*a));
+	if (mnemo_root_set(p, "list", a))
+		_exit(1);
+	mnemo_pool_close(&p);
+}
+
+static void walk_list(const char *path)
+{
+	mnemo_pool *p = t_open(path, 0);
+	struct node *a;
+	if (mnemo_root_get(p, "list", (void **)&a))
+		_exit(1);
+	if (a->value != 1 || a->next->value != 2 || a->next->next)
+		_exit(2);
+	mnemo_pool_close(&p);
+}
+
+Test(pool, raw_pointers_survive_restart)
+{
+	const char *path = t_path("list");
+	t_create(path, 4 << 20);
+	in_child(build_list, path);
+	in_child(walk_list, path);
+	in_child(walk_list, path);
+}
+
+Test(pool, mapped_at_recorded_address)
+{
+	const char *path = t_path("addr");
+	void *want = (void *)0x345600000000ull;
+	mnemo_pool *p = NULL;
+	cr_assert_eq(mnemo_pool_create(path, 2 << 20, want, 0, &p), 0, "%s", mnemo_errormsg());
+	cr_assert_eq(mnemo_pool_base(p), want);
+	cr_assert_eq(mnemo_pool_size(p), 2u << 20);
+	cr_assert_str_eq(mnemo_pool_backend(p), "file");
+	mnemo_pool_close(&p);
+	p = t_open(path, 0);
+	cr_assert_eq(mnemo_pool_base(p), want);
+	mnemo_pool_close(&p);
+}
+
+Test(pool, file_is_private_and_fully_allocated)
+{
+	const char *path = t_path("mode");
+	t_create(path, 3 << 20);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600);
+	cr_assert_eq(st.st_size, 3 << 20);
+	cr_assert_geq((long long)st.st_blocks * 512, 3 << 20);
+}
+
+Test(pool, regions_create_find_delete)
+{
+	const char *path = t_path("regions");
+	t_create(path, 1 << 20);
+	mnemo_pool *p = t_open(path, 0);
+	void *a, *b, *c;
+	size_t sz;
+	cr_assert_eq(mnemo_region_create(p, "a", 100, &a), 0);
+	cr_assert_eq(mnemo_region_create(p, NULL, 5000, &b), 0);
+	cr_assert_eq(mnemo_region_find(p, "a", &c, &sz), 0);
+	cr_assert_eq(c, a);
+	cr_assert_eq(sz, 4096u, "sizes round up to pages");
+	memset(b, 1, 5000);
+	cr_assert_eq(mnemo_region_delete(p, a), 0);
+	cr_assert_eq(mnemo_region_find(p, "a", &c, &sz), -ENOENT);
+	cr_assert_eq(mnemo_region_create(p, "a", 4096, &c), 0);
+	cr_assert_eq(c, a, "first fit reuses the freed extent");
+	cr_assert_eq(((char *)c)[0], 0, "new regions are zeroed");
+	mnemo_pool_close(&p);
+}
+
+Test(pool, deleted_region_is_inaccessible, .signal = SIGSEGV)
+{
+	const char *path = t_path("segv");
+	t_create(path, 1 << 20);
+	mnemo_pool *p = t_open(path, 0);
+	volatile char *a;
+	cr_assert_eq(mnemo_region_create(p, "a", 4096, (void **)&a), 0);
+	cr_assert_eq(mnemo_region_delete(p, (void *)a), 0);
+	a[0] = 1;
+}
+
+Test(pool, roots_set_get_delete_persist)
+{
+	const char *path = t_path("roots");
+	t_create(path, 1 << 20);
+	mnemo_pool *p = t_open(path, 0);
+	void *v;
+	cr_assert_eq(mnemo_root_get(p, "r", &v), -ENOENT);
+	cr_assert_eq(mnemo_root_set(p, "r", (void *)0x1234), 0);
+	cr_assert_eq(mnemo_root_set(p, "s", (void *)0x99), 0);
+	cr_assert_eq(mnemo_root_set(p, "r", (void *)0x5678), 0);
+	mnemo_pool_close(&p);
+	p = t_open(path, 0);
+	cr_assert_eq(mnemo_root_get(p, "r", &v), 0);
+	cr_assert_eq(v, (void *)0x5678);
+	cr_assert_eq(mnemo_root_delete(p, "r"), 0);
+	cr_assert_eq(mnemo_root_get(p, "r", &v), -ENOENT);
+	cr_assert_eq(mnemo_root_get(p, "s", &v), 0);
+	cr_assert_eq(v, (void *)0x99);
+	mnemo_pool_close(&p);
+}
+
+Test(pool, default_pool_and_pmap)
+{
+	const char *path = t_path("default");
+	setenv("MNEMO_POOL", path, 1);
+	setenv("MNEMO_POOL_SIZE", "2M", 1);
+	cr_assert_str_eq(mnemo_pool_default_path(), path);
+	char *a = pmap(NULL, 10000, PROT_READ | PROT_WRITE, 0);
+	cr_assert_not_null(a, "%s", mnemo_errormsg());
+	cr_assert_eq(mnemo_pool_size(mnemo_default_pool()), 2u << 20);
+	a[9999] = 5;
+	cr_assert_eq(punmap(a, 10), -EINVAL, "length must match");
+	cr_assert_eq(punmap(a, 10000), 0);
+	cr_assert_null(pmap((void *)0x1000, 4096, PROT_READ | PROT_WRITE, 0));
+	cr_assert_eq(errno, EINVAL);
+}
+
+Test(pool, default_location_is_under_home)
+{
+	unsetenv("MNEMO_POOL");
+	setenv("XDG_DATA_HOME", "/nonexistent/xdg", 1);
+	cr_assert_str_eq(mnemo_pool_default_path(), "/nonexistent/xdg/mnemosyne/default.pool");
+	unsetenv("XDG_DATA_HOME");
+	setenv("HOME", "/home/u", 1);
+	cr_assert_str_eq(mnemo_pool_default_path(), "/home/u/.local/share/mnemosyne/default.pool");
+}
+
+Test(pool, create_with_open_flag_and_delete)
+{
+	const char *path = t_path("autocreate");
+	setenv("MNEMO_POOL_SIZE", "1M", 1);
+	mnemo_pool *p = t_open(path, MNEMO_CREATE);
+	cr_assert_eq(mnemo_pool_size(p), 1u << 20);
+	cr_assert_eq(mnemo_pool_delete(path), -EBUSY);
+	mnemo_pool_close(&p);
+	cr_assert_eq(mnemo_pool_delete(path), 0);
+	cr_assert_eq(access(path, F_OK), -1);
+}
+
+Test(pool, two_pools_at_once)
+{
+	const char *a = t_path("one"), *b = t_path("two");
+	t_create(a, 1 << 20);
+	t_create(b, 1 << 20);
+	mnemo_pool *p = t_open(a, 0), *q = t_open(b, 0);
+	cr_assert_neq(mnemo_pool_base(p), mnemo_pool_base(q));
+	mnemo_pool_close(&p);
+	mnemo_pool_close(&q);
+}
+
+Test(pool, power_durability_and_sim_backends)
+{
+	const char *path = t_path("backends");
+	t_create(path, 1 << 20);
+	mnemo_pool *p = t_open(path, MNEMO_DURABILITY_POWER);
+	cr_assert_str_eq(mnemo_pool_backend(p), "file(power)");
+	uint64_t *w;
+	cr_assert_eq(mnemo_region_create(p, "w", 8, (void **)&w), 0);
+	cr_assert_eq(mnemo_store64(w, 77), 0);
+	mnemo_pool_close(&p);
+	setenv("MNEMO_BACKEND", "sim", 1);
+	p = t_open(path, 0);
+	cr_assert_str_eq(mnemo_pool_backend(p), "sim");
+	cr_assert_eq(mnemo_region_find(p, "w", (void **)&w, NULL), 0);
+	cr_assert_eq(*w, 77u);
+	mnemo_pool_close(&p);
+	unsetenv("MNEMO_BACKEND");
+}
