@@ -1,0 +1,86 @@
+/*
+ * layout.cc -- pins the on-media format: every size, offset and constant of
+ * layout.h, and the checksum function's output.  A failure here means the
+ * format changed: bump kFormatMajor and update mnemosyne-format(5).
+ */
+#include <criterion/criterion.h>
+#include <cstddef>
+#include <cstring>
+
+#include "hash.h"
+#include "layout.h"
+
+using namespace mnemo;
+using namespace mnemo::layout;
+
+#define AT(type, field, off) cr_assert_eq(offsetof(type, field), (size_t)(off), #type "." #field)
+
+Test(layout, pool_header)
+{
+	cr_assert_eq(sizeof(pool_header), 4096u);
+	AT(pool_header, magic, 0);
+	AT(pool_header, major, 8);
+	AT(pool_header, minor, 12);
+	AT(pool_header, uuid, 16);
+	AT(pool_header, size, 32);
+	AT(pool_header, base, 40);
+	AT(pool_header, align, 48);
+	AT(pool_header, region_off, 56);
+	AT(pool_header, root_off, 64);
+	AT(pool_header, region_slots, 72);
+	AT(pool_header, root_slots, 76);
+	AT(pool_header, data_off, 80);
+	AT(pool_header, create_time, 88);
+	AT(pool_header, reserved, 96);
+	AT(pool_header, checksum, 4088);
+}
+
+Test(layout, slot)
+{
+	cr_assert_eq(sizeof(slot), 128u);
+	AT(slot, state, 0);
+	AT(slot, value, 8);
+	AT(slot, offset, 16);
+	AT(slot, size, 24);
+	AT(slot, gen, 32);
+	AT(slot, flags, 40);
+	AT(slot, name, 48);
+	AT(slot, reserved, 112);
+	AT(slot, checksum, 120);
+}
+
+Test(layout, rawl)
+{
+	cr_assert_eq(sizeof(rawl_desc), 64u);
+	AT(rawl_desc, head, 0);
+	AT(rawl_desc, seq, 8);
+	AT(rawl_desc, checksum, 16);
+	cr_assert_eq(kRawlRingOff, 128u);
+	cr_assert_eq(kRawlWrap, 1u);
+}
+
+Test(layout, constants)
+{
+	cr_assert_eq(memcmp(kMagic, "MNEMOPL", 8), 0);
+	cr_assert_eq(kFormatMajor, 1u);
+	cr_assert_eq(kSlotLive, 0x45564c4f4d454e4dull);
+	cr_assert_eq(kSlotFree, 0u);
+	cr_assert_eq(kRegionSlots, 256u);
+	cr_assert_eq(kRootSlots, 256u);
+	cr_assert_eq(kHeaderSeed, 0x6d6e656d6f686472ull);
+	cr_assert_eq(kSlotSeed, 0x6d6e656d6f736c74ull);
+	cr_assert_eq(kRecordSeed, 0x6d6e656d6f72636eull);
+	cr_assert_eq(kDescSeed, 0x6d6e656d6f647363ull);
+}
+
+Test(layout, checksum_function)
+{
+	uint64_t w[4] = {1, 2, 3, 4};
+	/* Golden values: the checksum is part of the format. */
+	cr_assert_eq(hash64(w, 32, 0), 0x1841232f41d4d583ull, "hash64 changed: %#llx",
+		     (unsigned long long)hash64(w, 32, 0));
+	cr_assert_eq(hash64(w, 0, kSlotSeed), 0x4cc7bbbadd1febb9ull, "hash64 changed: %#llx",
+		     (unsigned long long)hash64(w, 0, kSlotSeed));
+	uint64_t v[4] = {1, 2, 4, 3};
+	cr_assert_neq(hash64(w, 32, 0), hash64(v, 32, 0), "order must matter");
+}
