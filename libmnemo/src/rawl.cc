@@ -76,6 +76,21 @@ uint64_t implicit_skip(const mnemo_rawl *l, uint64_t pos)
 	return room < 2 ? room : 0;
 }
 
+/* Step over the record at *pos, which lies in the validated [head, tail):
+ * *rec is its first word.  Fails only if the ring changed behind us. */
+int rec_step(const mnemo_rawl *l, uint64_t *pos, uint64_t *seq, bool *user,
+	     const uint64_t **rec)
+{
+	*pos += implicit_skip(l, *pos);
+	uint64_t len = rec_parse(l, *pos, (*seq)++, user);
+	if (len == 0)
+		return fail(EUCLEAN, "log record at %llu is corrupt",
+			    (unsigned long long)*pos);
+	*rec = l->ring + *pos % l->cap;
+	*pos += len;
+	return 0;
+}
+
 void load_head(mnemo_rawl *l)
 {
 	l->cur = -1;
@@ -96,7 +111,7 @@ void find_tail(mnemo_rawl *l)
 	l->records = 0;
 	for (;;) {
 		pos += implicit_skip(l, pos);
-		bool user;
+		bool user = false;
 		uint64_t len = pos - l->head < l->cap ? rec_parse(l, pos, seq, &user) : 0;
 		if (len == 0 || pos + len - l->head > l->cap)
 			break;
@@ -207,17 +222,13 @@ API int mnemo_rawl_foreach(mnemo_rawl *l, mnemo_rawl_cb cb, void *arg)
 		return fail(EINVAL, "mnemo_rawl_foreach: log and cb required");
 	uint64_t pos = l->head, seq = l->head_seq;
 	while (pos < l->tail) {
-		pos += implicit_skip(l, pos);
-		bool user;
-		uint64_t len = rec_parse(l, pos, seq++, &user);
-		if (len == 0) /* cannot happen: [head, tail) was validated */
-			return fail(EUCLEAN, "log record at %llu is corrupt",
-				    (unsigned long long)pos);
-		const uint64_t *r = l->ring + pos % l->cap;
-		int stop = user ? cb(r + 1, r[0] & kMaxWords, arg) : 0;
-		if (stop)
-			return stop;
-		pos += len;
+		const uint64_t *r = nullptr;
+		bool user = false;
+		int rc = rec_step(l, &pos, &seq, &user, &r);
+		if (rc == 0 && user)
+			rc = cb(r + 1, r[0] & kMaxWords, arg);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -228,13 +239,11 @@ API int mnemo_rawl_truncate(mnemo_rawl *l, size_t nrecords)
 		return fail(EINVAL, "mnemo_rawl_truncate: log is NULL");
 	uint64_t pos = l->head, seq = l->head_seq, dropped = 0;
 	while (pos < l->tail && dropped < nrecords) {
-		pos += implicit_skip(l, pos);
-		bool user;
-		uint64_t len = rec_parse(l, pos, seq++, &user);
-		if (len == 0) /* cannot happen: [head, tail) was validated */
-			return fail(EUCLEAN, "log record at %llu is corrupt",
-				    (unsigned long long)pos);
-		pos += len;
+		const uint64_t *r = nullptr;
+		bool user = false;
+		int rc = rec_step(l, &pos, &seq, &user, &r);
+		if (rc)
+			return rc;
 		dropped += user;
 	}
 	if (pos == l->head)

@@ -48,6 +48,19 @@ int root_args(mnemo_pool *pool, const char *name)
 	return name_check(name, false);
 }
 
+/* The live slot bound to `name`, or NULL with -ENOENT in *rc.
+ * pre: pool->mu held, arguments checked. */
+slot *live_root(mnemo_pool *pool, const char *name, int *rc)
+{
+	bool live;
+	long i = root_lookup(pool, name, &live);
+	if (live)
+		return &pool->roots()[i];
+	*rc = fail(ENOENT, "no root named \"%s\" in pool %s", name,
+		   pool->path.c_str());
+	return nullptr;
+}
+
 } // namespace
 
 API int mnemo_root_set(mnemo_pool *pool, const char *name, void *ptr)
@@ -83,14 +96,10 @@ API int mnemo_root_get(mnemo_pool *pool, const char *name, void **ptrp)
 	if (!ptrp)
 		return fail(EINVAL, "mnemo_root_get: ptrp is NULL");
 	std::lock_guard<std::mutex> g(pool->mu);
-	bool live;
-	long i = root_lookup(pool, name, &live);
-	if (!live)
-		return fail(ENOENT, "no root named \"%s\" in pool %s", name,
-			    pool->path.c_str());
-	*ptrp = (void *)__atomic_load_n(&pool->roots()[i].value,
-					__ATOMIC_ACQUIRE);
-	return 0;
+	slot *s = live_root(pool, name, &rc);
+	if (s)
+		*ptrp = (void *)__atomic_load_n(&s->value, __ATOMIC_ACQUIRE);
+	return rc;
 }
 
 API int mnemo_root_delete(mnemo_pool *pool, const char *name)
@@ -99,11 +108,8 @@ API int mnemo_root_delete(mnemo_pool *pool, const char *name)
 	if (rc)
 		return rc;
 	std::lock_guard<std::mutex> g(pool->mu);
-	bool live;
-	long i = root_lookup(pool, name, &live);
-	if (!live)
-		return fail(ENOENT, "no root named \"%s\" in pool %s", name,
-			    pool->path.c_str());
-	slot_retire(&pool->roots()[i]);
-	return 0;
+	slot *s = live_root(pool, name, &rc);
+	if (s)
+		slot_retire(s);
+	return rc;
 }
