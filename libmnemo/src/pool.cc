@@ -96,13 +96,12 @@ int create_file(const char *path, uint64_t size, uint64_t base)
 		return fail(EEXIST, "cannot create pool %s: it already exists",
 			    path);
 	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof(tmp), "%s.creating.%d", path, (int)getpid()) >=
+	if (snprintf(tmp, sizeof(tmp), "%s.creating.XXXXXX", path) >=
 	    (int)sizeof(tmp))
 		return fail(ENAMETOOLONG, "pool path too long: %s", path);
-	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
 	if (fd < 0)
 		return sys_fail("cannot create pool", path);
-	fchmod(fd, 0600);
 	int rc = write_new_pool(fd, path, size, base);
 	close(fd);
 	if (rc == 0)
@@ -258,7 +257,9 @@ API int mnemo_pool_create(const char *path, size_t size, void *addr,
 	if (rc)
 		return rc;
 	rc = open_path(path, flags & ~MNEMO_CREATE, poolp);
-	if (rc) /* e.g. its address is taken: it holds no data yet */
+	/* e.g. its address is taken: it holds no data yet.  EBUSY means another
+	 * process opened it meanwhile: it is theirs now. */
+	if (rc && rc != -EBUSY)
 		unlink(path);
 	return rc;
 }

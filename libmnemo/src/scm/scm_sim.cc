@@ -203,8 +203,10 @@ int read_crash_settings()
 
 void sim_drain_thread()
 {
-	if (g_sim_open.load(std::memory_order_relaxed) == 0)
+	if (g_sim_open.load(std::memory_order_relaxed) == 0) {
+		tl_pending.clear(); /* lines of pools closed since */
 		return;
+	}
 	uint64_t n = ++g_points;
 	if (n == g_crash_at)
 		crash();
