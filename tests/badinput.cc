@@ -323,6 +323,16 @@ Test(badinput, api_misuse_on_open_pool)
 	void *slot = nullptr;
 	cr_assert_eq(mnemo_shadow_update(&slot, buf, buf + 8, 16), -EINVAL);
 	cr_assert(strstr(mnemo_errormsg(), "overlaps"));
+	char other[16] = {0};
+	slot = buf;
+	cr_assert_eq(mnemo_shadow_update(&slot, buf, other, 16), -EINVAL);
+	cr_assert(strstr(mnemo_errormsg(), "live copy"));
+	void **inside = (void **)(buf + 16);
+	*inside = nullptr;
+	cr_assert_eq(mnemo_shadow_update(inside, buf, other, 32), -EINVAL);
+	cr_assert(strstr(mnemo_errormsg(), "inside spare"));
+	cr_assert_eq(mnemo_pool_create(t_path("huge"), SIZE_MAX - 100, nullptr, 0, &p), -EINVAL);
+	cr_assert(strstr(mnemo_errormsg(), "maximum"));
 	mnemo_pool_close(&p);
 }
 

@@ -4,6 +4,7 @@
  * measurement; timing belongs in bench/).
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -168,5 +169,78 @@ Test(persist, rawl_matches_model)
 	struct walk k = {model, head, SLOTS, false};
 	cr_assert_eq(mnemo_rawl_foreach(l, walk_cb, &k), 0);
 	cr_assert(!k.bad && k.at == tail, "log differs from the model");
+	mnemo_rawl_close(&l);
+}
+
+/* ---- RAWL edge cases at the end of the ring ---- */
+
+static uint64_t *ring_of(const char *name)
+{
+	char rname[64];
+	void *r;
+	snprintf(rname, sizeof(rname), "rawl:%s", name);
+	cr_assert_eq(mnemo_region_find(pool, rname, &r, NULL), 0);
+	return (uint64_t *)((char *)r + 128);
+}
+
+static int count_cb(const uint64_t *w, size_t n, void *arg)
+{
+	(void)w;
+	*(size_t *)arg += n;
+	return 0;
+}
+
+Test(persist, rawl_tail_one_word_before_ring_end)
+{
+	mnemo_rawl *l;
+	uint64_t w[100] = {0};
+	cr_assert_eq(mnemo_rawl_open(pool, "e", 496, &l), 0);
+	for (int i = 0; i < 5; i++) /* 5 x 99 words: tail at index 495 of 496 */
+		cr_assert_eq(mnemo_rawl_append(l, w, 97), 0);
+	mnemo_rawl_close(&l);
+	cr_assert_eq(mnemo_rawl_open(pool, "e", 0, &l), 0);
+	size_t words = 0;
+	cr_assert_eq(mnemo_rawl_foreach(l, count_cb, &words), 0, "%s", mnemo_errormsg());
+	cr_assert_eq(words, 5u * 97);
+	cr_assert_eq(mnemo_rawl_space(l), 0u);
+	cr_assert_eq(mnemo_rawl_truncate(l, SIZE_MAX), 0, "%s", mnemo_errormsg());
+	cr_assert_eq(mnemo_rawl_count(l), 0u);
+	cr_assert_eq(mnemo_rawl_append(l, w, mnemo_rawl_space(l)), 0, "%s", mnemo_errormsg());
+	mnemo_rawl_close(&l);
+}
+
+static int last_cb(const uint64_t *w, size_t n, void *arg)
+{
+	*(uint64_t *)arg = n ? w[0] : 0;
+	return 0;
+}
+
+/* An append that wrapped left its record R durable at the ring's start but
+ * not the WRAP record before it (forged here).  Recovery must not let R
+ * reappear when a later record ends exactly at the ring's end. */
+Test(persist, rawl_orphan_after_wrap_never_returns)
+{
+	mnemo_rawl *l;
+	uint64_t w[100] = {0};
+	cr_assert_eq(mnemo_rawl_open(pool, "o", 496, &l), 0);
+	for (int i = 0; i < 4; i++) { /* 4 x 102 words: tail at 408 */
+		w[0] = (uint64_t)i;
+		cr_assert_eq(mnemo_rawl_append(l, w, 100), 0);
+	}
+	cr_assert_eq(mnemo_rawl_truncate(l, 1), 0); /* head at 102 */
+	w[0] = 666; /* R: WRAP at 408..409, R at 0..101 */
+	cr_assert_eq(mnemo_rawl_append(l, w, 100), 0);
+	mnemo_rawl_close(&l);
+	ring_of("o")[409] ^= 1; /* the WRAP never became durable */
+	cr_assert_eq(mnemo_rawl_open(pool, "o", 0, &l), 0);
+	cr_assert_eq(mnemo_rawl_count(l), 3u, "R's append never returned");
+	w[0] = 777; /* R2 fills 408..495 exactly */
+	cr_assert_eq(mnemo_rawl_append(l, w, 86), 0);
+	mnemo_rawl_close(&l);
+	cr_assert_eq(mnemo_rawl_open(pool, "o", 0, &l), 0);
+	uint64_t last = 0;
+	mnemo_rawl_foreach(l, last_cb, &last);
+	cr_assert_eq(mnemo_rawl_count(l), 4u);
+	cr_assert_eq(last, 777u, "an orphan record came back");
 	mnemo_rawl_close(&l);
 }

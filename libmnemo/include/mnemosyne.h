@@ -45,7 +45,7 @@ const char *mnemo_errormsg(void);
 #define MNEMO_CREATE           0x0001u /* open: create the pool if missing */
 #define MNEMO_BACKEND_AUTO     0x0000u /* dax if the file supports MAP_SYNC, else file */
 #define MNEMO_BACKEND_FILE     0x0010u /* any regular file */
-#define MNEMO_BACKEND_DAX      0x0020u /* DAX file or device, MAP_SYNC required */
+#define MNEMO_BACKEND_DAX      0x0020u /* file on a DAX filesystem (MAP_SYNC) */
 #define MNEMO_BACKEND_SIM      0x0030u /* power-failure simulation, for tests */
 #define MNEMO_BACKEND_MASK     0x0030u
 #define MNEMO_DURABILITY_POWER 0x0100u /* file backend: msync at every fence */
@@ -54,6 +54,7 @@ const char *mnemo_errormsg(void);
 #define MNEMO_SIM_CRASH_EXIT   86
 
 #define MNEMO_POOL_MIN_SIZE    ((size_t)1 << 20)
+#define MNEMO_POOL_MAX_SIZE    ((size_t)1 << 44) /* 16 TiB */
 
 /*
  * Create a pool file of `size` bytes (fully allocated now), mode 0600,
@@ -160,6 +161,9 @@ int mnemo_shadow_update(void **slot, void *spare, const void *src,
  * log holds every record whose append returned, in order, plus possibly the
  * record being appended at the crash, complete or not at all.
  */
+/* `capacity` (in words) is used only when the log is created; the ring
+ * fills the page-rounded region.  The handle points into the pool: close
+ * it before closing the pool or deleting its region. */
 int mnemo_rawl_open(mnemo_pool *pool, const char *name, size_t capacity,
                     mnemo_rawl **logp);
 int mnemo_rawl_append(mnemo_rawl *log, const uint64_t *words, size_t n);

@@ -50,8 +50,17 @@ API int mnemo_shadow_update(void **slot, void *spare, const void *src,
 		return fail(EINVAL, "mnemo_shadow_update: slot must be "
 			    "8-byte aligned, spare and src non-NULL");
 	const char *s = (const char *)src, *d = (const char *)spare;
+	const char *live = (const char *)*slot, *sl = (const char *)slot;
 	if (len && s < d + len && d < s + len)
 		return fail(EINVAL, "mnemo_shadow_update: spare overlaps src");
+	/* Writing into the live copy or over the slot would lose the
+	 * all-or-nothing guarantee. */
+	if (live && len && live < d + len && d < live + len)
+		return fail(EINVAL, "mnemo_shadow_update: spare overlaps the "
+			    "live copy *slot");
+	if (sl + sizeof(void *) > d && sl < d + len)
+		return fail(EINVAL, "mnemo_shadow_update: slot lies inside "
+			    "spare");
 	/* Order: the copy is durable before the pointer can point at it. */
 	memcpy(spare, src, len);
 	scm::persist(spare, len);

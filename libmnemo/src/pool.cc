@@ -209,10 +209,10 @@ int create_default(const char *path)
 {
 	uint64_t size;
 	int rc = default_pool_size(&size);
-	if (rc == 0 && size < MNEMO_POOL_MIN_SIZE)
-		rc = fail(EINVAL, "MNEMO_POOL_SIZE=%llu is below the minimum "
-			  "pool size of %zu bytes", (unsigned long long)size,
-			  MNEMO_POOL_MIN_SIZE);
+	if (rc == 0 && (size < MNEMO_POOL_MIN_SIZE || size > MNEMO_POOL_MAX_SIZE))
+		rc = fail(EINVAL, "MNEMO_POOL_SIZE=%llu is outside the pool size "
+			  "range [%zu, %llu]", (unsigned long long)size,
+			  MNEMO_POOL_MIN_SIZE, (unsigned long long)MNEMO_POOL_MAX_SIZE);
 	if (rc == 0)
 		rc = mkdir_parents(path);
 	if (rc == 0)
@@ -250,6 +250,9 @@ API int mnemo_pool_create(const char *path, size_t size, void *addr,
 	if (size < MNEMO_POOL_MIN_SIZE)
 		return fail(EINVAL, "pool size %zu is below the minimum of %zu "
 			    "bytes", size, MNEMO_POOL_MIN_SIZE);
+	if (size > MNEMO_POOL_MAX_SIZE)
+		return fail(EINVAL, "pool size %zu is above the maximum of %llu "
+			    "bytes", size, (unsigned long long)MNEMO_POOL_MAX_SIZE);
 	uint64_t sz = window_of(size);
 	int rc = addr ? addr_check((uint64_t)addr, sz) : 0;
 	if (rc == 0)

@@ -110,17 +110,38 @@ void find_tail(mnemo_rawl *l)
 	uint64_t pos = l->head, seq = l->head_seq;
 	l->records = 0;
 	for (;;) {
-		pos += implicit_skip(l, pos);
+		uint64_t at = pos + implicit_skip(l, pos);
 		bool user = false;
-		uint64_t len = pos - l->head < l->cap ? rec_parse(l, pos, seq, &user) : 0;
-		if (len == 0 || pos + len - l->head > l->cap)
-			break;
-		pos += len;
+		uint64_t len = at - l->head < l->cap ? rec_parse(l, at, seq, &user) : 0;
+		if (len == 0 || at + len - l->head > l->cap)
+			break; /* the tail stays before any skipped words */
+		pos = at + len;
 		seq++;
 		l->records += user;
 	}
 	l->tail = pos;
 	l->tail_seq = seq;
+}
+
+/*
+ * The one append that can leave a record beyond a gap: a WRAP at the tail
+ * and the record R after it, at the next lap's start, are flushed under one
+ * fence, so R may be durable while the WRAP is not.  Recovery then ends the
+ * log at the WRAP's position; R would come back to life if a later append
+ * ended exactly at the ring's end (R has the sequence number expected
+ * there).  Erase it.  No live record can match: live records at index 0
+ * have smaller sequence numbers.
+ */
+void scrub_orphan(mnemo_rawl *l)
+{
+	uint64_t room = l->cap - l->tail % l->cap;
+	if (room < 2 || l->tail - l->head >= l->cap)
+		return;
+	bool user;
+	if (rec_parse(l, l->tail + room, l->tail_seq + 1, &user) == 0)
+		return;
+	scm::store64(&l->ring[0], ~l->ring[0]);
+	scm::persist(&l->ring[0], 8);
 }
 
 void write_rec(mnemo_rawl *l, uint64_t idx, uint64_t hdr, const uint64_t *w,
@@ -198,6 +219,7 @@ API int mnemo_rawl_open(mnemo_pool *pool, const char *name, size_t capacity,
 	l->cap = (size - layout::kRawlRingOff) / 8;
 	load_head(l);
 	find_tail(l);
+	scrub_orphan(l);
 	*logp = l;
 	return 0;
 }
@@ -270,6 +292,8 @@ API size_t mnemo_rawl_space(const mnemo_rawl *l)
 	if (!l)
 		return 0;
 	uint64_t tail = l->tail + implicit_skip(l, l->tail);
+	if (tail - l->head >= l->cap) /* full; head may rest on a skip */
+		return 0;
 	uint64_t free = l->cap - (tail - l->head);
 	uint64_t room = l->cap - tail % l->cap;
 	uint64_t a = room < free ? room : free;

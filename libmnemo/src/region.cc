@@ -166,19 +166,33 @@ API int mnemo_region_find(mnemo_pool *pool, const char *name, void **addrp,
 	return 0;
 }
 
-API int mnemo_region_delete(mnemo_pool *pool, void *addr)
+namespace {
+
+/* Delete the region at addr; `size` 0 accepts any size.  pre: mu held. */
+int delete_locked(mnemo_pool *pool, void *addr, size_t size)
 {
-	if (!pool)
-		return fail(EINVAL, "mnemo_region_delete: pool is NULL");
-	std::lock_guard<std::mutex> g(pool->mu);
 	long i = extent_at(pool, addr);
 	if (i < 0)
 		return fail(EINVAL, "%p is not the start of a region of pool %s",
 			    addr, pool->path.c_str());
 	auto e = pool->extents[i];
+	if (size && size != e.size)
+		return fail(EINVAL, "punmap: length %zu does not match the "
+			    "region's size %llu", size,
+			    (unsigned long long)e.size);
 	slot_retire(&pool->regions()[e.slot]);
 	pool->extents.erase(pool->extents.begin() + i);
 	return pool->dev->unmap(e.offset, e.size);
+}
+
+} // namespace
+
+API int mnemo_region_delete(mnemo_pool *pool, void *addr)
+{
+	if (!pool)
+		return fail(EINVAL, "mnemo_region_delete: pool is NULL");
+	std::lock_guard<std::mutex> g(pool->mu);
+	return delete_locked(pool, addr, 0);
 }
 
 /* ---- the paper's interface, on the default pool ---- */
@@ -231,15 +245,9 @@ API int punmap(void *addr, size_t length)
 	mnemo_pool *pool = mnemo_default_pool();
 	if (!pool)
 		return -errno;
-	size_t size;
-	{
-		std::lock_guard<std::mutex> g(pool->mu);
-		long i = extent_at(pool, addr);
-		size = i < 0 ? 0 : pool->extents[i].size;
-	}
+	if (length == 0)
+		return fail(EINVAL, "punmap: length is 0");
 	uint64_t align = pool->hdr.align;
-	if (size && ((length + align - 1) & ~(align - 1)) != size)
-		return fail(EINVAL, "punmap: length %zu does not match the "
-			    "region's size %zu", length, size);
-	return mnemo_region_delete(pool, addr);
+	std::lock_guard<std::mutex> g(pool->mu);
+	return delete_locked(pool, addr, (length + align - 1) & ~(align - 1));
 }

@@ -70,15 +70,16 @@ int parse_durability(const char *s, bool *power)
 
 } // namespace
 
-void register_window(device *d)
+bool register_window(device *d)
 {
 	std::lock_guard<std::mutex> g(g_reg_mu);
 	for (auto &w : g_windows) {
 		if (!w) {
 			__atomic_store_n(&w, d, __ATOMIC_RELEASE);
-			return;
+			return true;
 		}
 	}
+	return false;
 }
 
 void unregister_window(device *d)
@@ -87,15 +88,6 @@ void unregister_window(device *d)
 	for (auto &w : g_windows)
 		if (w == d)
 			__atomic_store_n(&w, nullptr, __ATOMIC_RELEASE);
-}
-
-bool window_slot_free()
-{
-	std::lock_guard<std::mutex> g(g_reg_mu);
-	for (auto *w : g_windows)
-		if (!w)
-			return true;
-	return false;
 }
 
 int config_from(unsigned flags, config *cfg, bool *autodetect)
@@ -134,9 +126,6 @@ bool fd_supports_map_sync(int fd)
 int open_device(int fd, const config &cfg, void *base, size_t window,
 		std::unique_ptr<device> *out)
 {
-	if (!window_slot_free())
-		return fail(EMFILE, "too many pools open in this process (max %d)",
-			    kMaxWindows);
 	int rc;
 	switch (cfg.backend) {
 	case kind::dax:
@@ -149,8 +138,11 @@ int open_device(int fd, const config &cfg, void *base, size_t window,
 		rc = open_file(fd, cfg.power, base, window, out);
 		break;
 	}
-	if (rc == 0)
-		register_window(out->get());
+	if (rc == 0 && !register_window(out->get())) {
+		out->reset();
+		return fail(EMFILE, "too many pools open in this process (max %d)",
+			    kMaxWindows);
+	}
 	return rc;
 }
 

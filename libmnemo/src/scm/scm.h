@@ -120,7 +120,7 @@ uint64_t sim_points();
 int take_io_error();
 
 /* ---- registry of open windows (scm.cc) ---- */
-void register_window(device *d);
+bool register_window(device *d); /* false: table full */
 void unregister_window(device *d);
 
 /* ---- reservation helpers (reserve.cc) ---- */

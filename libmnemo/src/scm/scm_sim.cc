@@ -17,6 +17,12 @@
  *                         between cache and durable image independently
  *                         reaches the image with probability 1/2 (xorshift
  *                         seeded with SEED); unset: nothing unfenced survives.
+ *   MNEMO_SIM_TEAR_UNIT=line  decide per 64-byte line instead (a whole line
+ *                         written back early, as a cache eviction does).
+ *
+ * A flush snapshots the line; a store made after the flush but before the
+ * fence is not part of that fence (stricter than hardware, which may write
+ * the newer value), though a crash may still tear it in.
  *
  * (SQLite's test6.c simulates crashes below its VFS the same way, per
  * sector; this does it per cache line and word.)
@@ -43,7 +49,7 @@ namespace {
 class sim_device;
 
 struct pending_line {
-	sim_device *dev;
+	uint64_t dev_id; /* never reused, unlike a device's address */
 	uintptr_t line;
 	unsigned char data[kLine];
 };
@@ -59,11 +65,13 @@ std::atomic<uint64_t> g_points{0};
 uint64_t g_crash_at;
 uint64_t g_tear_seed;
 bool g_tear;
+bool g_tear_lines; /* decide per cache line instead of per word */
+uint64_t g_next_id = 1;
 
 class sim_device final : public device {
 public:
 	sim_device(char *durable, size_t size, int fd, void *base, size_t window)
-		: durable_(durable), size_(size), fd_(fd)
+		: id(g_next_id++), durable_(durable), size_(size), fd_(fd)
 	{
 		base_ = (char *)base;
 		window_ = window;
@@ -90,9 +98,12 @@ public:
 
 	void commit(const pending_line &l)
 	{
-		memcpy(durable_ + (l.line - (uintptr_t)base_), l.data, kLine);
+		uintptr_t off = l.line - (uintptr_t)base_;
+		if (off < size_) /* always: lines lie in mapped pages */
+			memcpy(durable_ + off, l.data, kLine);
 	}
 	void tear(uint64_t *rng);
+	const uint64_t id;
 
 private:
 	char *durable_;
@@ -106,16 +117,14 @@ sim_device::~sim_device()
 	unregister_window(this);
 	{
 		std::lock_guard<std::mutex> g(g_sim_mu);
-		for (auto &s : g_sims)
-			if (s == this)
-				s = g_sims.back(), g_sims.pop_back();
+		std::erase(g_sims, this);
 	}
 	g_sim_open--;
 	/* This thread's lines of this device go now (other threads' at their
 	 * next fence), so a device later allocated at the same address never
 	 * receives them. */
 	std::erase_if(tl_pending,
-		      [this](const pending_line &l) { return l.dev == this; });
+		      [this](const pending_line &l) { return l.dev_id == id; });
 	munmap(durable_, size_);
 	munmap(base_, window_);
 }
@@ -128,7 +137,7 @@ void sim_device::flush(const void *p, size_t n)
 	uintptr_t a = (uintptr_t)p & ~(kLine - 1);
 	for (uintptr_t e = (uintptr_t)p + n; a < e; a += kLine) {
 		pending_line l;
-		l.dev = this;
+		l.dev_id = id;
 		l.line = a;
 		memcpy(l.data, (const void *)a, kLine);
 		tl_pending.push_back(l);
@@ -149,9 +158,13 @@ void sim_device::tear(uint64_t *rng)
 	for (const auto &m : mapped_) {
 		const uint64_t *c = (const uint64_t *)(base_ + m.first);
 		uint64_t *d = (uint64_t *)(durable_ + m.first);
-		for (size_t i = 0; i < m.second / 8; i++)
-			if (c[i] != d[i] && (xorshift(rng) & 1))
+		bool keep = false;
+		for (size_t i = 0; i < m.second / 8; i++) {
+			if (!g_tear_lines || i % (kLine / 8) == 0)
+				keep = xorshift(rng) & 1;
+			if (c[i] != d[i] && keep)
 				d[i] = c[i];
+		}
 	}
 }
 
@@ -196,6 +209,11 @@ int read_crash_settings()
 	g_crash_at = at;
 	g_tear = set;
 	g_tear_seed = seed;
+	const char *unit = getenv("MNEMO_SIM_TEAR_UNIT");
+	g_tear_lines = unit && strcmp(unit, "line") == 0;
+	if (unit && *unit && !g_tear_lines && strcmp(unit, "word") != 0)
+		return fail(EINVAL, "MNEMO_SIM_TEAR_UNIT=%s: expected word or line",
+			    unit);
 	return 0;
 }
 
@@ -214,8 +232,9 @@ void sim_drain_thread()
 	 * is dropped, as the close dropped that pool's unfenced stores. */
 	std::lock_guard<std::mutex> g(g_sim_mu);
 	for (const pending_line &l : tl_pending)
-		if (std::find(g_sims.begin(), g_sims.end(), l.dev) != g_sims.end())
-			l.dev->commit(l);
+		for (sim_device *s : g_sims)
+			if (s->id == l.dev_id)
+				s->commit(l);
 	tl_pending.clear();
 }
 
