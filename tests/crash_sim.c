@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ static void run_modes(const char *base, t_workload w, t_check c)
 {
 	int points = t_crash_every_point(base, w, c, false, 0);
 	cr_assert_gt(points, 1, "workload has no persist points");
+	fprintf(stderr, "%s: crashed at each of %d persist points\n", base, points - 1);
 	uint64_t seed = t_seed();
 	for (uint64_t s = 0; s < SEEDS; s++)
 		t_crash_every_point(base, w, c, true, seed + s * 1000003);

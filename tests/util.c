@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,12 +16,42 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Scratch directories of this test process, removed when it exits. */
+static char g_dirs[16][32];
+static int g_ndirs;
+static pid_t g_owner;
+
+static void remove_dirs(void)
+{
+	if (getpid() != g_owner) /* a forked child leaves them alone */
+		return;
+	for (int i = 0; i < g_ndirs; i++) {
+		DIR *d = opendir(g_dirs[i]);
+		for (struct dirent *e; d && (e = readdir(d));) {
+			char p[320];
+			if (snprintf(p, sizeof(p), "%.31s/%.255s", g_dirs[i], e->d_name) < 0)
+				continue;
+			if (e->d_name[0] != '.')
+				unlink(p);
+		}
+		if (d)
+			closedir(d);
+		rmdir(g_dirs[i]);
+	}
+}
+
 const char *t_path(const char *tag)
 {
 	static char buf[4][256];
 	static int next;
 	char dir[] = "/tmp/mnemo-test-XXXXXX";
 	cr_assert_not_null(mkdtemp(dir));
+	if (g_ndirs == 0) {
+		g_owner = getpid();
+		atexit(remove_dirs);
+	}
+	if (g_ndirs < 16)
+		snprintf(g_dirs[g_ndirs++], sizeof(g_dirs[0]), "%s", dir);
 	char *out = buf[next++ % 4];
 	snprintf(out, sizeof(buf[0]), "%s/%s.pool", dir, tag);
 	return out;
