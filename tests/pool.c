@@ -223,3 +223,14 @@ Test(pool, power_durability_and_sim_backends)
 	mnemo_pool_close(&p);
 	unsetenv("MNEMO_BACKEND");
 }
+
+Test(pool, punmap_rejects_absurd_lengths)
+{
+	setenv("MNEMO_POOL", t_path("punmap"), 1);
+	setenv("MNEMO_POOL_SIZE", "1M", 1);
+	char *a = pmap(NULL, 12288, PROT_READ | PROT_WRITE, 0);
+	cr_assert_not_null(a, "%s", mnemo_errormsg());
+	cr_assert_eq(punmap(a, SIZE_MAX), -EINVAL);
+	cr_assert_eq(punmap(a, 0), -EINVAL);
+	cr_assert_eq(punmap(a, 12288), 0);
+}

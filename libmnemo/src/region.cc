@@ -245,8 +245,9 @@ API int punmap(void *addr, size_t length)
 	mnemo_pool *pool = mnemo_default_pool();
 	if (!pool)
 		return -errno;
-	if (length == 0)
-		return fail(EINVAL, "punmap: length is 0");
+	if (length == 0 || length > pool->hdr.size)
+		return fail(EINVAL, "punmap: length %zu is 0 or larger than "
+			    "the pool", length);
 	uint64_t align = pool->hdr.align;
 	std::lock_guard<std::mutex> g(pool->mu);
 	return delete_locked(pool, addr, (length + align - 1) & ~(align - 1));

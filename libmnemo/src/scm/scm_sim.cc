@@ -206,14 +206,16 @@ int read_crash_settings()
 	rc = parse_u64_env("MNEMO_SIM_TEAR", &seed, &set);
 	if (rc)
 		return rc;
+	const char *unit = getenv("MNEMO_SIM_TEAR_UNIT");
+	bool lines = unit && strcmp(unit, "line") == 0;
+	if (unit && *unit && !lines && strcmp(unit, "word") != 0)
+		return fail(EINVAL, "MNEMO_SIM_TEAR_UNIT=%s: expected word or line",
+			    unit);
+	/* All valid: only now replace the process-wide settings. */
 	g_crash_at = at;
 	g_tear = set;
 	g_tear_seed = seed;
-	const char *unit = getenv("MNEMO_SIM_TEAR_UNIT");
-	g_tear_lines = unit && strcmp(unit, "line") == 0;
-	if (unit && *unit && !g_tear_lines && strcmp(unit, "word") != 0)
-		return fail(EINVAL, "MNEMO_SIM_TEAR_UNIT=%s: expected word or line",
-			    unit);
+	g_tear_lines = lines;
 	return 0;
 }
 
