@@ -66,7 +66,7 @@ uint64_t g_crash_at;
 uint64_t g_tear_seed;
 bool g_tear;
 bool g_tear_lines; /* decide per cache line instead of per word */
-uint64_t g_next_id = 1;
+std::atomic<uint64_t> g_next_id{1};
 
 class sim_device final : public device {
 public:
