@@ -17,16 +17,12 @@
 /* In a child on the sim backend: write `val` to all words; flush the first
  * quarter and fence, flush the second quarter only; then crash at the next
  * persist point (or close, when crash_at is 0). */
-static void child(const char *path, uint64_t val, int crash_at, const char *tear)
+static void child(const char *path, uint64_t val, int crash_at, bool tear)
 {
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		char buf[16];
-		snprintf(buf, sizeof(buf), "%d", crash_at);
-		setenv("MNEMO_SIM_CRASH_AT", buf, 1);
-		if (tear)
-			setenv("MNEMO_SIM_TEAR", tear, 1);
+		t_sim_env(crash_at, tear, 12345);
 		mnemo_pool *p = t_open(path, MNEMO_BACKEND_SIM);
 		uint64_t *d;
 		cr_assert_eq(mnemo_region_find(p, "d", (void **)&d, NULL), 0);
@@ -66,7 +62,7 @@ static const char *setup(void)
 Test(sim, only_flushed_and_fenced_lines_survive)
 {
 	const char *path = setup();
-	child(path, 7, 2, NULL);
+	child(path, 7, 2, false);
 	mnemo_pool *p;
 	uint64_t *d = reopen(path, &p);
 	for (int i = 0; i < WORDS; i++)
@@ -77,7 +73,7 @@ Test(sim, only_flushed_and_fenced_lines_survive)
 Test(sim, close_drops_unfenced_stores)
 {
 	const char *path = setup();
-	child(path, 9, 0, NULL); /* no crash: the second fence makes q2 durable */
+	child(path, 9, 0, false); /* no crash: the second fence makes q2 durable */
 	mnemo_pool *p;
 	uint64_t *d = reopen(path, &p);
 	for (int i = 0; i < WORDS; i++)
@@ -88,7 +84,7 @@ Test(sim, close_drops_unfenced_stores)
 Test(sim, tear_keeps_whole_words)
 {
 	const char *path = setup();
-	child(path, 0x1111111111111111ull, 2, "12345");
+	child(path, 0x1111111111111111ull, 2, true);
 	mnemo_pool *p;
 	uint64_t *d = reopen(path, &p);
 	int old = 0, new = 0;

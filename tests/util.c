@@ -106,6 +106,16 @@ uint64_t t_seed(void)
 	return seed;
 }
 
+void t_sim_env(int n, bool tear, uint64_t seed)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%d", n);
+	setenv("MNEMO_SIM_CRASH_AT", buf, 1);
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)seed);
+	if (tear)
+		setenv("MNEMO_SIM_TEAR", buf, 1);
+}
+
 /* Run `work` in a child on the sim backend, crashing at point n. */
 static bool run_child(const char *path, t_workload work, int n, bool tear,
 		      uint64_t seed, struct t_progress *pr)
@@ -114,12 +124,7 @@ static bool run_child(const char *path, t_workload work, int n, bool tear,
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%d", n);
-		setenv("MNEMO_SIM_CRASH_AT", buf, 1);
-		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)seed);
-		if (tear)
-			setenv("MNEMO_SIM_TEAR", buf, 1);
+		t_sim_env(n, tear, seed);
 		mnemo_pool *p = NULL;
 		if (mnemo_pool_open(path, MNEMO_BACKEND_SIM, &p) != 0) {
 			fprintf(stderr, "child open: %s\n", mnemo_errormsg());

@@ -37,6 +37,10 @@ struct t_progress {
 #define T_BEGIN(pr) ((pr)->started++)
 #define T_END(pr) ((pr)->done++)
 
+/* In a crash child: crash at persist point n; tear unfenced words with
+ * `seed` if tear. */
+void t_sim_env(int n, bool tear, uint64_t seed);
+
 typedef void (*t_workload)(mnemo_pool *pool, struct t_progress *pr);
 /* Returns true iff the state after `k` ops is what `pool` holds. */
 typedef bool (*t_check)(mnemo_pool *pool, int k);

@@ -144,13 +144,25 @@ int read_header(int fd, const char *path, layout::pool_header *h,
 	return header_check(h, *file_size, path);
 }
 
-int pick_backend(mnemo_pool *p, unsigned flags, scm::config *cfg)
+/* Open the backend `flags` and the environment ask for; "auto" is dax
+ * when the file is on a DAX filesystem (open_dax probes it), else file. */
+int open_backend(mnemo_pool *p, unsigned flags)
 {
+	scm::config cfg;
 	bool autodetect;
-	int rc = scm::config_from(flags, cfg, &autodetect);
-	if (rc == 0 && autodetect && scm::fd_supports_map_sync(p->fd))
-		cfg->backend = scm::kind::dax;
-	return rc;
+	int rc = scm::config_from(flags, &cfg, &autodetect);
+	if (rc)
+		return rc;
+	void *base = (void *)p->hdr.base;
+	size_t window = window_of(p->hdr.size);
+	if (autodetect) {
+		scm::config dax = cfg;
+		dax.backend = scm::kind::dax;
+		rc = scm::open_device(p->fd, dax, base, window, &p->dev);
+		if (rc != -ENODEV)
+			return rc;
+	}
+	return scm::open_device(p->fd, cfg, base, window, &p->dev);
 }
 
 int attach(mnemo_pool *p, unsigned flags)
@@ -159,12 +171,8 @@ int attach(mnemo_pool *p, unsigned flags)
 	int rc = lock_fd(p->fd, p->path.c_str());
 	if (rc == 0)
 		rc = read_header(p->fd, p->path.c_str(), &p->hdr, &file_size);
-	scm::config cfg;
 	if (rc == 0)
-		rc = pick_backend(p, flags, &cfg);
-	if (rc == 0)
-		rc = scm::open_device(p->fd, cfg, (void *)p->hdr.base,
-				      window_of(p->hdr.size), &p->dev);
+		rc = open_backend(p, flags);
 	if (rc)
 		return rc;
 	p->base = p->dev->base();

@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../error.h"
@@ -111,16 +110,6 @@ int config_from(unsigned flags, config *cfg, bool *autodetect)
 		       : b == MNEMO_BACKEND_SIM ? kind::sim
 						: kind::file;
 	return 0;
-}
-
-bool fd_supports_map_sync(int fd)
-{
-	void *p = mmap(nullptr, kPage, PROT_READ | PROT_WRITE,
-		       MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
-	if (p == MAP_FAILED)
-		return false;
-	munmap(p, kPage);
-	return true;
 }
 
 int open_device(int fd, const config &cfg, void *base, size_t window,

@@ -37,12 +37,10 @@ struct config {
 };
 
 /* Read MNEMO_BACKEND / MNEMO_DURABILITY into cfg where `flags` (the
- * MNEMO_BACKEND_* bits) leave the choice open; kind::file with auto set
- * means "probe for DAX".  Returns 0 or a negative code with a message. */
+ * MNEMO_BACKEND_* bits) leave the choice open; *autodetect means "dax if
+ * the file supports MAP_SYNC, else file" (open_dax fails with ENODEV on a
+ * file that does not).  Returns 0 or a negative code with a message. */
 int config_from(unsigned flags, config *cfg, bool *autodetect);
-
-/* True if `fd` can be mapped with MAP_SYNC (a DAX file). */
-bool fd_supports_map_sync(int fd);
 
 class device {
 public:
@@ -111,8 +109,6 @@ void account_fence();
 /* ---- per-thread drain hooks of the backends, run by fence() ---- */
 void file_drain_thread();
 void sim_drain_thread();
-/* Persist points (fences) counted since the first sim pool opened. */
-uint64_t sim_points();
 
 /* Latest msync error of any pool since the last call (0 if none); file
  * backend, durability=power.  Process-wide: a close may report the error of

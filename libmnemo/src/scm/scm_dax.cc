@@ -93,6 +93,17 @@ int dax_device::map(uint64_t off, size_t len)
 	return 0;
 }
 
+/* True if `fd` can be mapped with MAP_SYNC (a DAX file). */
+bool fd_supports_map_sync(int fd)
+{
+	void *p = mmap(nullptr, kPage, PROT_READ | PROT_WRITE,
+		       MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
+	if (p == MAP_FAILED)
+		return false;
+	munmap(p, kPage);
+	return true;
+}
+
 } // namespace
 
 int open_dax(int fd, void *base, size_t window, std::unique_ptr<device> *out)

@@ -268,9 +268,4 @@ int open_sim(int fd, void *base, size_t window, std::unique_ptr<device> *out)
 	return 0;
 }
 
-uint64_t sim_points()
-{
-	return g_points.load();
-}
-
 } // namespace mnemo::scm
