@@ -16,6 +16,7 @@
 #ifndef MNEMOSYNE_H
 #define MNEMOSYNE_H 1
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -179,11 +180,90 @@ size_t mnemo_rawl_count(const mnemo_rawl *log);
 size_t mnemo_rawl_space(const mnemo_rawl *log);
 int mnemo_rawl_close(mnemo_rawl **logp);
 
+/* ---- durable memory transactions ---------------------------------------- */
+
+/*
+ * A transaction moves memory from one consistent state to the next: after a
+ * crash, the next mnemo_pool_open() replays every transaction whose commit
+ * returned (in commit order) and none that did not.  Transactions of
+ * different threads are isolated (per-stripe versioned locks); a
+ * transaction nested in another joins it (flattening).
+ *
+ * Every access inside a transaction goes through the calls below (or the
+ * C++ wrappers in mnemosyne.hpp, or gcc -fgnu-tm).  Writes to an open pool
+ * are durable; writes to other memory are isolated and undone on abort but
+ * not logged.  The durable writes of one transaction must all fall in one
+ * pool (-EXDEV otherwise).
+ *
+ * Two modes:
+ *  - the block form MNEMO_TX(rc) { ... }: a conflict restarts the block
+ *    (longjmp); rc gets 0 on commit or a negative code.  Do not leave the
+ *    block with break, return or goto: call mnemo_tx_abort() instead.
+ *    Locals changed in the block and read after a restart must be volatile.
+ *  - mnemo_tx_begin() ... mnemo_tx_commit(): every call returns its error;
+ *    after a failure the transaction is rolled back, later calls fail with
+ *    the same code (value forms do nothing and return 0), and commit
+ *    returns it.  -EAGAIN means "conflict, run it again".
+ */
+
+int mnemo_tx_begin(void);
+int mnemo_tx_commit(void);
+/* Roll the whole (flattened) transaction back.  In the block form this
+ * leaves the outermost block with rc == -ECANCELED and does not return. */
+void mnemo_tx_abort(void);
+/* Nesting depth of the calling thread's transaction (0: none). */
+int mnemo_tx_depth(void);
+/* 0 while the transaction is healthy, else the code commit will return. */
+int mnemo_tx_status(void);
+
+/* Logged range accesses: [dst, dst+n) reads see the transaction's writes. */
+int mnemo_tx_load(void *dst, const void *src, size_t n);
+int mnemo_tx_store(void *dst, const void *src, size_t n);
+int mnemo_tx_memset(void *dst, int c, size_t n);
+
+/* Value forms (natural alignment not required). */
+uint8_t mnemo_tx_get8(const uint8_t *p);
+uint16_t mnemo_tx_get16(const uint16_t *p);
+uint32_t mnemo_tx_get32(const uint32_t *p);
+uint64_t mnemo_tx_get64(const uint64_t *p);
+void mnemo_tx_set8(uint8_t *p, uint8_t v);
+void mnemo_tx_set16(uint16_t *p, uint16_t v);
+void mnemo_tx_set32(uint32_t *p, uint32_t v);
+void mnemo_tx_set64(uint64_t *p, uint64_t v);
+
+/* Volatile allocation that the transaction owns: an abort frees it; a
+ * free takes effect at commit.  Outside a transaction: malloc/free. */
+void *mnemo_tx_malloc(size_t size);
+void mnemo_tx_free(void *ptr);
+
+/* Write back and truncate every transaction log of `pool` (done
+ * automatically as logs fill, at mnemo_region_delete and at close). */
+int mnemo_tx_drain(mnemo_pool *pool);
+
+/* Statistics of the calling thread since mnemo_stat_reset() are in
+ * mnemo_stat_get(MNEMO_STAT_TX_*). */
+
+/* The block form.  struct mnemo_tx_frame is private to these macros. */
+struct mnemo_tx_frame {
+	jmp_buf jb;
+	int state;
+	int outer;
+};
+int mnemo_tx_frame_step(struct mnemo_tx_frame *f, int *rc);
+
+#define MNEMO_TX(rc)                                                        \
+	for (struct mnemo_tx_frame mnemo_tx_f_ = {.state = 0};              \
+	     mnemo_tx_frame_step(&mnemo_tx_f_, &(rc));)                     \
+		if (setjmp(mnemo_tx_f_.jb) != 0) {                          \
+		} else
+
 /* ---- statistics and SCM emulation ---------------------------------------- */
 
 enum mnemo_stat {
 	MNEMO_STAT_FLUSHED_LINES = 0, /* cache lines flushed by this thread */
 	MNEMO_STAT_FENCES = 1,        /* fences issued by this thread */
+	MNEMO_STAT_TX_COMMITS = 2,    /* transactions committed */
+	MNEMO_STAT_TX_ABORTS = 3,     /* conflicts that rolled one back */
 	MNEMO_STAT_NR
 };
 

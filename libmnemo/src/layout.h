@@ -131,6 +131,38 @@ inline constexpr uint64_t kRecordSeed = 0x6d6e656d6f72636eull;
 inline constexpr uint64_t kDescSeed = 0x6d6e656d6f647363ull;
 inline constexpr char kRawlPrefix[] = "rawl:";
 
+/*
+ * Durable transactions (format minor 0 of major 1; a pool without them
+ * simply has none of these regions).
+ *
+ * Region "mnemo.tx" (one page) holds a tx_meta.  Region "rawl:mnemo.tx.<i>"
+ * (0 <= i < kTxLogs) is the RAWL of log i; one thread appends to a log at a
+ * time.  Each RAWL record is one committed transaction:
+ *
+ *   word 0     wv, its commit timestamp (unique, larger = later)
+ *   then entries, each:
+ *     word     addr | len << 48   (absolute address; 1 <= len <= kTxRunMax)
+ *     words    the len new bytes, packed, zero-padded to a word
+ *
+ * Recovery replays, in increasing wv, every record with wv > floor; then
+ * raises floor to the largest wv replayed and empties the logs.  At run
+ * time floor is raised to W only after every record with wv <= W is
+ * durable in place, so records at or below floor are dead whatever logs
+ * still hold them.  Entries must lie in [data_off, size) of the pool and
+ * outside the "mnemo.*" regions, or the pool is refused as corrupt.
+ */
+struct tx_meta {
+	uint64_t floor; /* stored with one atomic 8-byte store */
+	uint64_t reserved[7];
+};
+static_assert(sizeof(tx_meta) == 64);
+
+inline constexpr unsigned kTxLogs = 64;
+inline constexpr uint64_t kTxRunMax = 65528; /* bytes per entry */
+inline constexpr char kTxMetaName[] = "mnemo.tx";
+inline constexpr char kTxLogPrefix[] = "mnemo.tx."; /* RAWL name prefix */
+inline constexpr char kReservedPrefix[] = "mnemo."; /* library-owned names */
+
 } // namespace mnemo::layout
 
 #endif

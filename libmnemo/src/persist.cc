@@ -13,6 +13,7 @@
 #include "error.h"
 #include "mnemosyne.h"
 #include "scm/scm.h"
+#include "tx/stm.h"
 
 #define API extern "C" __attribute__((visibility("default")))
 
@@ -71,12 +72,20 @@ API int mnemo_shadow_update(void **slot, void *spare, const void *src,
 
 API uint64_t mnemo_stat_get(enum mnemo_stat stat)
 {
-	return scm::stat_get((unsigned)stat);
+	switch (stat) {
+	case MNEMO_STAT_TX_COMMITS:
+		return tx::self()->commits;
+	case MNEMO_STAT_TX_ABORTS:
+		return tx::self()->aborts;
+	default:
+		return scm::stat_get((unsigned)stat);
+	}
 }
 
 API void mnemo_stat_reset(void)
 {
 	scm::stat_reset();
+	tx::self()->commits = tx::self()->aborts = 0;
 }
 
 API void mnemo_emul_set(unsigned flush_ns, unsigned fence_ns)

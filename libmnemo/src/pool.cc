@@ -21,6 +21,7 @@
 #include "error.h"
 #include "mnemosyne.h"
 #include "pool.h"
+#include "tx/txlog.h"
 
 #define API extern "C" __attribute__((visibility("default")))
 
@@ -28,6 +29,8 @@ using namespace mnemo;
 
 mnemo_pool::~mnemo_pool()
 {
+	if (tx)
+		tx::pool_state_free(tx);
 	dev.reset();
 	if (fd >= 0)
 		close(fd);
@@ -181,6 +184,8 @@ int attach(mnemo_pool *p, unsigned flags)
 		rc = tables_load(p);
 	if (rc == 0)
 		rc = regions_map_all(p);
+	if (rc == 0)
+		rc = tx::pool_attach(p); /* replays committed transactions */
 	return rc;
 }
 
@@ -295,12 +300,14 @@ API int mnemo_pool_close(mnemo_pool **poolp)
 	if (!poolp || !*poolp)
 		return fail(EINVAL, "mnemo_pool_close: no pool");
 	default_pool_forget(*poolp);
+	int rc = tx::pool_detach(*poolp);
 	delete *poolp;
 	*poolp = nullptr;
 	int err = scm::take_io_error();
-	return err ? fail(err, "an msync of the pool failed: %s",
-			  strerror(err))
-		   : 0;
+	if (err)
+		return fail(err, "an msync of the pool failed: %s",
+			    strerror(err));
+	return rc;
 }
 
 API int mnemo_pool_delete(const char *path)

@@ -21,6 +21,13 @@
 #include "layout.h"
 #include "scm/scm.h"
 
+namespace mnemo::tx {
+struct pool_state;
+void pool_state_free(pool_state *ps);
+} // namespace mnemo::tx
+
+struct mnemo_rawl;
+
 struct mnemo_pool {
 	struct extent {
 		uint64_t offset, size;
@@ -35,6 +42,7 @@ struct mnemo_pool {
 	std::mutex mu;
 	std::vector<extent> extents;
 	uint64_t next_gen = 1;
+	mnemo::tx::pool_state *tx = nullptr; /* transaction logs (tx/) */
 
 	mnemo::layout::slot *regions() const
 	{
@@ -69,6 +77,17 @@ bool slot_name_is(const layout::slot *s, const char *name);
 int regions_map_all(mnemo_pool *pool);
 /* Called by mnemo_pool_close(): the default pool may be closed by its user. */
 void default_pool_forget(mnemo_pool *pool);
+
+/* Library-owned regions (names starting with layout::kReservedPrefix,
+ * with or without the RAWL prefix): the public calls refuse them. */
+bool name_reserved(const char *name);
+int region_create_internal(mnemo_pool *pool, const char *name, size_t size,
+			   void **addrp, size_t *sizep);
+int region_find_internal(mnemo_pool *pool, const char *name, void **addrp,
+			 size_t *sizep);
+/* rawl.cc: open (creating if needed) the RAWL in region `rname`. */
+int rawl_open_internal(mnemo_pool *pool, const std::string &rname,
+		       size_t capacity, mnemo_rawl **logp);
 
 /* addr.cc: choice of a pool's base address. */
 int addr_pick(const uint8_t uuid[16], uint64_t size, uint64_t *base);

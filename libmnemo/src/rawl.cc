@@ -184,12 +184,11 @@ int open_region(mnemo_pool *pool, const std::string &rname, size_t cap,
 		if (cap < 4 || cap > (1ull << 40))
 			return fail(EINVAL, "log capacity %zu words is out of "
 				    "range (4 .. 2^40)", cap);
-		rc = mnemo_region_create(pool, rname.c_str(),
-					 layout::kRawlRingOff + cap * 8, &p);
 		/* The region is page-rounded: the ring is all of it, now and
 		 * at every later open. */
-		if (rc == 0)
-			rc = mnemo_region_find(pool, rname.c_str(), &p, size);
+		rc = region_create_internal(pool, rname.c_str(),
+					    layout::kRawlRingOff + cap * 8, &p,
+					    size);
 	}
 	*reg = (char *)p;
 	return rc;
@@ -203,7 +202,17 @@ API int mnemo_rawl_open(mnemo_pool *pool, const char *name, size_t capacity,
 	if (!pool || !logp || !name || !*name)
 		return fail(EINVAL, "mnemo_rawl_open: pool, name and logp are "
 			    "required");
-	std::string rname = std::string(layout::kRawlPrefix) + name;
+	if (name_reserved(name))
+		return fail(EINVAL, "log name \"%s\" is reserved: names "
+			    "starting with \"%s\" belong to libmnemo", name,
+			    layout::kReservedPrefix);
+	return rawl_open_internal(pool, std::string(layout::kRawlPrefix) + name,
+				  capacity, logp);
+}
+
+int mnemo::rawl_open_internal(mnemo_pool *pool, const std::string &rname,
+			      size_t capacity, mnemo_rawl **logp)
+{
 	int rc = name_check(rname.c_str(), false);
 	if (rc)
 		return rc;

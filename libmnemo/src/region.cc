@@ -16,6 +16,7 @@
 #include "error.h"
 #include "mnemosyne.h"
 #include "pool.h"
+#include "tx/txlog.h"
 
 #define API extern "C" __attribute__((visibility("default")))
 
@@ -127,12 +128,17 @@ long extent_at(const mnemo_pool *pool, const void *addr)
 
 } // namespace
 
-API int mnemo_region_create(mnemo_pool *pool, const char *name, size_t size,
-			    void **addrp)
+bool mnemo::name_reserved(const char *name)
 {
-	if (!pool || !addrp || size == 0)
-		return fail(EINVAL, "mnemo_region_create: pool, addrp and a "
-			    "nonzero size are required");
+	const char *p = layout::kReservedPrefix, *r = layout::kRawlPrefix;
+	if (name && strncmp(name, r, strlen(r)) == 0)
+		name += strlen(r);
+	return name && strncmp(name, p, strlen(p)) == 0;
+}
+
+int mnemo::region_create_internal(mnemo_pool *pool, const char *name,
+				  size_t size, void **addrp, size_t *sizep)
+{
 	int rc = name_check(name, true);
 	if (rc)
 		return rc;
@@ -141,8 +147,36 @@ API int mnemo_region_create(mnemo_pool *pool, const char *name, size_t size,
 		return fail(ENOSPC, "region of %zu bytes is larger than pool %s",
 			    size, pool->path.c_str());
 	uint64_t sz = (size + align - 1) & ~(align - 1);
+	if (sizep)
+		*sizep = sz;
 	std::lock_guard<std::mutex> g(pool->mu);
 	return create_locked(pool, name, sz, addrp);
+}
+
+API int mnemo_region_create(mnemo_pool *pool, const char *name, size_t size,
+			    void **addrp)
+{
+	if (!pool || !addrp || size == 0)
+		return fail(EINVAL, "mnemo_region_create: pool, addrp and a "
+			    "nonzero size are required");
+	if (name_reserved(name))
+		return fail(EINVAL, "region name \"%s\" is reserved: names "
+			    "starting with \"%s\" belong to libmnemo", name,
+			    layout::kReservedPrefix);
+	return region_create_internal(pool, name, size, addrp, nullptr);
+}
+
+int mnemo::region_find_internal(mnemo_pool *pool, const char *name,
+				void **addrp, size_t *sizep)
+{
+	std::lock_guard<std::mutex> g(pool->mu);
+	long i = find_named(pool, name);
+	if (i < 0)
+		return -ENOENT;
+	const slot &s = pool->regions()[i];
+	*addrp = pool->base + s.offset;
+	*sizep = s.size;
+	return 0;
 }
 
 API int mnemo_region_find(mnemo_pool *pool, const char *name, void **addrp,
@@ -176,6 +210,9 @@ int delete_locked(mnemo_pool *pool, void *addr, size_t size)
 		return fail(EINVAL, "%p is not the start of a region of pool %s",
 			    addr, pool->path.c_str());
 	auto e = pool->extents[i];
+	if (name_reserved(pool->regions()[e.slot].name))
+		return fail(EINVAL, "region %p (\"%s\") belongs to libmnemo",
+			    addr, pool->regions()[e.slot].name);
 	if (size && size != e.size)
 		return fail(EINVAL, "punmap: length %zu does not match the "
 			    "region's size %llu", size,
@@ -191,6 +228,10 @@ API int mnemo_region_delete(mnemo_pool *pool, void *addr)
 {
 	if (!pool)
 		return fail(EINVAL, "mnemo_region_delete: pool is NULL");
+	/* No log record may name the region's bytes once it is gone. */
+	int rc = tx::drain(pool);
+	if (rc)
+		return rc;
 	std::lock_guard<std::mutex> g(pool->mu);
 	return delete_locked(pool, addr, 0);
 }

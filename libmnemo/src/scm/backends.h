@@ -10,7 +10,7 @@
 
 namespace mnemo::scm {
 
-int open_file(int fd, bool power, void *base, size_t window,
+int open_file(int fd, const config &cfg, void *base, size_t window,
 	      std::unique_ptr<device> *out);
 int open_dax(int fd, void *base, size_t window, std::unique_ptr<device> *out);
 int open_sim(int fd, void *base, size_t window, std::unique_ptr<device> *out);

@@ -58,13 +58,16 @@ int parse_backend(const char *s, unsigned *flags)
 		    s);
 }
 
-int parse_durability(const char *s, bool *power)
+int parse_durability(const char *s, config *cfg)
 {
-	if (strcmp(s, "process") == 0 || strcmp(s, "power") == 0) {
-		*power = s[1] == 'o';
+	if (strcmp(s, "process") == 0 || strcmp(s, "power") == 0 ||
+	    strcmp(s, "pmem") == 0) {
+		cfg->power = strcmp(s, "power") == 0;
+		cfg->pmem = strcmp(s, "pmem") == 0;
 		return 0;
 	}
-	return fail(EINVAL, "MNEMO_DURABILITY=%s: expected process or power", s);
+	return fail(EINVAL, "MNEMO_DURABILITY=%s: expected process, power or "
+		    "pmem", s);
 }
 
 } // namespace
@@ -101,7 +104,7 @@ int config_from(unsigned flags, config *cfg, bool *autodetect)
 	cfg->power = flags & MNEMO_DURABILITY_POWER;
 	const char *dur = getenv("MNEMO_DURABILITY");
 	if (!cfg->power && dur && *dur) {
-		int rc = parse_durability(dur, &cfg->power);
+		int rc = parse_durability(dur, cfg);
 		if (rc)
 			return rc;
 	}
@@ -124,7 +127,7 @@ int open_device(int fd, const config &cfg, void *base, size_t window,
 		rc = open_sim(fd, base, window, out);
 		break;
 	default:
-		rc = open_file(fd, cfg.power, base, window, out);
+		rc = open_file(fd, cfg, base, window, out);
 		break;
 	}
 	if (rc == 0 && !register_window(out->get())) {

@@ -34,6 +34,7 @@ enum class kind { file, dax, sim };
 struct config {
 	kind backend = kind::file;
 	bool power = false; /* file backend: durability=power */
+	bool pmem = false;  /* file backend: durability=pmem (CPU flushes) */
 };
 
 /* Read MNEMO_BACKEND / MNEMO_DURABILITY into cfg where `flags` (the

@@ -6,7 +6,10 @@
  * fence ordered; flush and fence only count (and keep the compiler from
  * moving stores across the fence).  durability=power: flush remembers the
  * pages it touched and the next fence msyncs them, so every persist point
- * reaches the disk.
+ * reaches the disk.  durability=pmem: flush runs the CPU's flush instruction
+ * and fence its sfence, exactly as on persistent memory (the analogue of
+ * PMDK's PMEM_IS_PMEM_FORCE=1, for benchmarks that compare like with like);
+ * the file then survives what the page cache survives.
  */
 #include <cerrno>
 #include <cstring>
@@ -46,8 +49,8 @@ void note_dirty(const void *p, size_t n)
 
 class file_device final : public device {
 public:
-	file_device(int fd, bool power, void *base, size_t window)
-		: fd_(fd), power_(power)
+	file_device(int fd, const config &cfg, void *base, size_t window)
+		: fd_(fd), power_(cfg.power), pmem_(cfg.pmem)
 	{
 		base_ = (char *)base;
 		window_ = window;
@@ -77,18 +80,22 @@ public:
 	}
 	void flush(const void *p, size_t n) override
 	{
+		if (pmem_) {
+			cpu_flush(p, n);
+			return;
+		}
 		account_flush(p, n);
 		if (power_ && n)
 			note_dirty(p, n);
 	}
 	const char *name() const override
 	{
-		return power_ ? "file(power)" : "file";
+		return power_ ? "file(power)" : pmem_ ? "file(pmem)" : "file";
 	}
 
 private:
 	int fd_;
-	bool power_;
+	bool power_, pmem_;
 };
 
 } // namespace
@@ -113,13 +120,13 @@ void file_drain_thread()
 	tl_dirty.clear();
 }
 
-int open_file(int fd, bool power, void *base, size_t window,
+int open_file(int fd, const config &cfg, void *base, size_t window,
 	      std::unique_ptr<device> *out)
 {
 	int rc = reserve(base, window);
 	if (rc)
 		return rc;
-	out->reset(new file_device(fd, power, base, window));
+	out->reset(new file_device(fd, cfg, base, window));
 	return 0;
 }
 

@@ -1,0 +1,598 @@
+/*
+ * stm.cc -- concurrency control and commit of transactions (see stm.h).
+ *
+ * Invariants while a transaction is active (depth > 0, status == 0):
+ *  - every stripe in `locks` holds (d | 1), and `locks` records the
+ *    unlocked word it replaced;
+ *  - every write-set word lies in a stripe d holds;
+ *  - every (stripe, version) in `rs` was valid at snapshot rv: no commit
+ *    with wv <= rv wrote the stripe after the read;
+ *  - busy == kIdle except between taking wv and releasing the locks.
+ * Opacity: a read that cannot be validated at rv (after trying to extend
+ * rv) fails instead of returning, so the body never sees inconsistent data.
+ */
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sched.h>
+
+#include "../error.h"
+#include "../pool.h"
+#include "mnemosyne.h"
+#include "../scm/scm.h"
+#include "txlog.h"
+
+namespace mnemo::tx {
+namespace {
+
+constexpr unsigned kStripeShift = 5; /* 32-byte stripes */
+constexpr size_t kStripes = (size_t)1 << 20;
+std::atomic<uint64_t> g_locks[kStripes];
+/* The descriptor in serial-irrevocable mode, if any. */
+std::atomic<desc *> g_serial{nullptr};
+
+struct holder {
+	desc *d = nullptr;
+	~holder()
+	{
+		if (d) {
+			desc_unregister(d);
+			delete d;
+		}
+	}
+};
+thread_local holder tl_holder;
+
+inline size_t stripe_of(uintptr_t a)
+{
+	return (a >> kStripeShift) & (kStripes - 1);
+}
+
+inline desc *owner_of(uint64_t w)
+{
+	return (w & 1) ? (desc *)(w & ~1ull) : nullptr;
+}
+
+uint64_t rnd(desc *d)
+{
+	d->seed ^= d->seed << 13;
+	d->seed ^= d->seed >> 7;
+	d->seed ^= d->seed << 17;
+	return d->seed;
+}
+
+/* Randomised exponential backoff; yields early since threads often share
+ * a core. */
+void backoff(desc *d)
+{
+	unsigned r = d->retries < 10 ? d->retries : 10;
+	if (r >= 3) {
+		sched_yield();
+		return;
+	}
+	for (uint64_t n = rnd(d) % (64u << r); n; n--)
+		__builtin_ia32_pause();
+}
+
+bool validate(desc *d)
+{
+	for (const read_entry &r : d->rs) {
+		uint64_t w = g_locks[r.stripe].load(std::memory_order_acquire);
+		if (w & 1) {
+			/* Ours: it was at a version <= rv when we took it,
+			 * and reads of it were validated then (see write). */
+			if (owner_of(w) != d)
+				return false;
+		} else if ((w >> 1) != r.version) {
+			return false;
+		}
+	}
+	return true;
+}
+
+bool extend(desc *d)
+{
+	uint64_t now = g_clock.load(std::memory_order_acquire);
+	if (!validate(d))
+		return false;
+	d->rv = now;
+	return true;
+}
+
+void enter(desc *d)
+{
+	for (;;) {
+		d->active.store(true);
+		desc *s = g_serial.load();
+		if (!s || s == d)
+			return;
+		d->active.store(false);
+		while (g_serial.load())
+			sched_yield();
+	}
+}
+
+void release_locks(desc *d, uint64_t wv)
+{
+	for (const lock_entry &l : d->locks)
+		g_locks[l.stripe].store(wv ? wv << 1 : l.word,
+					std::memory_order_release);
+	d->locks.clear();
+}
+
+void restore_undo(desc *d)
+{
+	for (size_t i = d->undo.size(); i-- > 0;) {
+		const undo_entry &u = d->undo[i];
+		memcpy(u.addr, d->undo_bytes.data() + u.off, u.len);
+	}
+}
+
+void clear(desc *d)
+{
+	d->ws.clear();
+	d->rs.clear();
+	d->undo.clear();
+	d->undo_bytes.clear();
+	d->allocs.clear();
+	d->frees.clear();
+	d->on_commit.clear();
+	d->on_undo.clear();
+	d->pool = nullptr;
+	d->pool_lo = d->pool_hi = 0;
+}
+
+void leave(desc *d)
+{
+	if (d->irrevocable) {
+		d->irrevocable = false;
+		g_serial.store(nullptr);
+	}
+	d->active.store(false);
+}
+
+} // namespace
+
+[[noreturn]] void fatal(int err)
+{
+	fprintf(stderr, "libmnemo: transaction failed inside "
+		"__transaction_atomic, which cannot report errors: %s (%s)\n",
+		mnemo_errormsg(), strerror(-err));
+	abort();
+}
+
+namespace {
+
+/* Where the durable writes of [a, a+n) go: 1 durable, 0 volatile, or a
+ * negative code.  pre: [a, a+n) within one stripe. */
+int classify(desc *d, uintptr_t a)
+{
+	if (a - d->pool_lo < d->pool_hi - d->pool_lo)
+		return 1;
+	uintptr_t lo, hi;
+	mnemo_pool *p = pool_of(a, &lo, &hi);
+	if (!p)
+		return 0;
+	if (d->pool)
+		return fail(EXDEV, "a transaction wrote to pools %s and %s; "
+			    "its durable writes must stay in one pool",
+			    d->pool->path.c_str(), p->path.c_str());
+	d->pool = p;
+	d->pool_lo = lo;
+	d->pool_hi = hi;
+	return 1;
+}
+
+/* Take the stripe of a for writing.  0, or -EAGAIN on conflict. */
+int lock_stripe(desc *d, uintptr_t a)
+{
+	size_t s = stripe_of(a);
+	std::atomic<uint64_t> &l = g_locks[s];
+	uint64_t w = l.load(std::memory_order_acquire);
+	if (owner_of(w) == d)
+		return 0;
+	for (;;) {
+		if (w & 1)
+			return -EAGAIN;
+		/* A newer version than the snapshot: any reads of this
+		 * stripe must still be valid, which extend() checks. */
+		if ((w >> 1) > d->rv && !extend(d))
+			return -EAGAIN;
+		if (l.compare_exchange_weak(w, (uint64_t)d | 1,
+					    std::memory_order_acq_rel))
+			break;
+	}
+	d->locks.push_back({(uint32_t)s, w});
+	return 0;
+}
+
+/* Copy [a, a+n) (one stripe) into dst, consistent at rv.  A stripe we
+ * hold is stable; otherwise the version is checked before and after. */
+int read_piece(desc *d, uintptr_t a, char *dst, size_t n)
+{
+	size_t s = stripe_of(a);
+	std::atomic<uint64_t> &l = g_locks[s];
+	for (;;) {
+		uint64_t w1 = l.load(std::memory_order_acquire);
+		if (owner_of(w1) == d)
+			break;
+		if (w1 & 1)
+			return -EAGAIN;
+		__builtin_memcpy(dst, (const void *)a, n);
+		std::atomic_thread_fence(std::memory_order_acquire);
+		if (l.load(std::memory_order_relaxed) != w1)
+			continue;
+		if ((w1 >> 1) > d->rv && !extend(d))
+			return -EAGAIN;
+		if (d->rs.empty() || d->rs.back().stripe != s)
+			d->rs.push_back({(uint32_t)s, w1 >> 1});
+		return 0;
+	}
+	__builtin_memcpy(dst, (const void *)a, n);
+	/* Overlay our own writes, word by word. */
+	for (uintptr_t w = a & ~7ull; w < a + n; w += 8) {
+		const wentry *e = d->ws.find(w);
+		if (!e)
+			continue;
+		for (unsigned b = 0; b < 8; b++)
+			if ((e->mask >> b & 1) && w + b >= a && w + b < a + n)
+				dst[w + b - a] = ((const char *)&e->val)[b];
+	}
+	return 0;
+}
+
+int write_piece(desc *d, uintptr_t a, const char *src, size_t n)
+{
+	int dur = classify(d, a);
+	if (dur < 0)
+		return dur;
+	int rc = lock_stripe(d, a);
+	if (rc)
+		return rc;
+	for (uintptr_t w = a & ~7ull; w < a + n; w += 8) {
+		wentry *e = d->ws.insert(w, dur);
+		uintptr_t lo = w > a ? w : a, hi = w + 8 < a + n ? w + 8 : a + n;
+		memcpy((char *)&e->val + (lo - w), src + (lo - a), hi - lo);
+		e->mask |= (uint8_t)(((1u << (hi - lo)) - 1) << (lo - w));
+	}
+	return 0;
+}
+
+/* Split [a, a+n) at stripe boundaries. */
+template <class F> int each_piece(uintptr_t a, size_t n, F &&f)
+{
+	constexpr size_t kStripe = (size_t)1 << kStripeShift;
+	for (size_t done = 0; done < n;) {
+		uintptr_t p = a + done;
+		size_t k = kStripe - (p & (kStripe - 1));
+		k = k < n - done ? k : n - done;
+		int rc = f(p, done, k);
+		if (rc)
+			return rc;
+		done += k;
+	}
+	return 0;
+}
+
+int check_active(desc *d, const char *what)
+{
+	if (d->depth == 0)
+		return fail(EINVAL, "%s: no transaction is active", what);
+	return d->status;
+}
+
+/* ---- commit ---- */
+
+struct run {
+	uint64_t addr = 0, len = 0;
+	size_t hdr = 0; /* index of the entry header in rec */
+};
+
+void append_bytes(desc *d, run *r, uint64_t addr, const void *src, size_t n)
+{
+	std::vector<uint64_t> &rec = d->rec;
+	if (r->len == 0 || addr != r->addr + r->len ||
+	    r->len + n > layout::kTxRunMax) {
+		r->addr = addr;
+		r->len = 0;
+		r->hdr = rec.size();
+		rec.push_back(0);
+	}
+	size_t need = r->hdr + 1 + (r->len + n + 7) / 8;
+	if (rec.size() < need)
+		rec.resize(need, 0);
+	memcpy((char *)&rec[r->hdr + 1] + r->len, src, n);
+	r->len += n;
+	rec[r->hdr] = r->addr | r->len << 48;
+}
+
+/* The redo record of the durable writes, entries sorted by address. */
+int build_record(desc *d, uint64_t wv)
+{
+	auto &es = d->ws.entries();
+	std::sort(es.begin(), es.end(),
+		  [](const wentry &x, const wentry &y) { return x.addr < y.addr; });
+	d->rec.clear();
+	d->rec.push_back(wv);
+	run r;
+	for (const wentry &e : es) {
+		if (!e.durable)
+			continue;
+		if (e.mask == 0xff) {
+			append_bytes(d, &r, e.addr, &e.val, 8);
+			continue;
+		}
+		for (unsigned b = 0; b < 8; b++)
+			if (e.mask >> b & 1)
+				append_bytes(d, &r, e.addr + b,
+					     (const char *)&e.val + b, 1);
+	}
+	const std::vector<uint64_t> &rec = d->rec;
+	for (size_t i = 1; i < rec.size(); i += 1 + ((rec[i] >> 48) + 7) / 8)
+		if (!writable(d->pool, rec[i] & ((1ull << 48) - 1), rec[i] >> 48))
+			return fail(EINVAL, "a transaction wrote to libmnemo's "
+				    "own metadata in pool %s",
+				    d->pool->path.c_str());
+	return 0;
+}
+
+/* Write back in place; flush durable lines (fenced by our next commit or
+ * by a truncation pass). */
+void write_back(desc *d)
+{
+	uintptr_t last_line = 0;
+	for (const wentry &e : d->ws.entries()) {
+		if (e.mask == 0xff)
+			__atomic_store_n((uint64_t *)e.addr, e.val,
+					 __ATOMIC_RELAXED);
+		else
+			for (unsigned b = 0; b < 8; b++)
+				if (e.mask >> b & 1)
+					((char *)e.addr)[b] =
+						((const char *)&e.val)[b];
+		uintptr_t line = e.addr & ~(uintptr_t)(scm::kLine - 1);
+		if (e.durable && line != last_line) {
+			scm::flush((const void *)line, scm::kLine);
+			last_line = line;
+		}
+	}
+}
+
+uint64_t take_wv(desc *d)
+{
+	d->busy.store(g_clock.load());
+	uint64_t wv = g_clock.fetch_add(1) + 1;
+	d->busy.store(wv);
+	return wv;
+}
+
+} // namespace
+
+desc *self()
+{
+	if (!tl_holder.d) {
+		desc *d = new desc;
+		d->seed = (uint64_t)(uintptr_t)d * 0x9e3779b97f4a7c15ull | 1;
+		desc_register(d);
+		tl_holder.d = d;
+	}
+	return tl_holder.d;
+}
+
+int begin(desc *d, mode m, std::jmp_buf *jb)
+{
+	if (d->depth > 0) {
+		d->depth++;
+		return d->status;
+	}
+	d->depth = 1;
+	d->m = m;
+	d->jb = jb;
+	d->status = 0;
+	enter(d);
+	d->rv = g_clock.load(std::memory_order_acquire);
+	return 0;
+}
+
+void discard(desc *d, int err)
+{
+	restore_undo(d);
+	release_locks(d, 0);
+	for (void *p : d->allocs)
+		free(p);
+	for (size_t i = d->on_undo.size(); i-- > 0;)
+		d->on_undo[i].fn(d->on_undo[i].arg);
+	clear(d);
+	if (d->m == mode::plain && err) {
+		d->status = err; /* depth kept: later calls fail with err */
+	} else {
+		d->depth = 0;
+		d->status = 0;
+	}
+	leave(d);
+}
+
+int fail_tx(desc *d, int err)
+{
+	if (err == -EAGAIN) {
+		d->aborts++;
+		d->retries++;
+		backoff(d);
+	}
+	if (d->m == mode::plain) {
+		if (d->status == 0)
+			discard(d, err);
+		return err;
+	}
+	std::jmp_buf *jb = d->jb;
+	discard(d, err);
+	if (d->m == mode::frame) {
+		d->jumped = true;
+		d->jump_err = err;
+		longjmp(*jb, 1);
+	}
+	if (err != -EAGAIN)
+		fatal(err);
+	begin(d, mode::itm, nullptr);
+	itm_restart(d, 0x01 | 0x08); /* run instrumented, restore live */
+}
+
+void user_abort(desc *d)
+{
+	if (d->depth == 0)
+		return;
+	if (d->m == mode::plain) {
+		discard(d, 0);
+		return;
+	}
+	std::jmp_buf *jb = d->jb;
+	discard(d, 0);
+	if (d->m == mode::frame) {
+		d->jumped = true;
+		d->jump_err = -ECANCELED;
+		longjmp(*jb, 1);
+	}
+	itm_restart(d, 0x10 | 0x08); /* abort, restore live */
+}
+
+int commit(desc *d)
+{
+	int rc = check_active(d, "mnemo_tx_commit");
+	if (d->depth == 0)
+		return rc;
+	if (d->depth > 1) {
+		d->depth--;
+		return rc;
+	}
+	if (rc) { /* plain mode, already rolled back */
+		d->depth = 0;
+		d->status = 0;
+		return rc;
+	}
+	if (!d->ws.empty()) {
+		uint64_t wv = take_wv(d);
+		if (wv != d->rv + 1 && !validate(d))
+			rc = -EAGAIN;
+		if (rc == 0 && d->pool && (rc = build_record(d, wv)) == 0)
+			rc = log_commit(d, wv);
+		if (rc) {
+			d->busy.store(kIdle);
+			if (rc == -EAGAIN) {
+				d->aborts++;
+				d->retries++;
+				backoff(d);
+			}
+			discard(d, 0); /* the caller decides what next */
+			return rc;
+		}
+		write_back(d);
+		release_locks(d, wv);
+		d->busy.store(kIdle);
+		if (d->pool)
+			log_done(d, wv);
+	}
+	for (void *p : d->frees)
+		free(p);
+	auto actions = std::move(d->on_commit);
+	d->commits++;
+	d->retries = 0;
+	clear(d);
+	d->depth = 0;
+	leave(d);
+	for (const desc::action &a : actions)
+		a.fn(a.arg);
+	return 0;
+}
+
+int load(desc *d, void *dst, const void *src, size_t n)
+{
+	if (d->depth == 0) { /* outside a transaction: a plain read */
+		memcpy(dst, src, n);
+		return 0;
+	}
+	if (d->status)
+		return d->status;
+	int rc = each_piece((uintptr_t)src, n, [&](uintptr_t a, size_t off,
+					       size_t k) {
+		return read_piece(d, a, (char *)dst + off, k);
+	});
+	return rc ? fail_tx(d, rc) : 0;
+}
+
+int store(desc *d, void *dst, const void *src, size_t n)
+{
+	int rc = check_active(d, "mnemo_tx_store");
+	if (rc)
+		return rc;
+	if (dst < src ? (const char *)dst + n > src
+		      : (const char *)src + n > dst) {
+		/* Overlap: stage the source first (memmove semantics). */
+		std::vector<char> tmp(n);
+		rc = load(d, tmp.data(), src, n);
+		return rc ? rc : store(d, dst, tmp.data(), n);
+	}
+	rc = each_piece((uintptr_t)dst, n, [&](uintptr_t a, size_t off,
+					       size_t k) {
+		return write_piece(d, a, (const char *)src + off, k);
+	});
+	return rc ? fail_tx(d, rc) : 0;
+}
+
+int set(desc *d, void *dst, int c, size_t n)
+{
+	char buf[256];
+	memset(buf, c, sizeof(buf));
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < sizeof(buf) ? n - done : sizeof(buf);
+		int rc = store(d, (char *)dst + done, buf, k);
+		if (rc)
+			return rc;
+		done += k;
+	}
+	return 0;
+}
+
+int go_irrevocable(desc *d)
+{
+	if (d->irrevocable)
+		return 0;
+	desc *none = nullptr;
+	if (!g_serial.compare_exchange_strong(none, d))
+		return fail_tx(d, -EAGAIN);
+	d->irrevocable = true;
+	wait_others_idle(d);
+	if (!extend(d))
+		return fail_tx(d, -EAGAIN);
+	return 0;
+}
+
+void *tx_malloc(desc *d, size_t n)
+{
+	void *p = malloc(n);
+	if (p && d->depth)
+		d->allocs.push_back(p);
+	return p;
+}
+
+void tx_free(desc *d, void *p)
+{
+	if (!p)
+		return;
+	if (!d->depth) {
+		free(p);
+		return;
+	}
+	d->frees.push_back(p);
+}
+
+void log_undo(desc *d, const void *p, size_t n)
+{
+	size_t off = d->undo_bytes.size();
+	d->undo_bytes.resize(off + n);
+	memcpy(d->undo_bytes.data() + off, p, n);
+	d->undo.push_back({(void *)p, n, off});
+}
+
+} // namespace mnemo::tx

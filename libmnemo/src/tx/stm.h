@@ -1,0 +1,146 @@
+/*
+ * stm.h -- the transaction engine shared by the three ways in (the C API in
+ * api.cc, the C++ wrappers over it, and the GCC TM ABI in itm.cc).
+ *
+ * Concurrency control is TinySTM-like: a global version clock and a table
+ * of versioned stripe locks; writes lock their stripe at encounter time and
+ * are buffered in the write set (lazy versioning); reads are validated
+ * against the snapshot version rv, which is extended when possible.
+ * Durability is a redo log: at commit the transaction's writes inside its
+ * pool become one record of the thread's log (txlog.cc), which is durable
+ * after one fence; only then are they written in place and the locks
+ * released, so no other transaction ever reads a value that a crash could
+ * take back.
+ *
+ * Lock word: bit 0 set = locked, and the rest is the owner's desc address;
+ * clear = version << 1, the wv of the last commit that wrote the stripe.
+ */
+#ifndef MNEMO_TX_STM_H
+#define MNEMO_TX_STM_H
+
+#include <atomic>
+#include <csetjmp>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "wset.h"
+
+struct mnemo_pool;
+
+namespace mnemo::tx {
+
+/* How a conflict gets back to the start of the transaction. */
+enum class mode {
+	plain, /* return -EAGAIN from every later call */
+	frame, /* longjmp to the MNEMO_TX block's jmp_buf */
+	itm,   /* return again from _ITM_beginTransaction */
+};
+
+/* Registers saved by _ITM_beginTransaction (itm_x86_64.S). */
+struct itm_jmpbuf {
+	uint64_t cfa, rbx, rbp, r12, r13, r14, r15, rip;
+};
+
+struct read_entry {
+	uint32_t stripe;
+	uint64_t version;
+};
+
+struct lock_entry {
+	uint32_t stripe;
+	uint64_t word; /* the unlocked word before we took it */
+};
+
+struct undo_entry { /* _ITM_L*: bytes restored on abort */
+	void *addr;
+	size_t len;
+	size_t off; /* into undo_bytes */
+};
+
+inline constexpr uint64_t kIdle = ~0ull;
+
+struct desc {
+	int depth = 0;
+	mode m = mode::plain;
+	int status = 0; /* plain mode: the code of the failure, 0 if none */
+	bool irrevocable = false;
+	uint64_t rv = 0;
+	std::jmp_buf *jb = nullptr; /* frame mode */
+	itm_jmpbuf ijb{};           /* itm mode */
+	uint32_t iprops = 0;
+
+	wset ws;
+	std::vector<read_entry> rs;
+	std::vector<lock_entry> locks;
+	std::vector<undo_entry> undo;
+	std::vector<char> undo_bytes;
+	std::vector<void *> allocs, frees;
+	std::vector<uint64_t> rec; /* commit record under construction */
+	struct action {
+		void (*fn)(void *);
+		void *arg;
+	};
+	std::vector<action> on_commit, on_undo; /* _ITM_addUser*Action */
+
+	/* The pool the durable writes go to (fixed by the first one). */
+	mnemo_pool *pool = nullptr;
+	uintptr_t pool_lo = 0, pool_hi = 0;
+
+	/* wv of the commit between taking the clock and releasing its locks
+	 * (kIdle otherwise): truncation keeps every record from it on. */
+	std::atomic<uint64_t> busy{kIdle};
+	/* Inside a transaction (irrevocable mode waits until no other
+	 * descriptor is active). */
+	std::atomic<bool> active{false};
+	/* Frame mode: why the last longjmp left the block. */
+	int jump_err = 0;
+	bool jumped = false;
+	unsigned retries = 0;
+	uint64_t commits = 0, aborts = 0;
+	uint64_t seed;
+};
+
+/* The calling thread's descriptor (created on first use). */
+desc *self();
+
+/* Begin (or join) a transaction.  `jb` is the frame's jmp_buf (frame mode)
+ * or nullptr. */
+int begin(desc *d, mode m, std::jmp_buf *jb);
+/* Commit the outermost level; inner levels only count down. */
+int commit(desc *d);
+/* Explicit abort: roll back everything, depth 0 (longjmps in frame and
+ * itm modes). */
+void user_abort(desc *d);
+
+/* A failure inside the transaction: plain mode remembers `err` and rolls
+ * back (returns err); frame and itm modes restart or leave (no return). */
+int fail_tx(desc *d, int err);
+
+/* Accesses; return 0 or a negative code (already passed to fail_tx). */
+int load(desc *d, void *dst, const void *src, size_t n);
+int store(desc *d, void *dst, const void *src, size_t n);
+int set(desc *d, void *dst, int c, size_t n);
+
+/* Release the transaction's locks and buffers; depth drops to 0 (plain
+ * mode keeps it and remembers `err` in status instead). */
+void discard(desc *d, int err);
+
+/* Switch to serial-irrevocable mode: every other transaction waits. */
+int go_irrevocable(desc *d);
+
+/* Report a failure that cannot be returned (itm mode) and abort. */
+[[noreturn]] void fatal(int err);
+
+/* itm.cc: jump back into _ITM_beginTransaction with `actions`. */
+[[noreturn]] void itm_restart(desc *d, uint32_t actions);
+
+/* Tracking of volatile allocations made inside the transaction. */
+void *tx_malloc(desc *d, size_t n);
+void tx_free(desc *d, void *p);
+/* _ITM_L*: save [p, p+n) so that an abort restores it. */
+void log_undo(desc *d, const void *p, size_t n);
+
+} // namespace mnemo::tx
+
+#endif

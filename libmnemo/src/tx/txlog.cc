@@ -1,0 +1,561 @@
+/*
+ * txlog.cc -- per-thread redo logs in a pool, their truncation, and
+ * recovery at open (format in layout.h, "Durable transactions").
+ *
+ * Truncation ("a pass") makes a prefix of every log dead at once:
+ *   1. W = the watermark: every transaction with wv <= W has appended its
+ *      record and finished writing back in place (see watermark());
+ *   2. flush in place the entries of records with wv <= W that their
+ *      owner has not already fenced (fenced_through), then one fence;
+ *   3. durably raise the floor to W: records <= W are now dead;
+ *   4. truncate each log's dead prefix (RAWL truncate: one fence each).
+ * A crash anywhere leaves either the old floor (replay covers everything)
+ * or the new one (everything below it is in place).  Truncating logs one by
+ * one without the floor would be wrong: an older record left in one log
+ * could be replayed over a newer one already dropped from another.
+ *
+ * Locking: pool_state::mu guards log ownership and creation; each log's mu
+ * is held by its owner while appending and by a pass while reading or
+ * truncating it; pass_mu serialises passes.  Order: pass_mu, then one log
+ * mu at a time; mu is never held with a log mu.
+ */
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <sched.h>
+#include <string>
+
+#include "../config.h"
+#include "../error.h"
+#include "../pool.h"
+#include "mnemosyne.h"
+#include "txlog.h"
+
+namespace mnemo::tx {
+
+std::atomic<uint64_t> g_clock{0};
+
+struct log_slot {
+	mnemo_rawl *log = nullptr;
+	std::mutex mu;
+	desc *owner = nullptr;
+	uint64_t unfenced = 0; /* owner's last wv, in-place flushes unfenced */
+	/* The owner's records with wv in (owner_since, fenced_through] are
+	 * durable in place: its later appends fenced their flushes. */
+	std::atomic<uint64_t> fenced_through{0};
+	std::atomic<uint64_t> owner_since{0};
+	uint64_t lo = 0, hi = 0; /* the log's region */
+};
+
+struct pool_state {
+	log_slot logs[layout::kTxLogs];
+	std::mutex mu, pass_mu;
+	layout::tx_meta *meta = nullptr;
+	uint64_t meta_lo = 0, meta_hi = 0;
+	uint64_t log_bytes = 0;
+	uint64_t id = 0;
+};
+
+void pool_state_free(pool_state *ps)
+{
+	for (log_slot &s : ps->logs)
+		if (s.log)
+			mnemo_rawl_close(&s.log);
+	delete ps;
+}
+
+namespace {
+
+constexpr uint64_t kAddrMask = (1ull << 48) - 1;
+constexpr int kMaxPools = 64;
+
+struct reg_entry {
+	std::atomic<uintptr_t> lo{0}, hi{0};
+	std::atomic<mnemo_pool *> pool{nullptr};
+};
+reg_entry g_reg[kMaxPools];
+std::mutex g_reg_mu;
+std::atomic<uint64_t> g_next_id{1};
+
+std::mutex g_desc_mu;
+std::vector<desc *> g_descs;
+
+/* ---- records ---- */
+
+struct entry_ref {
+	uint64_t addr, len;
+	const void *data;
+};
+
+/* Walk the entries of a record payload; false if malformed. */
+template <class F> bool walk_entries(const uint64_t *w, size_t n, F &&f)
+{
+	for (size_t i = 1; i < n;) {
+		uint64_t len = w[i] >> 48, words = (len + 7) / 8;
+		if (len == 0 || len > layout::kTxRunMax || i + 1 + words > n)
+			return false;
+		if (!f(entry_ref{w[i] & kAddrMask, len, w + i + 1}))
+			return false;
+		i += 1 + words;
+	}
+	return n >= 1;
+}
+
+/* Every transaction with wv <= result has appended its record and finished
+ * writing back.  A committer publishes busy = (clock before its fetch_add)
+ * before taking wv, so reading the clock first and busy after cannot miss
+ * one (all seq_cst). */
+uint64_t watermark()
+{
+	uint64_t w = g_clock.load();
+	std::lock_guard<std::mutex> g(g_desc_mu);
+	for (desc *d : g_descs) {
+		uint64_t b = d->busy.load();
+		if (b != kIdle && b - 1 < w)
+			w = b - 1;
+	}
+	return w;
+}
+
+void flush_record(const uint64_t *w, size_t n)
+{
+	walk_entries(w, n, [](const entry_ref &e) {
+		scm::flush((const void *)e.addr, e.len);
+		return true;
+	});
+}
+
+struct pass_walk {
+	uint64_t w, floor, since, fenced;
+	size_t drop;
+};
+
+int pass_cb(const uint64_t *w, size_t n, void *arg)
+{
+	auto *pw = (pass_walk *)arg;
+	if (n == 0 || w[0] > pw->w)
+		return 1;
+	bool fenced = w[0] > pw->since && w[0] <= pw->fenced;
+	if (!fenced && w[0] > pw->floor)
+		flush_record(w, n);
+	pw->drop++;
+	return 0;
+}
+
+int raise_floor(pool_state *ps, uint64_t w)
+{
+	if (w <= ps->meta->floor)
+		return 0;
+	scm::store64(&ps->meta->floor, w);
+	scm::persist(&ps->meta->floor, 8);
+	return 0;
+}
+
+int pass(mnemo_pool *p)
+{
+	pool_state *ps = p->tx;
+	std::lock_guard<std::mutex> g(ps->pass_mu);
+	uint64_t w = watermark(), floor = ps->meta->floor;
+	size_t drop[layout::kTxLogs] = {};
+	for (unsigned i = 0; i < layout::kTxLogs; i++) {
+		log_slot &s = ps->logs[i];
+		std::lock_guard<std::mutex> lg(s.mu);
+		if (!s.log)
+			continue;
+		pass_walk pw{w, floor, s.owner_since.load(), s.fenced_through.load(),
+			     0};
+		mnemo_rawl_foreach(s.log, pass_cb, &pw);
+		drop[i] = pw.drop;
+	}
+	scm::fence();
+	raise_floor(ps, w);
+	int rc = 0;
+	for (unsigned i = 0; i < layout::kTxLogs; i++) {
+		log_slot &s = ps->logs[i];
+		std::lock_guard<std::mutex> lg(s.mu);
+		if (drop[i] && rc == 0)
+			rc = mnemo_rawl_truncate(s.log, drop[i]);
+	}
+	return rc;
+}
+
+/* ---- logs and the meta region ---- */
+
+int open_meta(mnemo_pool *p, pool_state *ps, bool create)
+{
+	void *a;
+	size_t sz;
+	int rc = region_find_internal(p, layout::kTxMetaName, &a, &sz);
+	if (rc == -ENOENT && create)
+		rc = region_create_internal(p, layout::kTxMetaName,
+					    sizeof(layout::tx_meta), &a, &sz);
+	if (rc)
+		return rc;
+	ps->meta = (layout::tx_meta *)a;
+	ps->meta_lo = (uintptr_t)a;
+	ps->meta_hi = (uintptr_t)a + sz;
+	return 0;
+}
+
+std::string log_name(unsigned i)
+{
+	return std::string(layout::kRawlPrefix) + layout::kTxLogPrefix +
+	       std::to_string(i);
+}
+
+int open_log(mnemo_pool *p, log_slot &s, unsigned i, bool create)
+{
+	std::string name = log_name(i);
+	void *a;
+	size_t sz;
+	int rc = region_find_internal(p, name.c_str(), &a, &sz);
+	if (rc == -ENOENT && !create)
+		return rc;
+	if (rc && rc != -ENOENT)
+		return rc;
+	uint64_t cap = (p->tx->log_bytes - layout::kRawlRingOff) / 8;
+	rc = rawl_open_internal(p, name, cap, &s.log);
+	if (rc == 0 && region_find_internal(p, name.c_str(), &a, &sz) == 0) {
+		s.lo = (uintptr_t)a;
+		s.hi = (uintptr_t)a + sz;
+	}
+	return rc;
+}
+
+int log_size(mnemo_pool *p, uint64_t *out)
+{
+	const char *s = getenv("MNEMO_TX_LOG_SIZE");
+	uint64_t v = 1 << 20;
+	if (s && *s) {
+		int rc = parse_size("MNEMO_TX_LOG_SIZE", s, &v);
+		if (rc)
+			return rc;
+		if (v < 8192)
+			return fail(EINVAL, "MNEMO_TX_LOG_SIZE=%s: at least 8K",
+				    s);
+	} else if (v > p->hdr.size / 16) {
+		v = std::max<uint64_t>(p->hdr.size / 16, 8192);
+	}
+	*out = v;
+	return 0;
+}
+
+/* The log of d in d->pool, claimed (and created) if d has none. */
+int claim_log(desc *d, log_slot **out)
+{
+	pool_state *ps = d->pool->tx;
+	std::lock_guard<std::mutex> g(ps->mu);
+	log_slot *idle = nullptr;
+	unsigned free_i = layout::kTxLogs;
+	for (unsigned i = 0; i < layout::kTxLogs; i++) {
+		log_slot &s = ps->logs[i];
+		if (s.owner == d) {
+			*out = &s;
+			return 0;
+		}
+		if (!s.owner && s.log && !idle)
+			idle = &s;
+		if (!s.log && free_i == layout::kTxLogs)
+			free_i = i;
+	}
+	if (!idle) {
+		if (free_i == layout::kTxLogs)
+			return fail(EBUSY, "all %u transaction logs of pool %s "
+				    "are in use by other threads",
+				    layout::kTxLogs, d->pool->path.c_str());
+		int rc = ps->meta ? 0 : open_meta(d->pool, ps, true);
+		if (rc == 0)
+			rc = open_log(d->pool, ps->logs[free_i], free_i, true);
+		if (rc)
+			return rc;
+		idle = &ps->logs[free_i];
+	}
+	idle->owner = d;
+	/* The previous owner's flushes are not fenced by our appends. */
+	idle->unfenced = 0;
+	idle->owner_since.store(g_clock.load());
+	idle->fenced_through.store(idle->owner_since.load());
+	*out = idle;
+	return 0;
+}
+
+log_slot *find_log(desc *d)
+{
+	pool_state *ps = d->pool->tx;
+	for (log_slot &s : ps->logs)
+		if (s.owner == d)
+			return &s;
+	return nullptr;
+}
+
+/* ---- recovery ---- */
+
+struct rec_ref {
+	uint64_t wv;
+	const uint64_t *w;
+	size_t n;
+};
+
+struct collect_arg {
+	std::vector<rec_ref> *recs;
+	uint64_t floor;
+};
+
+int collect_cb(const uint64_t *w, size_t n, void *arg)
+{
+	auto *c = (collect_arg *)arg;
+	if (n >= 1 && w[0] > c->floor)
+		c->recs->push_back({w[0], w, n});
+	if (n == 0)
+		c->recs->push_back({0, w, 0}); /* malformed, rejected below */
+	return 0;
+}
+
+int check_record(mnemo_pool *p, const rec_ref &r)
+{
+	bool ok = r.n >= 1 && walk_entries(r.w, r.n, [&](const entry_ref &e) {
+		return writable(p, e.addr, e.len);
+	});
+	return ok ? 0
+		  : fail(EUCLEAN, "pool %s: a committed transaction record "
+			 "(wv %llu) is malformed or writes outside user regions",
+			 p->path.c_str(), (unsigned long long)r.wv);
+}
+
+void apply_record(const rec_ref &r)
+{
+	walk_entries(r.w, r.n, [](const entry_ref &e) {
+		memcpy((void *)e.addr, e.data, e.len);
+		scm::flush((const void *)e.addr, e.len);
+		return true;
+	});
+}
+
+int recover(mnemo_pool *p, pool_state *ps)
+{
+	int rc = open_meta(p, ps, false);
+	if (rc == -ENOENT)
+		return 0; /* no transaction ever ran in this pool */
+	for (unsigned i = 0; i < layout::kTxLogs && rc == 0; i++) {
+		rc = open_log(p, ps->logs[i], i, false);
+		rc = rc == -ENOENT ? 0 : rc;
+	}
+	if (rc)
+		return rc;
+	std::vector<rec_ref> recs;
+	collect_arg c{&recs, ps->meta->floor};
+	for (log_slot &s : ps->logs)
+		if (s.log && (rc = mnemo_rawl_foreach(s.log, collect_cb, &c)))
+			return rc;
+	for (const rec_ref &r : recs)
+		if ((rc = check_record(p, r)))
+			return rc;
+	std::sort(recs.begin(), recs.end(),
+		  [](const rec_ref &a, const rec_ref &b) { return a.wv < b.wv; });
+	for (const rec_ref &r : recs)
+		apply_record(r);
+	scm::fence();
+	if (!recs.empty())
+		raise_floor(ps, recs.back().wv);
+	for (log_slot &s : ps->logs)
+		if (s.log && mnemo_rawl_count(s.log) &&
+		    (rc = mnemo_rawl_truncate(s.log, SIZE_MAX)))
+			return rc;
+	return 0;
+}
+
+void clock_at_least(uint64_t v)
+{
+	uint64_t c = g_clock.load();
+	while (c < v && !g_clock.compare_exchange_weak(c, v))
+		;
+}
+
+int reg_add(mnemo_pool *p)
+{
+	std::lock_guard<std::mutex> g(g_reg_mu);
+	for (reg_entry &r : g_reg) {
+		if (r.pool.load())
+			continue;
+		r.lo.store((uintptr_t)p->base);
+		r.hi.store((uintptr_t)p->base + p->hdr.size);
+		r.pool.store(p);
+		return 0;
+	}
+	return fail(EMFILE, "too many pools open in this process (max %d)",
+		    kMaxPools);
+}
+
+void reg_del(mnemo_pool *p)
+{
+	std::lock_guard<std::mutex> g(g_reg_mu);
+	for (reg_entry &r : g_reg)
+		if (r.pool.load() == p) {
+			r.pool.store(nullptr);
+			r.lo.store(0);
+			r.hi.store(0);
+		}
+}
+
+} // namespace
+
+/* ---- interface ---- */
+
+int pool_attach(mnemo_pool *p)
+{
+	auto *ps = new pool_state;
+	ps->id = g_next_id++;
+	p->tx = ps;
+	int rc = log_size(p, &ps->log_bytes);
+	if (rc == 0)
+		rc = recover(p, ps);
+	if (rc == 0 && ps->meta)
+		clock_at_least(ps->meta->floor);
+	if (rc == 0)
+		rc = reg_add(p);
+	if (rc) {
+		pool_state_free(ps);
+		p->tx = nullptr;
+	}
+	return rc;
+}
+
+int pool_detach(mnemo_pool *p)
+{
+	if (!p->tx)
+		return 0;
+	int rc = drain(p);
+	reg_del(p);
+	pool_state_free(p->tx);
+	p->tx = nullptr;
+	return rc;
+}
+
+int drain(mnemo_pool *p)
+{
+	if (!p->tx || !p->tx->meta)
+		return 0;
+	return pass(p);
+}
+
+mnemo_pool *pool_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi)
+{
+	for (reg_entry &r : g_reg) {
+		uintptr_t l = r.lo.load(std::memory_order_acquire);
+		uintptr_t h = r.hi.load(std::memory_order_acquire);
+		if (a >= l && a < h) {
+			*lo = l;
+			*hi = h;
+			return r.pool.load(std::memory_order_acquire);
+		}
+	}
+	return nullptr;
+}
+
+bool writable(mnemo_pool *p, uintptr_t a, size_t n)
+{
+	uintptr_t lo = (uintptr_t)p->base + p->hdr.data_off;
+	uintptr_t hi = (uintptr_t)p->base + p->hdr.size;
+	if (a < lo || a > hi || n > hi - a)
+		return false;
+	pool_state *ps = p->tx;
+	auto clash = [&](uint64_t l, uint64_t h) { return a < h && l < a + n; };
+	if (clash(ps->meta_lo, ps->meta_hi))
+		return false;
+	for (const log_slot &s : ps->logs)
+		if (s.log && clash(s.lo, s.hi))
+			return false;
+	return true;
+}
+
+int log_commit(desc *d, uint64_t wv)
+{
+	(void)wv;
+	log_slot *s = nullptr;
+	int rc = claim_log(d, &s);
+	if (rc)
+		return rc;
+	size_t cap = (d->pool->tx->log_bytes - layout::kRawlRingOff) / 8;
+	if (d->rec.size() + 4 > cap)
+		return fail(ENOSPC, "transaction needs %zu log words; the log "
+			    "holds %zu (raise MNEMO_TX_LOG_SIZE)",
+			    d->rec.size() + 2, cap);
+	for (int tries = 0;; tries++) {
+		{
+			std::lock_guard<std::mutex> g(s->mu);
+			rc = mnemo_rawl_append(s->log, d->rec.data(),
+					       d->rec.size());
+		}
+		if (rc != -ENOSPC)
+			break;
+		if (tries == 10000)
+			return fail(ENOSPC, "transaction log of pool %s stays "
+				    "full", d->pool->path.c_str());
+		if ((rc = pass(d->pool)))
+			return rc;
+		if (tries)
+			sched_yield();
+	}
+	if (rc == 0 && s->unfenced) /* that append's fence covered them */
+		s->fenced_through.store(s->unfenced);
+	return rc;
+}
+
+void log_done(desc *d, uint64_t wv)
+{
+	log_slot *s = find_log(d);
+	if (!s)
+		return;
+	s->unfenced = wv;
+	size_t cap = (d->pool->tx->log_bytes - layout::kRawlRingOff) / 8;
+	size_t space;
+	{
+		std::lock_guard<std::mutex> g(s->mu);
+		space = mnemo_rawl_space(s->log);
+	}
+	if (space < cap / 2)
+		pass(d->pool);
+}
+
+void desc_register(desc *d)
+{
+	std::lock_guard<std::mutex> g(g_desc_mu);
+	g_descs.push_back(d);
+}
+
+void wait_others_idle(desc *d)
+{
+	for (;;) {
+		bool busy = false;
+		{
+			std::lock_guard<std::mutex> g(g_desc_mu);
+			for (desc *o : g_descs)
+				busy |= o != d && o->active.load();
+		}
+		if (!busy)
+			return;
+		sched_yield();
+	}
+}
+
+void desc_unregister(desc *d)
+{
+	{
+		std::lock_guard<std::mutex> g(g_desc_mu);
+		g_descs.erase(std::find(g_descs.begin(), g_descs.end(), d));
+	}
+	std::lock_guard<std::mutex> g(g_reg_mu);
+	for (reg_entry &r : g_reg) {
+		mnemo_pool *p = r.pool.load();
+		if (!p)
+			continue;
+		std::lock_guard<std::mutex> pg(p->tx->mu);
+		for (log_slot &s : p->tx->logs)
+			if (s.owner == d)
+				s.owner = nullptr;
+	}
+}
+
+} // namespace mnemo::tx

@@ -1,0 +1,46 @@
+/*
+ * txlog.h -- the durable side of transactions: per-thread redo logs in each
+ * pool, the pool registry that tells durable addresses from volatile ones,
+ * log truncation and recovery.  Format in layout.h ("Durable transactions").
+ */
+#ifndef MNEMO_TX_TXLOG_H
+#define MNEMO_TX_TXLOG_H
+
+#include <atomic>
+#include <cstdint>
+
+#include "stm.h"
+
+struct mnemo_pool;
+
+namespace mnemo::tx {
+
+extern std::atomic<uint64_t> g_clock;
+
+/* Called by pool open (after the regions are mapped): replay committed
+ * transactions, then make the pool's memory transactional. */
+int pool_attach(mnemo_pool *p);
+/* Called by pool close: write everything back and release the logs. */
+int pool_detach(mnemo_pool *p);
+/* Write back and truncate every log of p. */
+int drain(mnemo_pool *p);
+
+/* The open pool whose window holds addr, or nullptr; *lo, *hi its bounds. */
+mnemo_pool *pool_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
+/* Whether [a, a+n) may be written durably (not library metadata). */
+bool writable(mnemo_pool *p, uintptr_t a, size_t n);
+
+/* Make d->rec (built by the engine) durable in d's log of d->pool: one
+ * fence.  Runs truncation when the log is full. */
+int log_commit(desc *d, uint64_t wv);
+/* After write-back: bookkeeping, and truncation when the log is half full. */
+void log_done(desc *d, uint64_t wv);
+
+void desc_register(desc *d);
+/* Wait until no descriptor but d is inside a transaction. */
+void wait_others_idle(desc *d);
+void desc_unregister(desc *d); /* thread exit: also frees its logs */
+
+} // namespace mnemo::tx
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * wset.h -- a transaction's write set: buffered 8-byte words, found by
+ * address in O(1) so that reads see the transaction's own writes.
+ *
+ * Invariants: each aligned word address appears at most once; `mask` has a
+ * bit per byte of `val` the transaction wrote (bit i = byte i); the index
+ * is an open-addressing table of entry numbers, at most half full, whose
+ * slots are valid only if their generation equals gen_ (clearing is O(1)).
+ */
+#ifndef MNEMO_TX_WSET_H
+#define MNEMO_TX_WSET_H
+
+#include <cstdint>
+#include <vector>
+
+namespace mnemo::tx {
+
+struct wentry {
+	uint64_t addr; /* 8-byte aligned */
+	uint64_t val;
+	uint8_t mask;
+	bool durable; /* inside the transaction's pool: logged */
+};
+
+class wset {
+public:
+	bool empty() const { return e_.empty(); }
+	size_t size() const { return e_.size(); }
+	std::vector<wentry> &entries() { return e_; }
+
+	wentry *find(uint64_t addr)
+	{
+		if (idx_.empty())
+			return nullptr;
+		for (size_t i = hash(addr);; i = (i + 1) & (idx_.size() - 1)) {
+			const slot &s = idx_[i];
+			if (s.gen != gen_)
+				return nullptr;
+			if (e_[s.entry].addr == addr)
+				return &e_[s.entry];
+		}
+	}
+
+	/* The entry of `addr`, created (mask 0) if absent. */
+	wentry *insert(uint64_t addr, bool durable)
+	{
+		if ((e_.size() + 1) * 2 > idx_.size())
+			grow();
+		size_t i = hash(addr);
+		for (;; i = (i + 1) & (idx_.size() - 1)) {
+			slot &s = idx_[i];
+			if (s.gen != gen_)
+				break;
+			if (e_[s.entry].addr == addr)
+				return &e_[s.entry];
+		}
+		idx_[i] = {gen_, (uint32_t)e_.size()};
+		e_.push_back({addr, 0, 0, durable});
+		return &e_.back();
+	}
+
+	void clear()
+	{
+		e_.clear();
+		if (++gen_ == 0) { /* wrapped: old slots could look valid */
+			for (slot &s : idx_)
+				s.gen = 0;
+			gen_ = 1;
+		}
+	}
+
+private:
+	struct slot {
+		uint32_t gen, entry;
+	};
+
+	size_t hash(uint64_t addr) const
+	{
+		return (size_t)(((addr >> 3) * 0x9e3779b97f4a7c15ull) >>
+				(64 - bits_));
+	}
+
+	void grow()
+	{
+		bits_ = idx_.empty() ? 6 : bits_ + 1;
+		idx_.assign((size_t)1 << bits_, slot{0, 0});
+		gen_ = 1;
+		for (uint32_t k = 0; k < e_.size(); k++) {
+			size_t i = hash(e_[k].addr);
+			while (idx_[i].gen == gen_)
+				i = (i + 1) & (idx_.size() - 1);
+			idx_[i] = {gen_, k};
+		}
+	}
+
+	std::vector<wentry> e_;
+	std::vector<slot> idx_;
+	uint32_t gen_ = 1;
+	unsigned bits_ = 0;
+};
+
+} // namespace mnemo::tx
+
+#endif
