@@ -125,9 +125,8 @@ int main(int argc, char **argv)
 	t.hdr = (struct txh_hdr *)t.area;
 	t.buckets = (uint64_t *)(t.area + sizeof(struct txh_hdr));
 	bench_prefault(t.area, t.size);
-	if (!O.quiet)
-		printf("INFO backend=%s flush_instruction=%s\n",
-		       mnemo_pool_backend(pool), mnemo_flush_instruction());
+	printf("INFO backend=%s flush_instruction=%s\n",
+	       mnemo_pool_backend(pool), mnemo_flush_instruction());
 
 	/* Header, then the preload: --batch keys per transaction. */
 	do {

@@ -338,11 +338,11 @@ int build_record(desc *d, uint64_t wv)
 	return 0;
 }
 
-/* Write back in place; flush durable lines (fenced by our next commit or
- * by a truncation pass). */
+/* Write back in place, then flush the durable lines (fenced by our next
+ * commit or by a truncation pass).  A line is flushed only after its last
+ * store: a flush covers the stores before it, not those after. */
 void write_back(desc *d)
 {
-	uintptr_t last_line = 0;
 	for (const wentry &e : d->ws.entries()) {
 		if (e.mask == 0xff)
 			__atomic_store_n((uint64_t *)e.addr, e.val,
@@ -352,6 +352,9 @@ void write_back(desc *d)
 				if (e.mask >> b & 1)
 					((char *)e.addr)[b] =
 						((const char *)&e.val)[b];
+	}
+	uintptr_t last_line = 0;
+	for (const wentry &e : d->ws.entries()) { /* sorted by address */
 		uintptr_t line = e.addr & ~(uintptr_t)(scm::kLine - 1);
 		if (e.durable && line != last_line) {
 			scm::flush((const void *)line, scm::kLine);
