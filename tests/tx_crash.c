@@ -242,7 +242,7 @@ static void *side(void *arg)
 		T_BEGIN(g_pr);
 		mnemo_tx_begin();
 		mnemo_tx_set64(&g_d[0], v(i, 0));
-		mnemo_tx_set64(&g_d[1 + me], v(i, 1));
+		mnemo_tx_set64(&g_d[8 + 8 * me], v(i, 1)); /* own line */
 		cr_assert_eq(mnemo_tx_commit(), 0, "%s", mnemo_errormsg());
 		T_END(g_pr);
 		sem_post(&g_turn[!me]);
@@ -269,8 +269,8 @@ static bool two_check(mnemo_pool *p, int k)
 	int last[2] = {-1, -1};
 	for (int i = 0; i < k; i++)
 		last[i % 2] = i;
-	return d[0] == w0 && d[1] == (last[0] < 0 ? 0 : v(last[0], 1)) &&
-	       d[2] == (last[1] < 0 ? 0 : v(last[1], 1));
+	return d[0] == w0 && d[8] == (last[0] < 0 ? 0 : v(last[0], 1)) &&
+	       d[16] == (last[1] < 0 ? 0 : v(last[1], 1));
 }
 
 Test(tx_crash, two_logs_same_words, .timeout = 600)
