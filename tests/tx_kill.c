@@ -1,0 +1,204 @@
+/*
+ * tx_kill.c -- kill -9 stress of durable transactions on the file backend.
+ * The child runs two threads: one through the C API (MNEMO_TX), one through
+ * the GCC TM ABI (__transaction_atomic).  Each transaction either moves
+ * money between accounts (the total is constant) or inserts a node taken
+ * from an arena into a list (list length == counter == arena top), and
+ * counts itself.  Small logs make truncation passes frequent.  After each
+ * kill the parent recovers the pool and checks every invariant, and that
+ * the commit count never goes backwards.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define KILLS 60
+#define ACCTS 64
+#define NODES 4096
+
+struct node {
+	uint64_t next; /* index + 1; 0 ends the list */
+	uint64_t value;
+};
+
+struct world {
+	uint64_t acct[ACCTS];
+	uint64_t commits, top, head, length;
+	struct node node[NODES];
+};
+
+static struct world *g_w;
+
+static uint64_t step(uint64_t *s)
+{
+	*s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+	return *s;
+}
+
+/* ---- the C API thread ---- */
+
+static void c_transfer(unsigned from, unsigned to, uint64_t amt)
+{
+	int rc;
+	MNEMO_TX(rc) {
+		uint64_t f = mnemo_tx_get64(&g_w->acct[from]);
+		if (f >= amt) {
+			mnemo_tx_set64(&g_w->acct[from], f - amt);
+			mnemo_tx_set64(&g_w->acct[to],
+				       mnemo_tx_get64(&g_w->acct[to]) + amt);
+		}
+		mnemo_tx_set64(&g_w->commits, mnemo_tx_get64(&g_w->commits) + 1);
+	}
+	if (rc)
+		_exit(3);
+}
+
+static void c_insert(uint64_t value)
+{
+	int rc;
+	MNEMO_TX(rc) {
+		uint64_t top = mnemo_tx_get64(&g_w->top);
+		if (top < NODES) {
+			struct node n = {mnemo_tx_get64(&g_w->head), value};
+			mnemo_tx_store(&g_w->node[top], &n, sizeof(n));
+			mnemo_tx_set64(&g_w->top, top + 1);
+			mnemo_tx_set64(&g_w->head, top + 1);
+			mnemo_tx_set64(&g_w->length,
+				       mnemo_tx_get64(&g_w->length) + 1);
+		}
+		mnemo_tx_set64(&g_w->commits, mnemo_tx_get64(&g_w->commits) + 1);
+	}
+	if (rc)
+		_exit(4);
+}
+
+static void *c_thread(void *arg)
+{
+	uint64_t s = (uintptr_t)arg;
+	for (;;) {
+		uint64_t r = step(&s);
+		if (r % 8 == 0)
+			c_insert(r);
+		else
+			c_transfer(r % ACCTS, (r >> 8) % ACCTS, (r >> 20) % 50);
+	}
+	return NULL;
+}
+
+/* ---- the TM ABI thread ---- */
+
+__attribute__((noinline)) static void tm_transfer(unsigned from, unsigned to,
+						   uint64_t amt)
+{
+	__transaction_atomic {
+		if (g_w->acct[from] >= amt) {
+			g_w->acct[from] -= amt;
+			g_w->acct[to] += amt;
+		}
+		g_w->commits++;
+	}
+}
+
+__attribute__((noinline)) static void tm_insert(uint64_t value)
+{
+	__transaction_atomic {
+		uint64_t top = g_w->top;
+		if (top < NODES) {
+			g_w->node[top].next = g_w->head;
+			g_w->node[top].value = value;
+			g_w->top = top + 1;
+			g_w->head = top + 1;
+			g_w->length++;
+		}
+		g_w->commits++;
+	}
+}
+
+static void *tm_thread(void *arg)
+{
+	uint64_t s = (uintptr_t)arg;
+	for (;;) {
+		uint64_t r = step(&s);
+		if (r % 8 == 0)
+			tm_insert(r);
+		else
+			tm_transfer(r % ACCTS, (r >> 8) % ACCTS, (r >> 20) % 50);
+	}
+	return NULL;
+}
+
+static void child(const char *path, uint64_t seed)
+{
+	mnemo_pool *p = t_open(path, 0);
+	if (mnemo_region_find(p, "world", (void **)&g_w, NULL))
+		_exit(1);
+	pthread_t t;
+	pthread_create(&t, NULL, tm_thread, (void *)(uintptr_t)(seed | 1));
+	c_thread((void *)(uintptr_t)(seed * 3 | 1));
+}
+
+static uint64_t verify(const char *path)
+{
+	mnemo_pool *p = t_open(path, 0);
+	struct world *w;
+	cr_assert_eq(mnemo_region_find(p, "world", (void **)&w, NULL), 0);
+	uint64_t total = 0;
+	for (int i = 0; i < ACCTS; i++)
+		total += w->acct[i];
+	cr_assert_eq(total, ACCTS * 1000u, "total balance changed");
+	cr_assert_eq(w->top, w->length, "arena top %llu, list length %llu",
+		     (unsigned long long)w->top, (unsigned long long)w->length);
+	uint64_t len = 0;
+	for (uint64_t h = w->head; h; h = w->node[h - 1].next) {
+		cr_assert_leq(h, w->top, "list points past the arena top");
+		cr_assert_leq(++len, w->top, "list has a cycle");
+	}
+	cr_assert_eq(len, w->length, "list length %llu, counter %llu",
+		     (unsigned long long)len, (unsigned long long)w->length);
+	uint64_t commits = w->commits;
+	mnemo_pool_close(&p);
+	return commits;
+}
+
+Test(tx_kill, random_kill9_then_recover, .timeout = 300)
+{
+	setenv("MNEMO_TX_LOG_SIZE", "16K", 1);
+	const char *path = t_path("txkill");
+	t_create(path, 4 << 20);
+	mnemo_pool *p = t_open(path, 0);
+	struct world *w;
+	cr_assert_eq(mnemo_region_create(p, "world", sizeof(*w), (void **)&w), 0);
+	int rc;
+	MNEMO_TX(rc) {
+		for (int i = 0; i < ACCTS; i++)
+			mnemo_tx_set64(&w->acct[i], 1000);
+	}
+	cr_assert_eq(rc, 0);
+	mnemo_pool_close(&p);
+
+	uint64_t seed = t_seed(), last = 0;
+	for (int k = 0; k < KILLS; k++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		pid_t pid = fork();
+		cr_assert(pid >= 0);
+		if (pid == 0)
+			child(path, seed);
+		usleep(3000 + (unsigned)(seed >> 33) % 40000);
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		cr_assert(WIFSIGNALED(st), "child exited early with %d",
+			  WEXITSTATUS(st));
+		uint64_t now = verify(path);
+		cr_assert_geq(now, last, "commits went backwards");
+		last = now;
+	}
+	cr_log_info("%llu transactions committed over %d kills",
+		    (unsigned long long)last, KILLS);
+	cr_assert_gt(last, 0u, "the child never committed");
+}
