@@ -6,7 +6,8 @@
  * from an arena into a list (list length == counter == arena top), and
  * counts itself.  Small logs make truncation passes frequent.  After each
  * kill the parent recovers the pool and checks every invariant, and that
- * the commit count never goes backwards.
+ * the commit count never goes backwards.  Each transaction also rewrites
+ * a 2 KiB stamp array, which widens the write-back window a kill can hit.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -17,9 +18,10 @@
 
 #include "util.h"
 
-#define KILLS 60
+#define KILLS 100
 #define ACCTS 64
 #define NODES 4096
+#define STAMPS 256
 
 struct node {
 	uint64_t next; /* index + 1; 0 ends the list */
@@ -29,6 +31,9 @@ struct node {
 struct world {
 	uint64_t acct[ACCTS];
 	uint64_t commits, top, head, length;
+	/* every transaction rewrites all of these with its commit number: a
+	 * kill during write-back leaves them mixed unless recovery replays */
+	uint64_t stamp[STAMPS];
 	struct node node[NODES];
 };
 
@@ -42,6 +47,15 @@ static uint64_t step(uint64_t *s)
 
 /* ---- the C API thread ---- */
 
+static void c_count(void)
+{
+	uint64_t c = mnemo_tx_get64(&g_w->commits) + 1, buf[STAMPS];
+	for (int i = 0; i < STAMPS; i++)
+		buf[i] = c;
+	mnemo_tx_store(g_w->stamp, buf, sizeof(buf));
+	mnemo_tx_set64(&g_w->commits, c);
+}
+
 static void c_transfer(unsigned from, unsigned to, uint64_t amt)
 {
 	int rc;
@@ -52,7 +66,7 @@ static void c_transfer(unsigned from, unsigned to, uint64_t amt)
 			mnemo_tx_set64(&g_w->acct[to],
 				       mnemo_tx_get64(&g_w->acct[to]) + amt);
 		}
-		mnemo_tx_set64(&g_w->commits, mnemo_tx_get64(&g_w->commits) + 1);
+		c_count();
 	}
 	if (rc)
 		_exit(3);
@@ -71,7 +85,7 @@ static void c_insert(uint64_t value)
 			mnemo_tx_set64(&g_w->length,
 				       mnemo_tx_get64(&g_w->length) + 1);
 		}
-		mnemo_tx_set64(&g_w->commits, mnemo_tx_get64(&g_w->commits) + 1);
+		c_count();
 	}
 	if (rc)
 		_exit(4);
@@ -92,6 +106,13 @@ static void *c_thread(void *arg)
 
 /* ---- the TM ABI thread ---- */
 
+__attribute__((transaction_safe)) static void tm_count(void)
+{
+	uint64_t c = ++g_w->commits;
+	for (int i = 0; i < STAMPS; i++)
+		g_w->stamp[i] = c;
+}
+
 __attribute__((noinline)) static void tm_transfer(unsigned from, unsigned to,
 						   uint64_t amt)
 {
@@ -100,7 +121,7 @@ __attribute__((noinline)) static void tm_transfer(unsigned from, unsigned to,
 			g_w->acct[from] -= amt;
 			g_w->acct[to] += amt;
 		}
-		g_w->commits++;
+		tm_count();
 	}
 }
 
@@ -115,7 +136,7 @@ __attribute__((noinline)) static void tm_insert(uint64_t value)
 			g_w->head = top + 1;
 			g_w->length++;
 		}
-		g_w->commits++;
+		tm_count();
 	}
 }
 
@@ -160,6 +181,11 @@ static uint64_t verify(const char *path)
 	}
 	cr_assert_eq(len, w->length, "list length %llu, counter %llu",
 		     (unsigned long long)len, (unsigned long long)w->length);
+	for (int i = 0; i < STAMPS; i++)
+		cr_assert_eq(w->stamp[i], w->commits, "stamp %d is %llu, commits "
+			     "%llu: a transaction is half applied", i,
+			     (unsigned long long)w->stamp[i],
+			     (unsigned long long)w->commits);
 	uint64_t commits = w->commits;
 	mnemo_pool_close(&p);
 	return commits;
