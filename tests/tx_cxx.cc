@@ -158,3 +158,61 @@ Test(tx_cxx, concurrent_transfers_keep_the_total_across_reopen)
 	cr_assert_eq(b->transfers.raw(), n);
 	mnemo_pool_close(&pool);
 }
+
+/* ---- crashed at every persist point (sim backend), through the wrappers */
+
+namespace {
+
+constexpr int kCrashOps = 10;
+
+bank *crash_bank(mnemo_pool *p)
+{
+	void *a = nullptr;
+	cr_assert_eq(mnemo_region_find(p, "bank", &a, nullptr), 0);
+	return (bank *)a;
+}
+
+void cxx_work(mnemo_pool *p, struct t_progress *pr)
+{
+	bank *b = crash_bank(p);
+	for (int i = 0; i < kCrashOps; i++) {
+		T_BEGIN(pr);
+		mnemo::transaction([&] {
+			b->acct[i % 32] -= 10;
+			b->acct[(i * 7 + 3) % 32] += 10;
+			++b->transfers;
+		});
+		T_END(pr);
+	}
+}
+
+bool cxx_check(mnemo_pool *p, int k)
+{
+	bank *b = crash_bank(p);
+	uint64_t want[32];
+	for (auto &x : want)
+		x = 100;
+	for (int i = 0; i < k; i++) {
+		want[i % 32] -= 10;
+		want[(i * 7 + 3) % 32] += 10;
+	}
+	for (int j = 0; j < 32; j++)
+		if (b->acct[j].raw() != want[j])
+			return false;
+	return b->transfers.raw() == (uint64_t)k;
+}
+
+} // namespace
+
+Test(tx_cxx, crash_at_every_persist_point, .timeout = 600)
+{
+	setenv("MNEMO_TX_LOG_SIZE", "8K", 1);
+	mnemo_pool *pool;
+	open_bank(&pool, "crash");
+	mnemo_pool_close(&pool);
+	int points = t_crash_every_point(g_path, cxx_work, cxx_check, false, 0);
+	cr_assert_gt(points, kCrashOps);
+	uint64_t seed = t_seed();
+	for (uint64_t s = 0; s < 2; s++)
+		t_crash_every_point(g_path, cxx_work, cxx_check, true, seed + s);
+}

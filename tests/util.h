@@ -34,8 +34,8 @@ struct t_progress {
 	volatile int started; /* ops begun */
 	volatile int done;    /* ops finished */
 };
-#define T_BEGIN(pr) ((pr)->started++)
-#define T_END(pr) ((pr)->done++)
+#define T_BEGIN(pr) ((pr)->started = (pr)->started + 1)
+#define T_END(pr) ((pr)->done = (pr)->done + 1)
 
 /* In a crash child: crash at persist point n; tear unfenced words with
  * `seed` if tear. */
