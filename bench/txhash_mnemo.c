@@ -127,6 +127,10 @@ int main(int argc, char **argv)
 	bench_prefault(t.area, t.size);
 	printf("INFO backend=%s flush_instruction=%s\n",
 	       mnemo_pool_backend(pool), mnemo_flush_instruction());
+	if (strcmp(mnemo_pool_backend(pool), "file(pmem)") != 0)
+		fprintf(stderr, "mnemo: warning: backend %s, not file(pmem): "
+			"no CPU flushes (MNEMO_DURABILITY=%s)\n",
+			mnemo_pool_backend(pool), getenv("MNEMO_DURABILITY"));
 
 	/* Header, then the preload: --batch keys per transaction. */
 	do {

@@ -278,27 +278,3 @@ Test(tx_crash, two_logs_same_words, .timeout = 600)
 	run_modes(pool_with_data("two", 4096), two_work, two_check);
 }
 
-/* ---- the same multi-word workload through gcc -fgnu-tm ---- */
-
-__attribute__((noinline)) static void tm_multi(uint64_t *d, int i)
-{
-	__transaction_atomic {
-		for (unsigned j = 0; j < 8; j++)
-			d[multi_at[j]] = v(i, j);
-	}
-}
-
-static void tm_work(mnemo_pool *p, struct t_progress *pr)
-{
-	uint64_t *d = region(p);
-	for (int i = 0; i < MULTI_OPS; i++) {
-		T_BEGIN(pr);
-		tm_multi(d, i);
-		T_END(pr);
-	}
-}
-
-Test(tx_crash, multi_word_through_transaction_atomic, .timeout = 600)
-{
-	run_modes(pool_with_data("tm", 8192), tm_work, multi_check);
-}

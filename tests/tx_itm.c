@@ -126,3 +126,63 @@ Test(tx_itm, threads_are_isolated)
 	cr_assert_eq(sum, 1600, "after reopening");
 	mnemo_pool_close(&pool);
 }
+
+/* ---- crashed at every persist point (sim backend) ---- */
+
+#define CRASH_OPS 12
+static const unsigned multi_at[] = {0, 1, 9, 64, 511, 512, 700, 1023};
+
+static uint64_t v(int i, int j)
+{
+	return 0x0100010001000100ull * (uint64_t)(i + 1) + (uint64_t)j;
+}
+
+static uint64_t *crash_region(mnemo_pool *p)
+{
+	void *a = NULL;
+	cr_assert_eq(mnemo_region_find(p, "data", &a, NULL), 0);
+	return a;
+}
+
+__attribute__((noinline)) static void tm_multi(uint64_t *d, int i)
+{
+	__transaction_atomic {
+		for (unsigned j = 0; j < 8; j++)
+			d[multi_at[j]] = v(i, j);
+	}
+}
+
+static void tm_work(mnemo_pool *p, struct t_progress *pr)
+{
+	uint64_t *d = crash_region(p);
+	for (int i = 0; i < CRASH_OPS; i++) {
+		T_BEGIN(pr);
+		tm_multi(d, i);
+		T_END(pr);
+	}
+}
+
+static bool tm_check(mnemo_pool *p, int k)
+{
+	uint64_t *d = crash_region(p);
+	for (unsigned j = 0; j < 8; j++)
+		if (d[multi_at[j]] != (k ? v(k - 1, j) : 0))
+			return false;
+	return true;
+}
+
+Test(tx_itm, crash_at_every_persist_point, .timeout = 600)
+{
+	setenv("MNEMO_TX_LOG_SIZE", "8K", 1);
+	const char *path = t_path("tmcrash");
+	t_create(path, 4 << 20);
+	mnemo_pool *p = t_open(path, 0);
+	void *a;
+	cr_assert_eq(mnemo_region_create(p, "data", 8192, &a), 0);
+	mnemo_pool_close(&p);
+	int points = t_crash_every_point(path, tm_work, tm_check, false, 0);
+	cr_assert_gt(points, CRASH_OPS);
+	uint64_t seed = t_seed();
+	for (uint64_t s = 0; s < 2; s++)
+		t_crash_every_point(path, tm_work, tm_check, true, seed + s);
+}

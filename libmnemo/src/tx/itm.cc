@@ -113,8 +113,15 @@ HIDDEN uint32_t mnemo_itm_begin(uint32_t props, const itm_jmpbuf *jb)
 	return a_runInstrumentedCode | a_saveLiveVariables;
 }
 
+#ifdef __SANITIZE_ADDRESS__
+extern "C" void __asan_handle_no_return(void);
+#endif
+
 [[noreturn]] void mnemo::tx::itm_restart(desc *d, uint32_t actions)
 {
+#ifdef __SANITIZE_ADDRESS__
+	__asan_handle_no_return(); /* the frames we skip are unpoisoned */
+#endif
 	mnemo_itm_longjmp(&d->ijb, actions);
 }
 
