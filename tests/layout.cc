@@ -84,3 +84,16 @@ Test(layout, checksum_function)
 	uint64_t v[4] = {1, 2, 4, 3};
 	cr_assert_neq(hash64(w, 32, 0), hash64(v, 32, 0), "order must matter");
 }
+
+Test(layout, transactions)
+{
+	cr_assert_eq(sizeof(tx_meta), 64u);
+	cr_assert_eq(offsetof(tx_meta, floor), 0u);
+	cr_assert_eq(kTxLogs, 64u);
+	cr_assert_eq(kTxRunMax, 65528u);
+	cr_assert_eq(kTxRunMax % 8, 0u, "runs split on word boundaries");
+	cr_assert_lt(kTxRunMax, 1u << 16, "len fits the 16 bits above addr");
+	cr_assert_str_eq(kTxMetaName, "mnemo.tx");
+	cr_assert_str_eq(kTxLogPrefix, "mnemo.tx.");
+	cr_assert_str_eq(kReservedPrefix, "mnemo.");
+}
