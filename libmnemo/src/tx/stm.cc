@@ -28,7 +28,7 @@ namespace mnemo::tx {
 namespace {
 
 constexpr unsigned kStripeShift = 5; /* 32-byte stripes */
-constexpr size_t kStripes = (size_t)1 << 20;
+constexpr size_t kStripes = (size_t)1 << 16;
 std::atomic<uint64_t> g_locks[kStripes];
 /* The descriptor in serial-irrevocable mode, if any. */
 std::atomic<desc *> g_serial{nullptr};
@@ -43,7 +43,8 @@ struct holder {
 		}
 	}
 };
-thread_local holder tl_holder;
+/* initial-exec: no __tls_get_addr call on every access from the .so */
+__attribute__((tls_model("initial-exec"))) thread_local holder tl_holder;
 
 inline size_t stripe_of(uintptr_t a)
 {
@@ -101,17 +102,19 @@ bool extend(desc *d)
 	return true;
 }
 
+/* Politeness only: commits check g_serial themselves (see take_wv). */
 void enter(desc *d)
 {
-	for (;;) {
-		d->active.store(true);
-		desc *s = g_serial.load();
-		if (!s || s == d)
-			return;
-		d->active.store(false);
-		while (g_serial.load())
-			sched_yield();
-	}
+	for (desc *s; (s = g_serial.load(std::memory_order_relaxed)) && s != d;)
+		sched_yield();
+}
+
+/* Another thread is irrevocable: every other transaction must abort
+ * rather than commit, and the irrevocable one waits instead of aborting. */
+bool serial_other(desc *d)
+{
+	desc *s = g_serial.load();
+	return s && s != d;
 }
 
 void release_locks(desc *d, uint64_t wv)
@@ -150,7 +153,6 @@ void leave(desc *d)
 		d->irrevocable = false;
 		g_serial.store(nullptr);
 	}
-	d->active.store(false);
 }
 
 } // namespace
@@ -194,6 +196,11 @@ int lock_stripe(desc *d, uintptr_t a)
 	if (owner_of(w) == d)
 		return 0;
 	for (;;) {
+		if ((w & 1) && d->irrevocable) { /* the owner will abort */
+			sched_yield();
+			w = l.load(std::memory_order_acquire);
+			continue;
+		}
 		if (w & 1)
 			return -EAGAIN;
 		/* A newer version than the snapshot: any reads of this
@@ -218,6 +225,10 @@ int read_piece(desc *d, uintptr_t a, char *dst, size_t n)
 		uint64_t w1 = l.load(std::memory_order_acquire);
 		if (owner_of(w1) == d)
 			break;
+		if ((w1 & 1) && d->irrevocable) {
+			sched_yield();
+			continue;
+		}
 		if (w1 & 1)
 			return -EAGAIN;
 		__builtin_memcpy(dst, (const void *)a, n);
@@ -315,6 +326,7 @@ int build_record(desc *d, uint64_t wv)
 	std::sort(es.begin(), es.end(),
 		  [](const wentry &x, const wentry &y) { return x.addr < y.addr; });
 	d->rec.clear();
+	d->rec.reserve(2 * es.size() + 8);
 	d->rec.push_back(wv);
 	run r;
 	for (const wentry &e : es) {
@@ -338,9 +350,11 @@ int build_record(desc *d, uint64_t wv)
 	return 0;
 }
 
-/* Write back in place, then flush the durable lines (fenced by our next
- * commit or by a truncation pass).  A line is flushed only after its last
- * store: a flush covers the stores before it, not those after. */
+/* Write back in place.  The durable lines are not flushed here: the
+ * truncation pass flushes them in bulk before it retires the records
+ * (txlog.cc), and the record stays replayable until then.  Flushing here
+ * would put a clwb in flight before the next locked instruction, which
+ * then waits for it: a second fence per transaction in all but name. */
 void write_back(desc *d)
 {
 	for (const wentry &e : d->ws.entries()) {
@@ -353,21 +367,17 @@ void write_back(desc *d)
 					((char *)e.addr)[b] =
 						((const char *)&e.val)[b];
 	}
-	uintptr_t last_line = 0;
-	for (const wentry &e : d->ws.entries()) { /* sorted by address */
-		uintptr_t line = e.addr & ~(uintptr_t)(scm::kLine - 1);
-		if (e.durable && line != last_line) {
-			scm::flush((const void *)line, scm::kLine);
-			last_line = line;
-		}
-	}
 }
 
+/* The provisional busy value is at most the wv about to be taken, and is
+ * visible before the clock moves: the locked fetch_add orders the store
+ * before it on x86 (the only target; see itm_x86_64.S). */
 uint64_t take_wv(desc *d)
 {
-	d->busy.store(g_clock.load());
+	d->busy.store(g_clock.load(std::memory_order_relaxed),
+		      std::memory_order_release);
 	uint64_t wv = g_clock.fetch_add(1) + 1;
-	d->busy.store(wv);
+	d->busy.store(wv, std::memory_order_relaxed);
 	return wv;
 }
 
@@ -476,7 +486,7 @@ int commit(desc *d)
 	}
 	if (!d->ws.empty()) {
 		uint64_t wv = take_wv(d);
-		if (wv != d->rv + 1 && !validate(d))
+		if (serial_other(d) || (wv != d->rv + 1 && !validate(d)))
 			rc = -EAGAIN;
 		if (rc == 0 && d->pool && (rc = build_record(d, wv)) == 0)
 			rc = log_commit(d, wv);
@@ -492,9 +502,9 @@ int commit(desc *d)
 		}
 		write_back(d);
 		release_locks(d, wv);
-		d->busy.store(kIdle);
+		d->busy.store(kIdle, std::memory_order_release);
 		if (d->pool)
-			log_done(d, wv);
+			log_done(d);
 	}
 	for (void *p : d->frees)
 		free(p);
@@ -564,10 +574,14 @@ int go_irrevocable(desc *d)
 	desc *none = nullptr;
 	if (!g_serial.compare_exchange_strong(none, d))
 		return fail_tx(d, -EAGAIN);
-	d->irrevocable = true;
+	/* Commits that took a wv before g_serial was set finish; later ones
+	 * see it and abort.  Then nothing can change what we read. */
 	wait_others_idle(d);
-	if (!extend(d))
+	if (!extend(d)) {
+		g_serial.store(nullptr);
 		return fail_tx(d, -EAGAIN);
+	}
+	d->irrevocable = true;
 	return 0;
 }
 

@@ -86,13 +86,16 @@ struct desc {
 	/* The pool the durable writes go to (fixed by the first one). */
 	mnemo_pool *pool = nullptr;
 	uintptr_t pool_lo = 0, pool_hi = 0;
+	/* txlog.cc's cache: the log this thread owns in the pool whose
+	 * state has id log_pool_id, and the log's free space after the last
+	 * append. */
+	uint64_t log_pool_id = 0;
+	void *log_slot = nullptr;
+	size_t log_space = 0;
 
 	/* wv of the commit between taking the clock and releasing its locks
 	 * (kIdle otherwise): truncation keeps every record from it on. */
 	std::atomic<uint64_t> busy{kIdle};
-	/* Inside a transaction (irrevocable mode waits until no other
-	 * descriptor is active). */
-	std::atomic<bool> active{false};
 	/* Frame mode: why the last longjmp left the block. */
 	int jump_err = 0;
 	bool jumped = false;

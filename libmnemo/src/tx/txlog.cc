@@ -5,8 +5,8 @@
  * Truncation ("a pass") makes a prefix of every log dead at once:
  *   1. W = the watermark: every transaction with wv <= W has appended its
  *      record and finished writing back in place (see watermark());
- *   2. flush in place the entries of records with wv <= W that their
- *      owner has not already fenced (fenced_through), then one fence;
+ *   2. flush in place the entries of every record with wv <= W (commits
+ *      write back without flushing), then one fence;
  *   3. durably raise the floor to W: records <= W are now dead;
  *   4. truncate each log's dead prefix (RAWL truncate: one fence each).
  * A crash anywhere leaves either the old floor (replay covers everything)
@@ -41,11 +41,6 @@ struct log_slot {
 	mnemo_rawl *log = nullptr;
 	std::mutex mu;
 	desc *owner = nullptr;
-	uint64_t unfenced = 0; /* owner's last wv, in-place flushes unfenced */
-	/* The owner's records with wv in (owner_since, fenced_through] are
-	 * durable in place: its later appends fenced their flushes. */
-	std::atomic<uint64_t> fenced_through{0};
-	std::atomic<uint64_t> owner_since{0};
 	uint64_t lo = 0, hi = 0; /* the log's region */
 };
 
@@ -128,7 +123,7 @@ void flush_record(const uint64_t *w, size_t n)
 }
 
 struct pass_walk {
-	uint64_t w, floor, since, fenced;
+	uint64_t w, floor;
 	size_t drop;
 };
 
@@ -137,8 +132,7 @@ int pass_cb(const uint64_t *w, size_t n, void *arg)
 	auto *pw = (pass_walk *)arg;
 	if (n == 0 || w[0] > pw->w)
 		return 1;
-	bool fenced = w[0] > pw->since && w[0] <= pw->fenced;
-	if (!fenced && w[0] > pw->floor)
+	if (w[0] > pw->floor)
 		flush_record(w, n);
 	pw->drop++;
 	return 0;
@@ -164,8 +158,7 @@ int pass(mnemo_pool *p)
 		std::lock_guard<std::mutex> lg(s.mu);
 		if (!s.log)
 			continue;
-		pass_walk pw{w, floor, s.owner_since.load(), s.fenced_through.load(),
-			     0};
+		pass_walk pw{w, floor, 0};
 		mnemo_rawl_foreach(s.log, pass_cb, &pw);
 		drop[i] = pw.drop;
 	}
@@ -242,10 +235,16 @@ int log_size(mnemo_pool *p, uint64_t *out)
 	return 0;
 }
 
-/* The log of d in d->pool, claimed (and created) if d has none. */
+/* The log of d in d->pool, claimed (and created) if d has none.  The
+ * claim is cached in d: a slot stays d's until d's thread exits, and a
+ * reopened pool gets a new id. */
 int claim_log(desc *d, log_slot **out)
 {
 	pool_state *ps = d->pool->tx;
+	if (d->log_pool_id == ps->id) {
+		*out = (log_slot *)d->log_slot;
+		return 0;
+	}
 	std::lock_guard<std::mutex> g(ps->mu);
 	log_slot *idle = nullptr;
 	unsigned free_i = layout::kTxLogs;
@@ -253,6 +252,8 @@ int claim_log(desc *d, log_slot **out)
 		log_slot &s = ps->logs[i];
 		if (s.owner == d) {
 			*out = &s;
+			d->log_pool_id = ps->id;
+			d->log_slot = &s;
 			return 0;
 		}
 		if (!s.owner && s.log && !idle)
@@ -273,21 +274,10 @@ int claim_log(desc *d, log_slot **out)
 		idle = &ps->logs[free_i];
 	}
 	idle->owner = d;
-	/* The previous owner's flushes are not fenced by our appends. */
-	idle->unfenced = 0;
-	idle->owner_since.store(g_clock.load());
-	idle->fenced_through.store(idle->owner_since.load());
 	*out = idle;
+	d->log_pool_id = ps->id;
+	d->log_slot = idle;
 	return 0;
-}
-
-log_slot *find_log(desc *d)
-{
-	pool_state *ps = d->pool->tx;
-	for (log_slot &s : ps->logs)
-		if (s.owner == d)
-			return &s;
-	return nullptr;
 }
 
 /* ---- recovery ---- */
@@ -487,6 +477,7 @@ int log_commit(desc *d, uint64_t wv)
 			std::lock_guard<std::mutex> g(s->mu);
 			rc = mnemo_rawl_append(s->log, d->rec.data(),
 					       d->rec.size());
+			d->log_space = mnemo_rawl_space(s->log);
 		}
 		if (rc != -ENOSPC)
 			break;
@@ -498,24 +489,13 @@ int log_commit(desc *d, uint64_t wv)
 		if (tries)
 			sched_yield();
 	}
-	if (rc == 0 && s->unfenced) /* that append's fence covered them */
-		s->fenced_through.store(s->unfenced);
 	return rc;
 }
 
-void log_done(desc *d, uint64_t wv)
+void log_done(desc *d)
 {
-	log_slot *s = find_log(d);
-	if (!s)
-		return;
-	s->unfenced = wv;
 	size_t cap = (d->pool->tx->log_bytes - layout::kRawlRingOff) / 8;
-	size_t space;
-	{
-		std::lock_guard<std::mutex> g(s->mu);
-		space = mnemo_rawl_space(s->log);
-	}
-	if (space < cap / 2)
+	if (d->log_space < cap / 2)
 		pass(d->pool);
 }
 
@@ -532,7 +512,7 @@ void wait_others_idle(desc *d)
 		{
 			std::lock_guard<std::mutex> g(g_desc_mu);
 			for (desc *o : g_descs)
-				busy |= o != d && o->active.load();
+				busy |= o != d && o->busy.load() != kIdle;
 		}
 		if (!busy)
 			return;

@@ -33,11 +33,12 @@ bool writable(mnemo_pool *p, uintptr_t a, size_t n);
 /* Make d->rec (built by the engine) durable in d's log of d->pool: one
  * fence.  Runs truncation when the log is full. */
 int log_commit(desc *d, uint64_t wv);
-/* After write-back: bookkeeping, and truncation when the log is half full. */
-void log_done(desc *d, uint64_t wv);
+/* After write-back: truncation when the log is half full. */
+void log_done(desc *d);
 
 void desc_register(desc *d);
-/* Wait until no descriptor but d is inside a transaction. */
+/* Wait until no descriptor but d is between taking wv and releasing its
+ * locks. */
 void wait_others_idle(desc *d);
 void desc_unregister(desc *d); /* thread exit: also frees its logs */
 
