@@ -27,7 +27,8 @@
 namespace mnemo::tx {
 namespace {
 
-constexpr unsigned kStripeShift = 5; /* 32-byte stripes */
+constexpr unsigned kStripeShift = 5; /* 32-byte stripes = write-set chunks */
+static_assert(((size_t)1 << kStripeShift) == kChunk);
 constexpr size_t kStripes = (size_t)1 << 16;
 std::atomic<uint64_t> g_locks[kStripes];
 /* The descriptor in serial-irrevocable mode, if any. */
@@ -241,16 +242,19 @@ int read_piece(desc *d, uintptr_t a, char *dst, size_t n)
 			d->rs.push_back({(uint32_t)s, w1 >> 1});
 		return 0;
 	}
-	__builtin_memcpy(dst, (const void *)a, n);
-	/* Overlay our own writes, word by word. */
-	for (uintptr_t w = a & ~7ull; w < a + n; w += 8) {
-		const wentry *e = d->ws.find(w);
-		if (!e)
-			continue;
-		for (unsigned b = 0; b < 8; b++)
-			if ((e->mask >> b & 1) && w + b >= a && w + b < a + n)
-				dst[w + b - a] = ((const char *)&e->val)[b];
+	/* Ours: memory is stable; overlay the bytes we wrote. */
+	const wentry *e = d->ws.find(a & ~(kChunk - 1));
+	size_t off = a & (kChunk - 1);
+	uint64_t want = (((uint64_t)1 << n) - 1) << off;
+	if (e && (e->mask & want) == want) {
+		__builtin_memcpy(dst, e->val + off, n);
+		return 0;
 	}
+	__builtin_memcpy(dst, (const void *)a, n);
+	if (e)
+		for (size_t b = 0; b < n; b++)
+			if (e->mask >> (off + b) & 1)
+				dst[b] = e->val[off + b];
 	return 0;
 }
 
@@ -262,12 +266,10 @@ int write_piece(desc *d, uintptr_t a, const char *src, size_t n)
 	int rc = lock_stripe(d, a);
 	if (rc)
 		return rc;
-	for (uintptr_t w = a & ~7ull; w < a + n; w += 8) {
-		wentry *e = d->ws.insert(w, dur);
-		uintptr_t lo = w > a ? w : a, hi = w + 8 < a + n ? w + 8 : a + n;
-		memcpy((char *)&e->val + (lo - w), src + (lo - a), hi - lo);
-		e->mask |= (uint8_t)(((1u << (hi - lo)) - 1) << (lo - w));
-	}
+	wentry *e = d->ws.insert(a & ~(kChunk - 1), dur);
+	size_t off = a & (kChunk - 1);
+	memcpy(e->val + off, src, n);
+	e->mask |= (uint32_t)((((uint64_t)1 << n) - 1) << off);
 	return 0;
 }
 
@@ -296,6 +298,26 @@ int check_active(desc *d, const char *what)
 
 /* ---- commit ---- */
 
+/* f(offset, length) for each maximal run of written bytes of e. */
+template <class F> void each_run(const wentry &e, F &&f)
+{
+	if (e.mask == kFullMask) {
+		f(0, kChunk);
+		return;
+	}
+	for (size_t b = 0; b < kChunk;) {
+		if (!(e.mask >> b & 1)) {
+			b++;
+			continue;
+		}
+		size_t k = b;
+		while (k < kChunk && (e.mask >> k & 1))
+			k++;
+		f(b, k - b);
+		b = k;
+	}
+}
+
 struct run {
 	uint64_t addr = 0, len = 0;
 	size_t hdr = 0; /* index of the entry header in rec */
@@ -312,8 +334,8 @@ void append_bytes(desc *d, run *r, uint64_t addr, const void *src, size_t n)
 		rec.push_back(0);
 	}
 	size_t need = r->hdr + 1 + (r->len + n + 7) / 8;
-	if (rec.size() < need)
-		rec.resize(need, 0);
+	while (rec.size() < need)
+		rec.push_back(0);
 	memcpy((char *)&rec[r->hdr + 1] + r->len, src, n);
 	r->len += n;
 	rec[r->hdr] = r->addr | r->len << 48;
@@ -323,24 +345,20 @@ void append_bytes(desc *d, run *r, uint64_t addr, const void *src, size_t n)
 int build_record(desc *d, uint64_t wv)
 {
 	auto &es = d->ws.entries();
-	std::sort(es.begin(), es.end(),
-		  [](const wentry &x, const wentry &y) { return x.addr < y.addr; });
+	auto by_addr = [](const wentry &x, const wentry &y) {
+		return x.addr < y.addr;
+	};
+	if (!std::is_sorted(es.begin(), es.end(), by_addr)) /* usually is */
+		std::sort(es.begin(), es.end(), by_addr);
 	d->rec.clear();
 	d->rec.reserve(2 * es.size() + 8);
 	d->rec.push_back(wv);
 	run r;
-	for (const wentry &e : es) {
-		if (!e.durable)
-			continue;
-		if (e.mask == 0xff) {
-			append_bytes(d, &r, e.addr, &e.val, 8);
-			continue;
-		}
-		for (unsigned b = 0; b < 8; b++)
-			if (e.mask >> b & 1)
-				append_bytes(d, &r, e.addr + b,
-					     (const char *)&e.val + b, 1);
-	}
+	for (const wentry &e : es)
+		if (e.durable)
+			each_run(e, [&](size_t b, size_t k) {
+				append_bytes(d, &r, e.addr + b, e.val + b, k);
+			});
 	const std::vector<uint64_t> &rec = d->rec;
 	for (size_t i = 1; i < rec.size(); i += 1 + ((rec[i] >> 48) + 7) / 8)
 		if (!writable(d->pool, rec[i] & ((1ull << 48) - 1), rec[i] >> 48))
@@ -357,16 +375,10 @@ int build_record(desc *d, uint64_t wv)
  * then waits for it: a second fence per transaction in all but name. */
 void write_back(desc *d)
 {
-	for (const wentry &e : d->ws.entries()) {
-		if (e.mask == 0xff)
-			__atomic_store_n((uint64_t *)e.addr, e.val,
-					 __ATOMIC_RELAXED);
-		else
-			for (unsigned b = 0; b < 8; b++)
-				if (e.mask >> b & 1)
-					((char *)e.addr)[b] =
-						((const char *)&e.val)[b];
-	}
+	for (const wentry &e : d->ws.entries())
+		each_run(e, [&](size_t b, size_t k) {
+			memcpy((char *)e.addr + b, e.val + b, k);
+		});
 }
 
 /* The provisional busy value is at most the wv about to be taken, and is

@@ -49,6 +49,13 @@ struct pool_state {
 	std::mutex mu, pass_mu;
 	layout::tx_meta *meta = nullptr;
 	uint64_t meta_lo = 0, meta_hi = 0;
+	/* The library's regions (meta and logs) that transactions must not
+	 * write: appended under mu, read without it (entries are written
+	 * before the count is published). */
+	struct range {
+		uint64_t lo, hi;
+	} own[layout::kTxLogs + 1];
+	std::atomic<unsigned> nown{0};
 	uint64_t log_bytes = 0;
 	uint64_t id = 0;
 };
@@ -176,6 +183,13 @@ int pass(mnemo_pool *p)
 
 /* ---- logs and the meta region ---- */
 
+void add_own(pool_state *ps, uint64_t lo, uint64_t hi)
+{
+	unsigned n = ps->nown.load();
+	ps->own[n] = {lo, hi};
+	ps->nown.store(n + 1, std::memory_order_release);
+}
+
 int open_meta(mnemo_pool *p, pool_state *ps, bool create)
 {
 	void *a;
@@ -189,6 +203,7 @@ int open_meta(mnemo_pool *p, pool_state *ps, bool create)
 	ps->meta = (layout::tx_meta *)a;
 	ps->meta_lo = (uintptr_t)a;
 	ps->meta_hi = (uintptr_t)a + sz;
+	add_own(ps, ps->meta_lo, ps->meta_hi);
 	return 0;
 }
 
@@ -213,6 +228,7 @@ int open_log(mnemo_pool *p, log_slot &s, unsigned i, bool create)
 	if (rc == 0 && region_find_internal(p, name.c_str(), &a, &sz) == 0) {
 		s.lo = (uintptr_t)a;
 		s.hi = (uintptr_t)a + sz;
+		add_own(p->tx, s.lo, s.hi);
 	}
 	return rc;
 }
@@ -451,11 +467,9 @@ bool writable(mnemo_pool *p, uintptr_t a, size_t n)
 	if (a < lo || a > hi || n > hi - a)
 		return false;
 	pool_state *ps = p->tx;
-	auto clash = [&](uint64_t l, uint64_t h) { return a < h && l < a + n; };
-	if (clash(ps->meta_lo, ps->meta_hi))
-		return false;
-	for (const log_slot &s : ps->logs)
-		if (s.log && clash(s.lo, s.hi))
+	unsigned k = ps->nown.load(std::memory_order_acquire);
+	for (unsigned i = 0; i < k; i++)
+		if (a < ps->own[i].hi && ps->own[i].lo < a + n)
 			return false;
 	return true;
 }

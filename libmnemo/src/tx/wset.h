@@ -1,8 +1,10 @@
 /*
- * wset.h -- a transaction's write set: buffered 8-byte words, found by
- * address in O(1) so that reads see the transaction's own writes.
+ * wset.h -- a transaction's write set: buffered 32-byte chunks (one per
+ * stripe lock), found by address in O(1) so that reads see the
+ * transaction's own writes.  Chunks keep ranges cheap: a 1 KiB store is 32
+ * entries, not 128 words.
  *
- * Invariants: each aligned word address appears at most once; `mask` has a
+ * Invariants: each aligned chunk address appears at most once; `mask` has a
  * bit per byte of `val` the transaction wrote (bit i = byte i); the index
  * is an open-addressing table of entry numbers, at most half full, whose
  * slots are valid only if their generation equals gen_ (clearing is O(1)).
@@ -15,11 +17,14 @@
 
 namespace mnemo::tx {
 
+inline constexpr size_t kChunk = 32;
+inline constexpr uint32_t kFullMask = 0xffffffffu;
+
 struct wentry {
-	uint64_t addr; /* 8-byte aligned */
-	uint64_t val;
-	uint8_t mask;
-	bool durable; /* inside the transaction's pool: logged */
+	uint64_t addr;  /* kChunk-aligned */
+	uint32_t mask;
+	bool durable;   /* inside the transaction's pool: logged */
+	alignas(8) char val[kChunk];
 };
 
 class wset {
@@ -55,8 +60,12 @@ public:
 				return &e_[s.entry];
 		}
 		idx_[i] = {gen_, (uint32_t)e_.size()};
-		e_.push_back({addr, 0, 0, durable});
-		return &e_.back();
+		e_.emplace_back();
+		wentry &e = e_.back();
+		e.addr = addr;
+		e.mask = 0;
+		e.durable = durable;
+		return &e;
 	}
 
 	void clear()
@@ -76,7 +85,7 @@ private:
 
 	size_t hash(uint64_t addr) const
 	{
-		return (size_t)(((addr >> 3) * 0x9e3779b97f4a7c15ull) >>
+		return (size_t)(((addr >> 5) * 0x9e3779b97f4a7c15ull) >>
 				(64 - bits_));
 	}
 
