@@ -62,7 +62,7 @@ Test(layout, rawl)
 Test(layout, constants)
 {
 	cr_assert_eq(memcmp(kMagic, "MNEMOPL", 8), 0);
-	cr_assert_eq(kFormatMajor, 1u);
+	cr_assert_eq(kFormatMajor, 2u);
 	cr_assert_eq(kSlotLive, 0x45564c4f4d454e4dull);
 	cr_assert_eq(kSlotFree, 0u);
 	cr_assert_eq(kRegionSlots, 256u);
@@ -81,7 +81,12 @@ Test(layout, checksum_function)
 		     (unsigned long long)hash64(w, 32, 0));
 	cr_assert_eq(hash64(w, 0, kSlotSeed), 0x4cc7bbbadd1febb9ull, "hash64 changed: %#llx",
 		     (unsigned long long)hash64(w, 0, kSlotSeed));
+	cr_assert_eq(hash64_wide(w, 32, 0), 0x18503fd14659ef4bull, "hash64_wide changed: %#llx",
+		     (unsigned long long)hash64_wide(w, 32, 0));
 	uint64_t v[4] = {1, 2, 4, 3};
+	cr_assert_neq(hash64_wide(w, 32, 0), hash64_wide(v, 32, 0), "order must matter");
+	uint64_t x[5] = {1, 2, 3, 4, 5};
+	cr_assert_neq(hash64_wide(x, 40, 0), hash64_wide(x, 32, 0));
 	cr_assert_neq(hash64(w, 32, 0), hash64(v, 32, 0), "order must matter");
 }
 

@@ -1,5 +1,5 @@
 /*
- * layout.h -- the on-media format of a pool (format version 1).
+ * layout.h -- the on-media format of a pool (format version 2).
  *
  * This header is the format's single source of truth; man/mnemosyne-format.5
  * describes it in prose and tests/layout.cc pins every size and offset below.
@@ -31,7 +31,10 @@
 namespace mnemo::layout {
 
 inline constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'P', 'L', '\0'};
-inline constexpr uint32_t kFormatMajor = 1; /* incompatible changes */
+/* 2: durable transactions (regions "mnemo.tx*", which a version-1 library
+ * would ignore, losing committed transactions) and hash64_wide record
+ * checksums. */
+inline constexpr uint32_t kFormatMajor = 2; /* incompatible changes */
 inline constexpr uint32_t kFormatMinor = 0; /* compatible additions */
 inline constexpr size_t kHeaderSize = 4096;
 inline constexpr size_t kSlotSize = 128;
@@ -106,7 +109,7 @@ inline constexpr uint64_t kSlotSeed = 0x6d6e656d6f736c74ull;
  * Record at position p with sequence number s:
  *   word 0      header: nwords (low 32 bits) | flags << 32
  *   words 1..n  payload
- *   word n+1    hash64(header, payload) with seed kRecordSeed ^ s
+ *   word n+1    hash64_wide(header, payload) with seed kRecordSeed ^ s
  * A record never straddles the ring's end: when it does not fit, a WRAP
  * record (flags = 1, no payload) is written if two or more words remain,
  * and the next record starts at the next lap.  If fewer than two words

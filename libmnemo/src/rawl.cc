@@ -41,7 +41,7 @@ constexpr uint64_t kMaxWords = 0xffffffffull;
 
 uint64_t rec_sum(const uint64_t *rec, uint64_t n, uint64_t seq)
 {
-	return hash64(rec, (n + 1) * 8, layout::kRecordSeed ^ seq);
+	return hash64_wide(rec, (n + 1) * 8, layout::kRecordSeed ^ seq);
 }
 
 uint64_t desc_sum(const rawl_desc *d)

@@ -344,21 +344,26 @@ void append_bytes(desc *d, run *r, uint64_t addr, const void *src, size_t n)
 /* The redo record of the durable writes, entries sorted by address. */
 int build_record(desc *d, uint64_t wv)
 {
-	auto &es = d->ws.entries();
-	auto by_addr = [](const wentry &x, const wentry &y) {
-		return x.addr < y.addr;
+	/* Entries stay where they are (the index points at them); a vector
+	 * of pointers is sorted instead, and usually already is. */
+	std::vector<const wentry *> &v = d->sorted;
+	v.clear();
+	for (const wentry &e : d->ws.entries())
+		if (e.durable)
+			v.push_back(&e);
+	auto by_addr = [](const wentry *x, const wentry *y) {
+		return x->addr < y->addr;
 	};
-	if (!std::is_sorted(es.begin(), es.end(), by_addr)) /* usually is */
-		std::sort(es.begin(), es.end(), by_addr);
+	if (!std::is_sorted(v.begin(), v.end(), by_addr))
+		std::sort(v.begin(), v.end(), by_addr);
 	d->rec.clear();
-	d->rec.reserve(2 * es.size() + 8);
+	d->rec.reserve(5 * v.size() + 8);
 	d->rec.push_back(wv);
 	run r;
-	for (const wentry &e : es)
-		if (e.durable)
-			each_run(e, [&](size_t b, size_t k) {
-				append_bytes(d, &r, e.addr + b, e.val + b, k);
-			});
+	for (const wentry *e : v)
+		each_run(*e, [&](size_t b, size_t k) {
+			append_bytes(d, &r, e->addr + b, e->val + b, k);
+		});
 	const std::vector<uint64_t> &rec = d->rec;
 	for (size_t i = 1; i < rec.size(); i += 1 + ((rec[i] >> 48) + 7) / 8)
 		if (!writable(d->pool, rec[i] & ((1ull << 48) - 1), rec[i] >> 48))

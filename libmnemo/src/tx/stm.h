@@ -77,6 +77,7 @@ struct desc {
 	std::vector<char> undo_bytes;
 	std::vector<void *> allocs, frees;
 	std::vector<uint64_t> rec; /* commit record under construction */
+	std::vector<const wentry *> sorted; /* durable entries, by address */
 	struct action {
 		void (*fn)(void *);
 		void *arg;
