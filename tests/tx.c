@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -147,7 +149,19 @@ Test(tx, writes_to_two_pools_fail_with_exdev)
 	cr_assert_eq(mnemo_tx_store(b, "y", 1), -EXDEV);
 	cr_assert(strstr(mnemo_errormsg(), "one pool"));
 	cr_assert_eq(mnemo_tx_status(), -EXDEV);
+	/* a failed transaction has no effects left: nothing nests, nothing
+	 * is allocated */
+	cr_assert_eq(mnemo_tx_begin(), -EXDEV);
+	cr_assert_eq(mnemo_tx_depth(), 1);
+	int inner = 1;
+	MNEMO_TX(inner) {
+		cr_assert_fail("body of a failed transaction ran");
+	}
+	cr_assert_eq(inner, -EXDEV);
+	cr_assert_eq(mnemo_tx_depth(), 1);
+	cr_assert_null(mnemo_tx_malloc(10));
 	cr_assert_eq(mnemo_tx_commit(), -EXDEV);
+	cr_assert_eq(mnemo_tx_depth(), 0);
 	cr_assert_eq(*(char *)a, 0);
 	mnemo_pool_close(&p1);
 	mnemo_pool_close(&p2);
@@ -299,4 +313,26 @@ Test(tx, concurrent_transfers_keep_the_total)
 	cr_assert_eq(mnemo_region_find(pool, "data", (void **)&g_acct, NULL), 0);
 	cr_assert_eq(total(), 1000 * ACCOUNTS, "after reopening");
 	mnemo_pool_close(&pool);
+}
+
+Test(tx, punmap_drains_the_logs_first)
+{
+	const char *path = t_path("punmap");
+	setenv("MNEMO_POOL", path, 1);
+	pid_t pid = fork();
+	if (pid == 0) { /* commit, unmap the region, die without closing */
+		uint64_t *a = pmap(NULL, 4096, 3 /* PROT_READ|WRITE */, 0);
+		if (!a || mnemo_tx_begin())
+			_exit(1);
+		mnemo_tx_set64(a, 7);
+		if (mnemo_tx_commit() || punmap(a, 4096))
+			_exit(2);
+		_exit(0);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* no log record names the deleted region: recovery succeeds */
+	mnemo_pool *p = t_open(path, 0);
+	mnemo_pool_close(&p);
 }

@@ -290,6 +290,9 @@ API int punmap(void *addr, size_t length)
 		return fail(EINVAL, "punmap: length %zu is 0 or larger than "
 			    "the pool", length);
 	uint64_t align = pool->hdr.align;
+	int rc = tx::drain(pool); /* as mnemo_region_delete */
+	if (rc)
+		return rc;
 	std::lock_guard<std::mutex> g(pool->mu);
 	return delete_locked(pool, addr, (length + align - 1) & ~(align - 1));
 }

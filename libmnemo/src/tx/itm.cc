@@ -37,6 +37,7 @@ enum : uint32_t {
 	a_restoreLiveVariables = 0x08,
 	a_abortTransaction = 0x10,
 	userRetry = 2,
+	outerAbort = 16,
 };
 
 void rd(const void *p, void *out, size_t n)
@@ -148,6 +149,14 @@ ITM [[noreturn]] void _ITM_abortTransaction(int reason)
 	desc *d = self();
 	if (reason & userRetry)
 		fail_tx(d, -EAGAIN);
+	if (d->depth > 1 && !(reason & outerAbort)) {
+		/* Closed nesting would roll back the inner block only and go
+		 * on with the outer one; flattened transactions cannot. */
+		fprintf(stderr, "libmnemo: __transaction_cancel in a nested "
+			"transaction is not supported (transactions flatten); "
+			"use __transaction_cancel [[outer]]\n");
+		abort();
+	}
 	user_abort(d);
 	fatal(-EINVAL); /* not in an itm transaction: GCC never does this */
 }

@@ -414,8 +414,10 @@ desc *self()
 int begin(desc *d, mode m, std::jmp_buf *jb)
 {
 	if (d->depth > 0) {
+		if (d->status) /* failed: the caller will not commit this level */
+			return d->status;
 		d->depth++;
-		return d->status;
+		return 0;
 	}
 	d->depth = 1;
 	d->m = m;
@@ -497,6 +499,9 @@ int commit(desc *d)
 		return rc;
 	}
 	if (rc) { /* plain mode, already rolled back */
+		for (void *p : d->allocs)
+			free(p);
+		clear(d);
 		d->depth = 0;
 		d->status = 0;
 		return rc;
@@ -604,6 +609,10 @@ int go_irrevocable(desc *d)
 
 void *tx_malloc(desc *d, size_t n)
 {
+	if (d->depth && d->status) { /* rolled back: no more effects */
+		errno = -d->status;
+		return nullptr;
+	}
 	void *p = malloc(n);
 	if (p && d->depth)
 		d->allocs.push_back(p);
@@ -618,7 +627,8 @@ void tx_free(desc *d, void *p)
 		free(p);
 		return;
 	}
-	d->frees.push_back(p);
+	if (!d->status)
+		d->frees.push_back(p);
 }
 
 void log_undo(desc *d, const void *p, size_t n)

@@ -319,10 +319,22 @@ int collect_cb(const uint64_t *w, size_t n, void *arg)
 	return 0;
 }
 
+/* [a, a+n) lies inside one live region (so it is mapped). */
+bool in_live_region(const mnemo_pool *p, uint64_t a, uint64_t n)
+{
+	uint64_t off = a - (uint64_t)p->base;
+	for (const mnemo_pool::extent &e : p->extents)
+		if (off >= e.offset && off - e.offset < e.size &&
+		    n <= e.size - (off - e.offset))
+			return true;
+	return false;
+}
+
 int check_record(mnemo_pool *p, const rec_ref &r)
 {
 	bool ok = r.n >= 1 && walk_entries(r.w, r.n, [&](const entry_ref &e) {
-		return writable(p, e.addr, e.len);
+		return writable(p, e.addr, e.len) &&
+		       in_live_region(p, e.addr, e.len);
 	});
 	return ok ? 0
 		  : fail(EUCLEAN, "pool %s: a committed transaction record "
@@ -474,6 +486,13 @@ bool writable(mnemo_pool *p, uintptr_t a, size_t n)
 	return true;
 }
 
+/* Ring words of the log in slot s (its real size: the log may have been
+ * created with another MNEMO_TX_LOG_SIZE). */
+size_t log_cap(const log_slot *s)
+{
+	return (s->hi - s->lo - layout::kRawlRingOff) / 8;
+}
+
 int log_commit(desc *d, uint64_t wv)
 {
 	(void)wv;
@@ -481,7 +500,7 @@ int log_commit(desc *d, uint64_t wv)
 	int rc = claim_log(d, &s);
 	if (rc)
 		return rc;
-	size_t cap = (d->pool->tx->log_bytes - layout::kRawlRingOff) / 8;
+	size_t cap = log_cap(s);
 	if (d->rec.size() + 4 > cap)
 		return fail(ENOSPC, "transaction needs %zu log words; the log "
 			    "holds %zu (raise MNEMO_TX_LOG_SIZE)",
@@ -508,7 +527,7 @@ int log_commit(desc *d, uint64_t wv)
 
 void log_done(desc *d)
 {
-	size_t cap = (d->pool->tx->log_bytes - layout::kRawlRingOff) / 8;
+	size_t cap = log_cap((const log_slot *)d->log_slot);
 	if (d->log_space < cap / 2)
 		pass(d->pool);
 }
