@@ -47,9 +47,9 @@ inline uint64_t hash64(const void *p, size_t n, uint64_t seed)
 inline uint64_t hash64_wide(const void *p, size_t n, uint64_t seed)
 {
 	const unsigned char *b = static_cast<const unsigned char *>(p);
-	uint64_t h[4];
+	uint64_t h[4]; /* distinct lanes; the first word's mix spreads them */
 	for (int j = 0; j < 4; j++)
-		h[j] = mix64(seed + (uint64_t)j * 0x9e3779b97f4a7c15ull);
+		h[j] = seed + (uint64_t)(j + 1) * 0x9e3779b97f4a7c15ull;
 	size_t i = 0;
 	for (; i + 32 <= n; i += 32)
 		for (int j = 0; j < 4; j++) {
@@ -62,10 +62,12 @@ inline uint64_t hash64_wide(const void *p, size_t n, uint64_t seed)
 		memcpy(&w, b + i, 8);
 		h[j] = mix64(h[j] ^ w ^ (i * 0xc2b2ae3d27d4eb4full));
 	}
-	uint64_t r = n * 0x9e3779b97f4a7c15ull;
-	for (int j = 0; j < 4; j++)
-		r = mix64(r ^ h[j]) + (uint64_t)j;
-	return r;
+	/* Lanes enter rotated by different amounts: swapping two lanes'
+	 * states changes the result. */
+	uint64_t r = n * 0x9e3779b97f4a7c15ull ^ h[0] ^
+		     (h[1] << 17 | h[1] >> 47) ^ (h[2] << 31 | h[2] >> 33) ^
+		     (h[3] << 47 | h[3] >> 17);
+	return mix64(r);
 }
 
 } // namespace mnemo

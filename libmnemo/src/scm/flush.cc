@@ -33,7 +33,9 @@ __attribute__((constructor)) void init_insn() { g_insn = detect(); }
 /* Latency emulator settings; relaxed atomics, changed rarely. */
 unsigned g_flush_ns, g_fence_ns;
 
-thread_local uint64_t tl_lines, tl_fences;
+/* initial-exec: hot paths; small, so it fits the static TLS surplus even
+ * when libmnemo is dlopened */
+__attribute__((tls_model("initial-exec"))) thread_local uint64_t tl_lines, tl_fences;
 
 void spin_ns(uint64_t ns)
 {

@@ -31,7 +31,7 @@ struct range {
 int g_io_error;
 
 /* Pages flushed by this thread since its last fence (power only). */
-thread_local std::vector<range> tl_dirty;
+__attribute__((tls_model("initial-exec"))) thread_local std::vector<range> tl_dirty;
 
 void note_dirty(const void *p, size_t n)
 {

@@ -54,7 +54,7 @@ struct pending_line {
 	unsigned char data[kLine];
 };
 
-thread_local std::vector<pending_line> tl_pending;
+__attribute__((tls_model("initial-exec"))) thread_local std::vector<pending_line> tl_pending;
 
 /* Open sim devices and crash settings; guarded by g_sim_mu except the
  * counters, which every fence touches. */
