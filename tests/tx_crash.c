@@ -26,17 +26,7 @@ static uint64_t *region(mnemo_pool *p)
 
 static void run_modes(const char *base, t_workload w, t_check c)
 {
-	int points = t_crash_every_point(base, w, c, false, 0);
-	cr_assert_gt(points, 1, "workload has no persist points");
-	fprintf(stderr, "%s: crashed at each of %d persist points\n", base,
-		points - 1);
-	uint64_t seed = t_seed();
-	for (uint64_t s = 0; s < SEEDS; s++)
-		t_crash_every_point(base, w, c, true, seed + s * 1000003);
-	setenv("MNEMO_SIM_TEAR_UNIT", "line", 1);
-	for (uint64_t s = 0; s < SEEDS; s++)
-		t_crash_every_point(base, w, c, true, seed + s * 7919 + 1);
-	unsetenv("MNEMO_SIM_TEAR_UNIT");
+	t_crash_modes(base, w, c, SEEDS);
 }
 
 static const char *pool_with_data(const char *tag, size_t size)

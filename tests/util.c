@@ -171,3 +171,20 @@ int t_crash_every_point(const char *base, t_workload work, t_check check,
 	munmap(pr, sizeof(*pr));
 	return n;
 }
+
+void t_crash_modes(const char *base, t_workload work, t_check check, int seeds)
+{
+	int points = t_crash_every_point(base, work, check, false, 0);
+	cr_assert_gt(points, 1, "workload has no persist points");
+	fprintf(stderr, "%s: crashed at each of %d persist points\n", base,
+		points - 1);
+	uint64_t seed = t_seed();
+	for (int s = 0; s < seeds; s++)
+		t_crash_every_point(base, work, check, true,
+				    seed + (uint64_t)s * 1000003);
+	setenv("MNEMO_SIM_TEAR_UNIT", "line", 1);
+	for (int s = 0; s < seeds; s++)
+		t_crash_every_point(base, work, check, true,
+				    seed + (uint64_t)s * 7919 + 1);
+	unsetenv("MNEMO_SIM_TEAR_UNIT");
+}

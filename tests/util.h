@@ -56,6 +56,12 @@ typedef bool (*t_check)(mnemo_pool *pool, int k);
 int t_crash_every_point(const char *base, t_workload work, t_check check,
 			bool tear, uint64_t tear_seed);
 
+/* t_crash_every_point in drop mode, then with `seeds` seeds of tearing
+ * per 8-byte word and `seeds` of tearing per whole cache line (which makes
+ * "a later line durable, an earlier one not" likely); logs the count. */
+void t_crash_modes(const char *base, t_workload work, t_check check,
+		   int seeds);
+
 #ifdef __cplusplus
 }
 #endif
