@@ -185,6 +185,46 @@ uint64_t txh_area_size(const struct bench_opts *o)
 	       TXH_STRIDE(o->vsize) * o->keyspace;
 }
 
+void txh_table_init(struct txh_table *t, const struct bench_opts *o,
+		    char *area)
+{
+	t->area = area;
+	t->size = txh_area_size(o);
+	t->hdr = (struct txh_hdr *)area;
+	t->buckets = (uint64_t *)(area + sizeof(struct txh_hdr));
+	t->vsize = o->vsize;
+	t->stride = TXH_STRIDE(o->vsize);
+}
+
+uint64_t txh_lookup(const struct txh_table *t, uint64_t key)
+{
+	uint64_t off = t->buckets[txh_bucket(key)];
+	while (off && *txh_key_of(t, off) != key)
+		off = *txh_next_of(t, off);
+	return off;
+}
+
+void txh_verify(const struct bench_opts *o, const struct txh_table *t,
+		uint64_t inserts)
+{
+	uint64_t expect = bench_expected_inserts(o), present = 0;
+	for (uint64_t i = 0; i < o->keyspace; i++) {
+		uint64_t key = bench_key(i), off = txh_lookup(t, key);
+		if (!off)
+			continue;
+		present++;
+		if (!bench_value_ok((unsigned char *)t->area + off, o->vsize,
+				    key))
+			bench_die(o, "bad value for key %llu",
+				  (unsigned long long)i);
+	}
+	if (inserts != expect || present != o->preload + expect)
+		bench_die(o, "inserted %llu (expected %llu), %llu keys present",
+			  (unsigned long long)inserts,
+			  (unsigned long long)expect,
+			  (unsigned long long)present);
+}
+
 uint64_t bench_now_ns(void)
 {
 	struct timespec t;

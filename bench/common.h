@@ -37,6 +37,30 @@ struct txh_hdr {
 	uint64_t pad[3];
 };
 
+/* Offset of the first node: after the buckets, on a line boundary. */
+#define TXH_FIRST_NODE                                                       \
+	((sizeof(struct txh_hdr) + 8 * TXH_NBUCKETS + TXH_LINE - 1) /       \
+	 TXH_LINE * TXH_LINE)
+
+/* A process's view of the table's area (the same in every program). */
+struct txh_table {
+	char *area;
+	uint64_t size;
+	struct txh_hdr *hdr;
+	uint64_t *buckets;
+	uint64_t vsize, stride;
+};
+
+static inline uint64_t *txh_key_of(const struct txh_table *t, uint64_t off)
+{
+	return (uint64_t *)(t->area + off + t->stride - 16);
+}
+
+static inline uint64_t *txh_next_of(const struct txh_table *t, uint64_t off)
+{
+	return (uint64_t *)(t->area + off + t->stride - 8);
+}
+
 struct bench_opts {
 	const char *prog;
 	const char *dir;         /* where the pool / environment goes */
@@ -99,6 +123,17 @@ int bench_value_ok(const unsigned char *v, uint64_t vsize, uint64_t key);
 /* Bytes of the table area for these options (header, buckets, a node for
  * every key of the key space). */
 uint64_t txh_area_size(const struct bench_opts *o);
+/* Point t at an area of txh_area_size(o) bytes starting at `area`. */
+void txh_table_init(struct txh_table *t, const struct bench_opts *o,
+		    char *area);
+/* Node offset of key (plain reads, outside transactions), 0 if absent. */
+uint64_t txh_lookup(const struct txh_table *t, uint64_t key);
+/* After the timed loop: every key of the key space is present iff it was
+ * preloaded or upserted, with a well-formed value, and `inserts` matches
+ * the key sequence.  Dies otherwise. */
+void txh_verify(const struct bench_opts *o, const struct txh_table *t,
+		uint64_t inserts);
+
 
 uint64_t bench_now_ns(void);
 /* Busy-wait ns nanoseconds (the same loop as libmnemo's emulator). */

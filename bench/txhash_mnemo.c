@@ -22,36 +22,18 @@
 
 #include "common.h"
 
-struct table {
-	char *area;
-	uint64_t size;
-	struct txh_hdr *hdr;
-	uint64_t *buckets;
-	uint64_t vsize, stride;
-};
-
 static struct bench_opts O;
-
-static inline uint64_t *key_of(struct table *t, uint64_t off)
-{
-	return (uint64_t *)(t->area + off + t->stride - 16);
-}
-
-static inline uint64_t *next_of(struct table *t, uint64_t off)
-{
-	return (uint64_t *)(t->area + off + t->stride - 8);
-}
 
 /* Upsert inside the caller's transaction; returns 1 if it inserted.  After
  * a failed call the transaction is doomed and every later call does nothing
  * (value forms return 0, which ends the chain walk); commit reports it. */
-static int upsert_in_tx(struct table *t, uint64_t key,
+static int upsert_in_tx(struct txh_table *t, uint64_t key,
 			const unsigned char *val)
 {
 	uint64_t *slot = &t->buckets[txh_bucket(key)];
 	uint64_t head = mnemo_tx_get64(slot), off = head;
-	while (off && mnemo_tx_get64(key_of(t, off)) != key)
-		off = mnemo_tx_get64(next_of(t, off));
+	while (off && mnemo_tx_get64(txh_key_of(t, off)) != key)
+		off = mnemo_tx_get64(txh_next_of(t, off));
 	if (off) {
 		mnemo_tx_store(t->area + off, val, t->vsize);
 		return 0;
@@ -63,8 +45,8 @@ static int upsert_in_tx(struct table *t, uint64_t key,
 		bench_die(&O, "arena full");
 	mnemo_tx_set64(&t->hdr->bump, b + t->stride);
 	mnemo_tx_store(t->area + b, val, t->vsize);
-	mnemo_tx_set64(key_of(t, b), key);
-	mnemo_tx_set64(next_of(t, b), head);
+	mnemo_tx_set64(txh_key_of(t, b), key);
+	mnemo_tx_set64(txh_next_of(t, b), head);
 	mnemo_tx_set64(slot, b);
 	return 1;
 }
@@ -87,14 +69,6 @@ static int tx_commit(void)
 	return rc;
 }
 
-static uint64_t lookup(struct table *t, uint64_t key)
-{
-	uint64_t off = t->buckets[txh_bucket(key)];
-	while (off && *key_of(t, off) != key)
-		off = *next_of(t, off);
-	return off;
-}
-
 int main(int argc, char **argv)
 {
 	bench_parse(argc, argv, &O,
@@ -102,14 +76,14 @@ int main(int argc, char **argv)
 		    "mnemo_emul_set)\n");
 	setenv("MNEMO_DURABILITY", "pmem", 0);
 
-	struct table t = {.vsize = O.vsize, .stride = TXH_STRIDE(O.vsize)};
-	t.size = txh_area_size(&O);
+	struct txh_table t;
+	uint64_t area_size = txh_area_size(&O);
 	char name[64];
 	snprintf(name, sizeof(name), "txhash-mnemo-%ld.pool", (long)getpid());
 	char path[4096];
 	snprintf(path, sizeof(path), "%s", bench_path(&O, name));
 	/* The region, plus room for the transaction logs and metadata. */
-	size_t poolsize = t.size + t.size / 8 + ((size_t)64 << 20);
+	size_t poolsize = area_size + area_size / 8 + ((size_t)64 << 20);
 	poolsize = (poolsize + ((1u << 20) - 1)) & ~(size_t)((1u << 20) - 1);
 	mnemo_pool *pool;
 	int rc = mnemo_pool_create(path, poolsize, NULL, MNEMO_BACKEND_FILE,
@@ -118,12 +92,10 @@ int main(int argc, char **argv)
 		bench_die(&O, "mnemo_pool_create %s: %s", path,
 			  mnemo_errormsg());
 	void *area;
-	rc = mnemo_region_create(pool, "hash", t.size, &area);
+	rc = mnemo_region_create(pool, "hash", area_size, &area);
 	if (rc)
 		bench_die(&O, "mnemo_region_create: %s", mnemo_errormsg());
-	t.area = area;
-	t.hdr = (struct txh_hdr *)t.area;
-	t.buckets = (uint64_t *)(t.area + sizeof(struct txh_hdr));
+	txh_table_init(&t, &O, area);
 	bench_prefault(t.area, t.size);
 	printf("INFO backend=%s flush_instruction=%s\n",
 	       mnemo_pool_backend(pool), mnemo_flush_instruction());
@@ -140,8 +112,7 @@ int main(int argc, char **argv)
 		mnemo_tx_set64(&t.hdr->stride, t.stride);
 		mnemo_tx_set64(&t.hdr->nbuckets, TXH_NBUCKETS);
 		mnemo_tx_set64(&t.hdr->bump,
-			       (sizeof(struct txh_hdr) + 8 * TXH_NBUCKETS +
-				TXH_LINE - 1) / TXH_LINE * TXH_LINE);
+			       TXH_FIRST_NODE);
 	} while (tx_commit() == -EAGAIN);
 	unsigned char *val = malloc(O.vsize);
 	if (!val)
@@ -202,21 +173,7 @@ int main(int argc, char **argv)
 	/* Check (outside any transaction, single thread): every key of the
 	 * key space is there iff it was loaded or upserted, with a
 	 * well-formed value. */
-	uint64_t expect = bench_expected_inserts(&O), present = 0;
-	for (uint64_t i = 0; i < O.keyspace; i++) {
-		uint64_t key = bench_key(i), off = lookup(&t, key);
-		if (!off)
-			continue;
-		present++;
-		if (!bench_value_ok((unsigned char *)t.area + off, O.vsize, key))
-			bench_die(&O, "bad value for key %llu",
-				  (unsigned long long)i);
-	}
-	if (inserts != expect || present != O.preload + expect)
-		bench_die(&O, "inserted %llu (expected %llu), %llu keys present",
-			  (unsigned long long)inserts,
-			  (unsigned long long)expect,
-			  (unsigned long long)present);
+	txh_verify(&O, &t, inserts);
 
 	bench_result(&O, "mnemo", O.ops, ns, lines, fences, (int64_t)inserts);
 	free(val);

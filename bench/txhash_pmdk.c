@@ -33,26 +33,9 @@
 
 #define SYSTEM "pmdk"
 
-struct table {
-	PMEMobjpool *pop;
-	char *area;
-	uint64_t size;
-	struct txh_hdr *hdr;
-	uint64_t *buckets;
-	uint64_t vsize, stride;
-};
+static PMEMobjpool *g_pop;
 
 static struct bench_opts O;
-
-static inline uint64_t *key_of(struct table *t, uint64_t off)
-{
-	return (uint64_t *)(t->area + off + t->stride - 16);
-}
-
-static inline uint64_t *next_of(struct table *t, uint64_t off)
-{
-	return (uint64_t *)(t->area + off + t->stride - 8);
-}
 
 static void tx_fail(const char *what)
 {
@@ -60,13 +43,13 @@ static void tx_fail(const char *what)
 }
 
 /* Upsert inside the caller's transaction; returns 1 if it inserted. */
-static int upsert_in_tx(struct table *t, uint64_t key,
+static int upsert_in_tx(struct txh_table *t, uint64_t key,
 			const unsigned char *val)
 {
 	uint64_t *slot = &t->buckets[txh_bucket(key)];
 	uint64_t head = *slot, off = head;
-	while (off && *key_of(t, off) != key)
-		off = *next_of(t, off);
+	while (off && *txh_key_of(t, off) != key)
+		off = *txh_next_of(t, off);
 	if (off) {
 		if (pmemobj_tx_add_range_direct(t->area + off, t->vsize))
 			tx_fail("pmemobj_tx_add_range_direct(value)");
@@ -81,21 +64,21 @@ static int upsert_in_tx(struct table *t, uint64_t key,
 	t->hdr->bump = b + t->stride;
 	if (pmemobj_tx_xadd_range_direct(t->area + b, t->vsize,
 					 POBJ_XADD_NO_SNAPSHOT) ||
-	    pmemobj_tx_xadd_range_direct(key_of(t, b), 16,
+	    pmemobj_tx_xadd_range_direct(txh_key_of(t, b), 16,
 					 POBJ_XADD_NO_SNAPSHOT))
 		tx_fail("pmemobj_tx_xadd_range_direct(node)");
 	memcpy(t->area + b, val, t->vsize);
-	*key_of(t, b) = key;
-	*next_of(t, b) = head;
+	*txh_key_of(t, b) = key;
+	*txh_next_of(t, b) = head;
 	if (pmemobj_tx_add_range_direct(slot, 8))
 		tx_fail("pmemobj_tx_add_range_direct(bucket)");
 	*slot = b;
 	return 1;
 }
 
-static void tx_begin(struct table *t)
+static void tx_begin(void)
 {
-	if (pmemobj_tx_begin(t->pop, NULL, TX_PARAM_NONE))
+	if (pmemobj_tx_begin(g_pop, NULL, TX_PARAM_NONE))
 		tx_fail("pmemobj_tx_begin");
 }
 
@@ -105,14 +88,6 @@ static void tx_end(void)
 	int rc = pmemobj_tx_end();
 	if (rc)
 		bench_die(&O, "transaction aborted: %s", strerror(rc));
-}
-
-static uint64_t lookup(struct table *t, uint64_t key)
-{
-	uint64_t off = t->buckets[txh_bucket(key)];
-	while (off && *key_of(t, off) != key)
-		off = *next_of(t, off);
-	return off;
 }
 
 int main(int argc, char **argv)
@@ -138,47 +113,45 @@ int main(int argc, char **argv)
 		bench_die(&O, "--fence-ns needs txhash_pmdk_count");
 #endif
 
-	struct table t = {.vsize = O.vsize, .stride = TXH_STRIDE(O.vsize)};
-	t.size = txh_area_size(&O);
+	struct txh_table t;
+	uint64_t area_size = txh_area_size(&O);
 	char name[64];
 	snprintf(name, sizeof(name), "txhash-pmdk-%ld.pool", (long)getpid());
 	char path[4096];
 	snprintf(path, sizeof(path), "%s", bench_path(&O, name));
-	size_t poolsize = t.size + t.size / 8 + ((size_t)64 << 20);
-	t.pop = pmemobj_create(path, "txhash", poolsize, 0600);
-	if (!t.pop)
+	size_t poolsize = area_size + area_size / 8 + ((size_t)64 << 20);
+	g_pop = pmemobj_create(path, "txhash", poolsize, 0600);
+	if (!g_pop)
 		bench_die(&O, "pmemobj_create %s: %s", path, pmemobj_errormsg());
 	/* The area starts on a cache-line boundary, as the libmnemo region
 	 * (page-aligned) does; the root object's data need not. */
-	PMEMoid root = pmemobj_root(t.pop, t.size + TXH_LINE);
+	PMEMoid root = pmemobj_root(g_pop, area_size + TXH_LINE);
 	if (OID_IS_NULL(root))
 		bench_die(&O, "pmemobj_root: %s", pmemobj_errormsg());
-	t.area = (char *)(((uintptr_t)pmemobj_direct(root) + TXH_LINE - 1) &
-			  ~(uintptr_t)(TXH_LINE - 1));
-	t.hdr = (struct txh_hdr *)t.area;
-	t.buckets = (uint64_t *)(t.area + sizeof(struct txh_hdr));
+	txh_table_init(&t, &O,
+		       (char *)(((uintptr_t)pmemobj_direct(root) + TXH_LINE - 1) &
+				~(uintptr_t)(TXH_LINE - 1)));
 	if (!pmem_is_pmem(t.area, t.size))
 		bench_die(&O, "libpmem does not treat the pool as pmem "
 			  "(PMEM_IS_PMEM_FORCE=1 not in effect)");
 	bench_prefault(t.area, t.size);
 
 	/* Header, then the preload: --batch keys per transaction. */
-	tx_begin(&t);
+	tx_begin();
 	if (pmemobj_tx_add_range_direct(t.hdr, sizeof(*t.hdr)))
 		tx_fail("pmemobj_tx_add_range_direct(hdr)");
 	t.hdr->magic = TXH_MAGIC;
 	t.hdr->vsize = t.vsize;
 	t.hdr->stride = t.stride;
 	t.hdr->nbuckets = TXH_NBUCKETS;
-	t.hdr->bump = (sizeof(struct txh_hdr) + 8 * TXH_NBUCKETS + TXH_LINE - 1) /
-		      TXH_LINE * TXH_LINE;
+	t.hdr->bump = TXH_FIRST_NODE;
 	tx_end();
 	unsigned char *val = malloc(O.vsize);
 	if (!val)
 		bench_die(&O, "out of memory");
 	uint64_t t0 = bench_now_ns();
 	for (uint64_t i = 0; i < O.preload;) {
-		tx_begin(&t);
+		tx_begin();
 		for (uint64_t j = 0; j < O.batch && i < O.preload; j++, i++) {
 			uint64_t key = bench_key(i);
 			bench_fill_value(val, O.vsize, key, 0);
@@ -206,7 +179,7 @@ int main(int argc, char **argv)
 	for (uint64_t i = 0; i < O.ops; i++) {
 		uint64_t key = bench_key(bench_seq_next(&q));
 		bench_fill_value(val, O.vsize, key, i + 1);
-		tx_begin(&t);
+		tx_begin();
 		inserts += (uint64_t)upsert_in_tx(&t, key, val);
 		tx_end();
 	}
@@ -228,25 +201,11 @@ int main(int argc, char **argv)
 
 	/* Check: every key of the key space is there iff it was loaded or
 	 * upserted, with a well-formed value. */
-	uint64_t expect = bench_expected_inserts(&O), present = 0;
-	for (uint64_t i = 0; i < O.keyspace; i++) {
-		uint64_t key = bench_key(i), off = lookup(&t, key);
-		if (!off)
-			continue;
-		present++;
-		if (!bench_value_ok((unsigned char *)t.area + off, O.vsize, key))
-			bench_die(&O, "bad value for key %llu",
-				  (unsigned long long)i);
-	}
-	if (inserts != expect || present != O.preload + expect)
-		bench_die(&O, "inserted %llu (expected %llu), %llu keys present",
-			  (unsigned long long)inserts,
-			  (unsigned long long)expect,
-			  (unsigned long long)present);
+	txh_verify(&O, &t, inserts);
 
 	bench_result(&O, SYSTEM, O.ops, ns, lines, fences, (int64_t)inserts);
 	free(val);
-	pmemobj_close(t.pop);
+	pmemobj_close(g_pop);
 	if (!O.keep)
 		unlink(path);
 	return 0;

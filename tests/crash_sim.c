@@ -17,9 +17,7 @@
 
 static uint64_t *region(mnemo_pool *p, const char *name)
 {
-	void *a = NULL;
-	cr_assert_eq(mnemo_region_find(p, name, &a, NULL), 0, "%s", mnemo_errormsg());
-	return a;
+	return t_region(p, name);
 }
 
 /* Drop mode, then tearing per 8-byte word and per whole cache line (the
@@ -31,13 +29,7 @@ static void run_modes(const char *base, t_workload w, t_check c)
 
 static const char *pool_with_region(const char *tag, const char *name, size_t size)
 {
-	const char *path = t_path(tag);
-	t_create(path, 1 << 20);
-	mnemo_pool *p = t_open(path, 0);
-	void *a;
-	cr_assert_eq(mnemo_region_create(p, name, size, &a), 0);
-	mnemo_pool_close(&p);
-	return path;
+	return t_pool_with_region(tag, 1 << 20, name, size);
 }
 
 /* ---- mnemo_store64 ---- */

@@ -18,10 +18,7 @@
 
 static uint64_t *region(mnemo_pool *p)
 {
-	void *a = NULL;
-	cr_assert_eq(mnemo_region_find(p, "data", &a, NULL), 0, "%s",
-		     mnemo_errormsg());
-	return a;
+	return t_region(p, "data");
 }
 
 static void run_modes(const char *base, t_workload w, t_check c)
@@ -32,13 +29,7 @@ static void run_modes(const char *base, t_workload w, t_check c)
 static const char *pool_with_data(const char *tag, size_t size)
 {
 	setenv("MNEMO_TX_LOG_SIZE", "8K", 1);
-	const char *path = t_path(tag);
-	t_create(path, 4 << 20);
-	mnemo_pool *p = t_open(path, 0);
-	void *a;
-	cr_assert_eq(mnemo_region_create(p, "data", size, &a), 0);
-	mnemo_pool_close(&p);
-	return path;
+	return t_pool_with_region(tag, 4 << 20, "data", size);
 }
 
 static uint64_t v(int i, int j)

@@ -139,9 +139,7 @@ static uint64_t v(int i, int j)
 
 static uint64_t *crash_region(mnemo_pool *p)
 {
-	void *a = NULL;
-	cr_assert_eq(mnemo_region_find(p, "data", &a, NULL), 0);
-	return a;
+	return t_region(p, "data");
 }
 
 __attribute__((noinline)) static void tm_multi(uint64_t *d, int i)
@@ -174,12 +172,7 @@ static bool tm_check(mnemo_pool *p, int k)
 Test(tx_itm, crash_at_every_persist_point, .timeout = 600)
 {
 	setenv("MNEMO_TX_LOG_SIZE", "8K", 1);
-	const char *path = t_path("tmcrash");
-	t_create(path, 4 << 20);
-	mnemo_pool *p = t_open(path, 0);
-	void *a;
-	cr_assert_eq(mnemo_region_create(p, "data", 8192, &a), 0);
-	mnemo_pool_close(&p);
+	const char *path = t_pool_with_region("tmcrash", 4 << 20, "data", 8192);
 	int points = t_crash_every_point(path, tm_work, tm_check, false, 0);
 	cr_assert_gt(points, CRASH_OPS);
 	uint64_t seed = t_seed();

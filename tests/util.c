@@ -188,3 +188,24 @@ void t_crash_modes(const char *base, t_workload work, t_check check, int seeds)
 				    seed + (uint64_t)s * 7919 + 1);
 	unsetenv("MNEMO_SIM_TEAR_UNIT");
 }
+
+const char *t_pool_with_region(const char *tag, size_t pool_size,
+			       const char *name, size_t size)
+{
+	const char *path = t_path(tag);
+	t_create(path, pool_size);
+	mnemo_pool *p = t_open(path, 0);
+	void *a;
+	cr_assert_eq(mnemo_region_create(p, name, size, &a), 0, "%s",
+		     mnemo_errormsg());
+	mnemo_pool_close(&p);
+	return path;
+}
+
+void *t_region(mnemo_pool *pool, const char *name)
+{
+	void *a = NULL;
+	cr_assert_eq(mnemo_region_find(pool, name, &a, NULL), 0, "%s",
+		     mnemo_errormsg());
+	return a;
+}

@@ -20,6 +20,12 @@ const char *t_path(const char *tag);
 /* Create a pool of `size` bytes at `path` with the file backend and close
  * it; asserts success. */
 void t_create(const char *path, size_t size);
+/* A pool of pool_size bytes at t_path(tag) holding one zeroed region
+ * `name` of `size` bytes; closed again.  Returns the path. */
+const char *t_pool_with_region(const char *tag, size_t pool_size,
+			       const char *name, size_t size);
+/* The address of region `name` of pool (asserts that it exists). */
+void *t_region(mnemo_pool *pool, const char *name);
 /* Open with flags, asserting success. */
 mnemo_pool *t_open(const char *path, unsigned flags);
 /* 64-bit fingerprint of a whole file (to prove it was not changed). */

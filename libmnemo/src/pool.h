@@ -81,6 +81,9 @@ void default_pool_forget(mnemo_pool *pool);
 /* Library-owned regions (names starting with layout::kReservedPrefix,
  * with or without the RAWL prefix): the public calls refuse them. */
 bool name_reserved(const char *name);
+/* -EINVAL with a message if `name` (of a `kind`: "region", "log") is
+ * reserved, else 0. */
+int reserved_check(const char *kind, const char *name);
 int region_create_internal(mnemo_pool *pool, const char *name, size_t size,
 			   void **addrp, size_t *sizep);
 int region_find_internal(mnemo_pool *pool, const char *name, void **addrp,
@@ -88,6 +91,8 @@ int region_find_internal(mnemo_pool *pool, const char *name, void **addrp,
 /* rawl.cc: open (creating if needed) the RAWL in region `rname`. */
 int rawl_open_internal(mnemo_pool *pool, const std::string &rname,
 		       size_t capacity, mnemo_rawl **logp);
+/* The region a log occupies: [*lo, *hi). */
+void rawl_range(const mnemo_rawl *l, uint64_t *lo, uint64_t *hi);
 
 /* addr.cc: choice of a pool's base address. */
 int addr_pick(const uint8_t uuid[16], uint64_t size, uint64_t *base);

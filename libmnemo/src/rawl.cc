@@ -189,7 +189,7 @@ int open_region(mnemo_pool *pool, const std::string &rname, size_t cap,
 		char **reg, size_t *size)
 {
 	void *p;
-	int rc = mnemo_region_find(pool, rname.c_str(), &p, size);
+	int rc = region_find_internal(pool, rname.c_str(), &p, size);
 	if (rc == -ENOENT) {
 		if (cap < 4 || cap > (1ull << 40))
 			return fail(EINVAL, "log capacity %zu words is out of "
@@ -212,10 +212,9 @@ API int mnemo_rawl_open(mnemo_pool *pool, const char *name, size_t capacity,
 	if (!pool || !logp || !name || !*name)
 		return fail(EINVAL, "mnemo_rawl_open: pool, name and logp are "
 			    "required");
-	if (name_reserved(name))
-		return fail(EINVAL, "log name \"%s\" is reserved: names "
-			    "starting with \"%s\" belong to libmnemo", name,
-			    layout::kReservedPrefix);
+	int rc = reserved_check("log", name);
+	if (rc)
+		return rc;
 	return rawl_open_internal(pool, std::string(layout::kRawlPrefix) + name,
 				  capacity, logp);
 }
@@ -299,6 +298,12 @@ API int mnemo_rawl_truncate(mnemo_rawl *l, size_t nrecords)
 	l->head_seq = seq;
 	l->records -= dropped;
 	return 0;
+}
+
+void mnemo::rawl_range(const mnemo_rawl *l, uint64_t *lo, uint64_t *hi)
+{
+	*lo = (uint64_t)(uintptr_t)l->desc;
+	*hi = (uint64_t)(uintptr_t)(l->ring + l->cap);
 }
 
 API size_t mnemo_rawl_count(const mnemo_rawl *l)

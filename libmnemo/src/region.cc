@@ -136,6 +136,15 @@ bool mnemo::name_reserved(const char *name)
 	return name && strncmp(name, p, strlen(p)) == 0;
 }
 
+int mnemo::reserved_check(const char *kind, const char *name)
+{
+	if (!name_reserved(name))
+		return 0;
+	return fail(EINVAL, "%s name \"%s\" is reserved: names starting "
+		    "with \"%s\" belong to libmnemo", kind, name,
+		    layout::kReservedPrefix);
+}
+
 int mnemo::region_create_internal(mnemo_pool *pool, const char *name,
 				  size_t size, void **addrp, size_t *sizep)
 {
@@ -159,11 +168,8 @@ API int mnemo_region_create(mnemo_pool *pool, const char *name, size_t size,
 	if (!pool || !addrp || size == 0)
 		return fail(EINVAL, "mnemo_region_create: pool, addrp and a "
 			    "nonzero size are required");
-	if (name_reserved(name))
-		return fail(EINVAL, "region name \"%s\" is reserved: names "
-			    "starting with \"%s\" belong to libmnemo", name,
-			    layout::kReservedPrefix);
-	return region_create_internal(pool, name, size, addrp, nullptr);
+	int rc = reserved_check("region", name);
+	return rc ? rc : region_create_internal(pool, name, size, addrp, nullptr);
 }
 
 int mnemo::region_find_internal(mnemo_pool *pool, const char *name,
@@ -188,15 +194,13 @@ API int mnemo_region_find(mnemo_pool *pool, const char *name, void **addrp,
 	int rc = name_check(name, false);
 	if (rc)
 		return rc;
-	std::lock_guard<std::mutex> g(pool->mu);
-	long i = find_named(pool, name);
-	if (i < 0)
+	size_t size;
+	rc = region_find_internal(pool, name, addrp, &size);
+	if (rc)
 		return fail(ENOENT, "no region named \"%s\" in pool %s", name,
 			    pool->path.c_str());
-	const slot &s = pool->regions()[i];
-	*addrp = pool->base + s.offset;
 	if (sizep)
-		*sizep = s.size;
+		*sizep = size;
 	return 0;
 }
 

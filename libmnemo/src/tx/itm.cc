@@ -74,9 +74,11 @@ void copy(void *dst, const void *src, size_t n, bool rt, bool wt)
 		store(d, dst, src, n);
 		return;
 	}
-	std::vector<char> tmp(n);
-	if (load(d, tmp.data(), src, n) == 0)
-		store(d, dst, tmp.data(), n);
+	char small[256];
+	std::vector<char> big(n > sizeof(small) ? n : 0);
+	char *tmp = n > sizeof(small) ? big.data() : small;
+	if (load(d, tmp, src, n) == 0)
+		store(d, dst, tmp, n);
 }
 
 struct clone_pair {
@@ -108,8 +110,8 @@ HIDDEN uint32_t mnemo_itm_begin(uint32_t props, const itm_jmpbuf *jb)
 		begin(d, d->m, d->jb);
 		return a_runInstrumentedCode;
 	}
+	(void)props; /* every transaction runs instrumented */
 	d->ijb = *jb;
-	d->iprops = props;
 	begin(d, mode::itm, nullptr);
 	return a_runInstrumentedCode | a_saveLiveVariables;
 }
@@ -118,12 +120,27 @@ HIDDEN uint32_t mnemo_itm_begin(uint32_t props, const itm_jmpbuf *jb)
 extern "C" void __asan_handle_no_return(void);
 #endif
 
-[[noreturn]] void mnemo::tx::itm_restart(desc *d, uint32_t actions)
+namespace {
+
+[[noreturn]] void jump_back(desc *d, uint32_t actions)
 {
 #ifdef __SANITIZE_ADDRESS__
 	__asan_handle_no_return(); /* the frames we skip are unpoisoned */
 #endif
 	mnemo_itm_longjmp(&d->ijb, actions);
+}
+
+} // namespace
+
+[[noreturn]] void mnemo::tx::itm_retry(desc *d)
+{
+	begin(d, mode::itm, nullptr);
+	jump_back(d, a_runInstrumentedCode | a_restoreLiveVariables);
+}
+
+[[noreturn]] void mnemo::tx::itm_cancel(desc *d)
+{
+	jump_back(d, a_abortTransaction | a_restoreLiveVariables);
 }
 
 ITM void _ITM_commitTransaction(void)
@@ -135,8 +152,7 @@ ITM void _ITM_commitTransaction(void)
 		return;
 	if (rc != -EAGAIN)
 		fatal(rc);
-	begin(d, mode::itm, nullptr);
-	itm_restart(d, a_runInstrumentedCode | a_restoreLiveVariables);
+	itm_retry(d);
 }
 
 ITM void _ITM_commitTransactionEH(void *)

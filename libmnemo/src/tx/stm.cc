@@ -428,7 +428,9 @@ int begin(desc *d, mode m, std::jmp_buf *jb)
 	return 0;
 }
 
-void discard(desc *d, int err)
+/* Release the transaction's locks and buffers; depth drops to 0 (plain
+ * mode keeps it and remembers `err` in status instead). */
+static void discard(desc *d, int err)
 {
 	restore_undo(d);
 	release_locks(d, 0);
@@ -446,47 +448,53 @@ void discard(desc *d, int err)
 	leave(d);
 }
 
-int fail_tx(desc *d, int err)
+namespace {
+
+void note_conflict(desc *d)
 {
-	if (err == -EAGAIN) {
-		d->aborts++;
-		d->retries++;
-		backoff(d);
-	}
-	if (d->m == mode::plain) {
-		if (d->status == 0)
-			discard(d, err);
-		return err;
-	}
+	d->aborts++;
+	d->retries++;
+	backoff(d);
+}
+
+/* Frame and itm modes: roll back, then leave the block with err (frame)
+ * or go back to _ITM_beginTransaction to run again or skip (itm). */
+[[noreturn]] void unwind(desc *d, int err)
+{
 	std::jmp_buf *jb = d->jb;
-	discard(d, err);
+	discard(d, 0);
 	if (d->m == mode::frame) {
 		d->jumped = true;
 		d->jump_err = err;
 		longjmp(*jb, 1);
 	}
+	if (err == -ECANCELED)
+		itm_cancel(d);
 	if (err != -EAGAIN)
 		fatal(err);
-	begin(d, mode::itm, nullptr);
-	itm_restart(d, 0x01 | 0x08); /* run instrumented, restore live */
+	itm_retry(d);
+}
+
+} // namespace
+
+int fail_tx(desc *d, int err)
+{
+	if (err == -EAGAIN)
+		note_conflict(d);
+	if (d->m != mode::plain)
+		unwind(d, err);
+	if (d->status == 0)
+		discard(d, err);
+	return err;
 }
 
 void user_abort(desc *d)
 {
 	if (d->depth == 0)
 		return;
-	if (d->m == mode::plain) {
-		discard(d, 0);
-		return;
-	}
-	std::jmp_buf *jb = d->jb;
+	if (d->m != mode::plain)
+		unwind(d, -ECANCELED);
 	discard(d, 0);
-	if (d->m == mode::frame) {
-		d->jumped = true;
-		d->jump_err = -ECANCELED;
-		longjmp(*jb, 1);
-	}
-	itm_restart(d, 0x10 | 0x08); /* abort, restore live */
 }
 
 int commit(desc *d)
@@ -498,10 +506,8 @@ int commit(desc *d)
 		d->depth--;
 		return rc;
 	}
-	if (rc) { /* plain mode, already rolled back */
-		for (void *p : d->allocs)
-			free(p);
-		clear(d);
+	if (rc) { /* plain mode, already rolled back by discard() */
+		clear(d); /* _ITM_addUser*Action may have run since */
 		d->depth = 0;
 		d->status = 0;
 		return rc;
@@ -511,14 +517,11 @@ int commit(desc *d)
 		if (serial_other(d) || (wv != d->rv + 1 && !validate(d)))
 			rc = -EAGAIN;
 		if (rc == 0 && d->pool && (rc = build_record(d, wv)) == 0)
-			rc = log_commit(d, wv);
+			rc = log_commit(d);
 		if (rc) {
 			d->busy.store(kIdle);
-			if (rc == -EAGAIN) {
-				d->aborts++;
-				d->retries++;
-				backoff(d);
-			}
+			if (rc == -EAGAIN)
+				note_conflict(d);
 			discard(d, 0); /* the caller decides what next */
 			return rc;
 		}
@@ -578,7 +581,7 @@ int store(desc *d, void *dst, const void *src, size_t n)
 int set(desc *d, void *dst, int c, size_t n)
 {
 	char buf[256];
-	memset(buf, c, sizeof(buf));
+	memset(buf, c, n < sizeof(buf) ? n : sizeof(buf));
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < sizeof(buf) ? n - done : sizeof(buf);
 		int rc = store(d, (char *)dst + done, buf, k);

@@ -68,7 +68,6 @@ struct desc {
 	uint64_t rv = 0;
 	std::jmp_buf *jb = nullptr; /* frame mode */
 	itm_jmpbuf ijb{};           /* itm mode */
-	uint32_t iprops = 0;
 
 	wset ws;
 	std::vector<read_entry> rs;
@@ -126,18 +125,16 @@ int load(desc *d, void *dst, const void *src, size_t n);
 int store(desc *d, void *dst, const void *src, size_t n);
 int set(desc *d, void *dst, int c, size_t n);
 
-/* Release the transaction's locks and buffers; depth drops to 0 (plain
- * mode keeps it and remembers `err` in status instead). */
-void discard(desc *d, int err);
-
 /* Switch to serial-irrevocable mode: every other transaction waits. */
 int go_irrevocable(desc *d);
 
 /* Report a failure that cannot be returned (itm mode) and abort. */
 [[noreturn]] void fatal(int err);
 
-/* itm.cc: jump back into _ITM_beginTransaction with `actions`. */
-[[noreturn]] void itm_restart(desc *d, uint32_t actions);
+/* itm.cc: return again from the outermost _ITM_beginTransaction, to run
+ * the (already rolled back) transaction again, or to skip it. */
+[[noreturn]] void itm_retry(desc *d);
+[[noreturn]] void itm_cancel(desc *d);
 
 /* Tracking of volatile allocations made inside the transaction. */
 void *tx_malloc(desc *d, size_t n);

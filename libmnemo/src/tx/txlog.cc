@@ -41,14 +41,13 @@ struct log_slot {
 	mnemo_rawl *log = nullptr;
 	std::mutex mu;
 	desc *owner = nullptr;
-	uint64_t lo = 0, hi = 0; /* the log's region */
+	uint64_t lo = 0, hi = 0; /* the log's region (rawl_range) */
 };
 
 struct pool_state {
 	log_slot logs[layout::kTxLogs];
 	std::mutex mu, pass_mu;
 	layout::tx_meta *meta = nullptr;
-	uint64_t meta_lo = 0, meta_hi = 0;
 	/* The library's regions (meta and logs) that transactions must not
 	 * write: appended under mu, read without it (entries are written
 	 * before the count is published). */
@@ -201,9 +200,7 @@ int open_meta(mnemo_pool *p, pool_state *ps, bool create)
 	if (rc)
 		return rc;
 	ps->meta = (layout::tx_meta *)a;
-	ps->meta_lo = (uintptr_t)a;
-	ps->meta_hi = (uintptr_t)a + sz;
-	add_own(ps, ps->meta_lo, ps->meta_hi);
+	add_own(ps, (uintptr_t)a, (uintptr_t)a + sz);
 	return 0;
 }
 
@@ -218,16 +215,12 @@ int open_log(mnemo_pool *p, log_slot &s, unsigned i, bool create)
 	std::string name = log_name(i);
 	void *a;
 	size_t sz;
-	int rc = region_find_internal(p, name.c_str(), &a, &sz);
-	if (rc == -ENOENT && !create)
-		return rc;
-	if (rc && rc != -ENOENT)
-		return rc;
+	if (!create && region_find_internal(p, name.c_str(), &a, &sz) != 0)
+		return -ENOENT;
 	uint64_t cap = (p->tx->log_bytes - layout::kRawlRingOff) / 8;
-	rc = rawl_open_internal(p, name, cap, &s.log);
-	if (rc == 0 && region_find_internal(p, name.c_str(), &a, &sz) == 0) {
-		s.lo = (uintptr_t)a;
-		s.hi = (uintptr_t)a + sz;
+	int rc = rawl_open_internal(p, name, cap, &s.log);
+	if (rc == 0) {
+		rawl_range(s.log, &s.lo, &s.hi);
 		add_own(p->tx, s.lo, s.hi);
 	}
 	return rc;
@@ -312,10 +305,8 @@ struct collect_arg {
 int collect_cb(const uint64_t *w, size_t n, void *arg)
 {
 	auto *c = (collect_arg *)arg;
-	if (n >= 1 && w[0] > c->floor)
-		c->recs->push_back({w[0], w, n});
-	if (n == 0)
-		c->recs->push_back({0, w, 0}); /* malformed, rejected below */
+	if (n == 0 || w[0] > c->floor) /* n == 0: malformed, refused later */
+		c->recs->push_back({n ? w[0] : 0, w, n});
 	return 0;
 }
 
@@ -493,9 +484,8 @@ size_t log_cap(const log_slot *s)
 	return (s->hi - s->lo - layout::kRawlRingOff) / 8;
 }
 
-int log_commit(desc *d, uint64_t wv)
+int log_commit(desc *d)
 {
-	(void)wv;
 	log_slot *s = nullptr;
 	int rc = claim_log(d, &s);
 	if (rc)

@@ -32,7 +32,7 @@ bool writable(mnemo_pool *p, uintptr_t a, size_t n);
 
 /* Make d->rec (built by the engine) durable in d's log of d->pool: one
  * fence.  Runs truncation when the log is full. */
-int log_commit(desc *d, uint64_t wv);
+int log_commit(desc *d);
 /* After write-back: truncation when the log is half full. */
 void log_done(desc *d);
 
