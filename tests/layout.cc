@@ -62,7 +62,7 @@ Test(layout, rawl)
 Test(layout, constants)
 {
 	cr_assert_eq(memcmp(kMagic, "MNEMOPL", 8), 0);
-	cr_assert_eq(kFormatMajor, 2u);
+	cr_assert_eq(kFormatMajor, 3u);
 	cr_assert_eq(kSlotLive, 0x45564c4f4d454e4dull);
 	cr_assert_eq(kSlotFree, 0u);
 	cr_assert_eq(kRegionSlots, 256u);

@@ -257,6 +257,72 @@ int mnemo_tx_frame_step(struct mnemo_tx_frame *f, int *rc);
 		if (setjmp(mnemo_tx_f_.jb) != 0) {                          \
 		} else
 
+/* ---- the persistent heap -------------------------------------------------- */
+
+/*
+ * Blocks in a pool that stay allocated across runs, at the same address.
+ * pmalloc and friends use the default pool (mnemo_default_pool());
+ * mnemo_heap_alloc names one.  pfree, prealloc and pmalloc_usable_size
+ * find the pool from the address.
+ *
+ * Outside a transaction an allocation is durable when the call returns
+ * (one fence); a free is durable at the calling thread's next fence.  A
+ * block that is allocated but not yet reachable when the process crashes
+ * is a leak; the next open reclaims it (see MNEMO_HEAP_GC in
+ * mnemosyne(7)).  Inside a transaction an allocation becomes durable only
+ * if the transaction commits, and a free takes effect at commit.
+ *
+ * Errors: NULL with errno ENOMEM (heap full; mnemo_errormsg() says why) or
+ * EINVAL.  pfree of something that is not an allocated block (double free,
+ * interior or foreign pointer) changes nothing, sets errno to EINVAL and
+ * reports the error on stderr (MNEMO_HEAP_ABORT=1 aborts instead, for
+ * debugging).
+ */
+void *pmalloc(size_t size);
+void *pcalloc(size_t nmemb, size_t size);
+void *prealloc(void *ptr, size_t size);
+void *paligned_alloc(size_t alignment, size_t size);
+void pfree(void *ptr);
+size_t pmalloc_usable_size(void *ptr);
+
+#define MNEMO_HEAP_ZERO 1u /* mnemo_heap_alloc: zero the block */
+
+/* Allocate from pool's heap; align is 0 or a power of two up to 64 KiB. */
+void *mnemo_heap_alloc(mnemo_pool *pool, size_t size, size_t align,
+		       unsigned flags);
+/* Allocate and store the block's address in *dst atomically: after a
+ * crash either *dst holds the block and it is allocated, or neither.  dst
+ * must be persistent memory of the pool the block comes from. */
+int mnemo_heap_alloc_to(void **dst, size_t size, unsigned flags);
+/* Free *src and store NULL in it, atomically in the same sense. */
+int mnemo_heap_free_from(void **src);
+
+#define MNEMO_HEAP_NCLASSES 40
+
+struct mnemo_heap_stats {
+	uint64_t heap_bytes;   /* bytes of heap segments in the pool */
+	uint64_t page_bytes;   /* bytes of pages holding live blocks */
+	uint64_t live_bytes;   /* bytes of allocated blocks (usable sizes) */
+	uint64_t live_blocks;  /* allocated blocks */
+	uint64_t large_blocks; /* of which larger than 32 KiB */
+	double fragmentation;  /* 1 - live_bytes / page_bytes (0 if empty) */
+	uint64_t reclaimed_blocks; /* freed by the collection at open */
+	uint64_t reclaimed_bytes;
+	uint64_t recovery_ns;  /* time the heap took to open */
+	int collected;         /* 1 if the collection ran at open */
+	struct {
+		uint32_t block_size;
+		uint64_t blocks; /* allocated */
+		uint64_t pages;  /* pages of this class */
+	} classes[MNEMO_HEAP_NCLASSES];
+};
+
+/* A snapshot of pool's heap (exact when no other thread allocates). */
+int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st);
+/* Check the heap's durable and volatile state against each other; 0, or
+ * -EUCLEAN with a description.  Call it with no allocation in flight. */
+int mnemo_heap_check(mnemo_pool *pool);
+
 /* ---- statistics and SCM emulation ---------------------------------------- */
 
 enum mnemo_stat {

@@ -33,8 +33,10 @@ namespace mnemo::layout {
 inline constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'P', 'L', '\0'};
 /* 2: durable transactions (regions "mnemo.tx*", which a version-1 library
  * would ignore, losing committed transactions) and hash64_wide record
- * checksums. */
-inline constexpr uint32_t kFormatMajor = 2; /* incompatible changes */
+ * checksums.  3: the persistent heap (regions "mnemo.heap.*") and heap
+ * entries in transaction records, which a version-2 library would refuse
+ * or, worse, leave unapplied. */
+inline constexpr uint32_t kFormatMajor = 3; /* incompatible changes */
 inline constexpr uint32_t kFormatMinor = 0; /* compatible additions */
 inline constexpr size_t kHeaderSize = 4096;
 inline constexpr size_t kSlotSize = 128;
@@ -146,6 +148,10 @@ inline constexpr char kRawlPrefix[] = "rawl:";
  *   then entries, each:
  *     word     addr | len << 48   (absolute address; 1 <= len <= kTxRunMax)
  *     words    the len new bytes, packed, zero-padded to a word
+ *   or a heap entry (format 3), each:
+ *     word     addr | kTxHeapSet << 48  or  addr | kTxHeapClear << 48
+ *     word     mask: replay ORs it into (set) or clears it from (clear)
+ *              the 8-aligned allocation-bitmap word at addr
  *
  * Recovery replays, in increasing wv, every record with wv > floor; then
  * raises floor to the largest wv replayed and empties the logs.  At run
@@ -162,9 +168,81 @@ static_assert(sizeof(tx_meta) == 64);
 
 inline constexpr unsigned kTxLogs = 64;
 inline constexpr uint64_t kTxRunMax = 65528; /* bytes per entry */
+inline constexpr uint64_t kTxHeapSet = 0xffff;
+inline constexpr uint64_t kTxHeapClear = 0xfffe;
 inline constexpr char kTxMetaName[] = "mnemo.tx";
 inline constexpr char kTxLogPrefix[] = "mnemo.tx."; /* RAWL name prefix */
 inline constexpr char kReservedPrefix[] = "mnemo."; /* library-owned names */
+
+/*
+ * The persistent heap (format 3).  Segment n is the region
+ * "mnemo.heap.<n>" (n = 0, 1, ...; never deleted).  Its first byte at a
+ * kHeapPage-aligned address is the segment start S; the bytes of the region
+ * before S are unused.  From S on the segment is npages pages of kHeapPage
+ * bytes, npages = (region end - S) / kHeapPage; the first hdr_pages of them
+ * hold the header:
+ *
+ *   S + 0                    heap_seg
+ *   S + kHeapDescOff         uint64_t desc[npages]     one word per page
+ *   S + heap_bitmap_off(np)  uint64_t bits[npages][kHeapBitmapWords]
+ *
+ * A page's desc word is kind | cls << 8 | span << 32.  Kinds:
+ *   kHeapSmall  blocks of heap_class_size(cls) bytes from the page start;
+ *               bit i of the page's bitmap set = block i is allocated
+ *   kHeapLarge  one block of span pages; bit 0 set = allocated
+ * A page is free iff its bitmap is all zero (its desc then means nothing),
+ * and the pages after a live large block up to its span are part of it.
+ * Write order: a desc is durable (fence) before the first bit set under
+ * it; bits are cleared and made durable (fence) before their page gets
+ * another desc.  Allocation sets a bit and fences before it returns; free
+ * clears it and needs no fence (a crash before the next fence leaves the
+ * block allocated: a leak, which the recovery collection reclaims).
+ *
+ * Segment 0's `state` is kHeapOpen while a process has the pool open: if
+ * an open finds it so, the last process crashed and the collection runs.
+ */
+struct heap_seg {
+	uint64_t magic;     /* kHeapMagic once initialised (else fresh) */
+	uint64_t npages;    /* pages from S to the region end */
+	uint64_t hdr_pages; /* pages taken by this header */
+	uint64_t state;     /* segment 0: kHeapOpen or kHeapClosed */
+	uint64_t reserved[4];
+};
+static_assert(sizeof(heap_seg) == 64);
+
+inline constexpr uint64_t kHeapPage = 64 * 1024;
+inline constexpr uint64_t kHeapDescOff = 64;
+inline constexpr unsigned kHeapBitmapWords = 64; /* kHeapPage / 16 bits */
+inline constexpr unsigned kHeapClasses = 40;     /* cls 1..kHeapClasses */
+inline constexpr uint64_t kHeapSmallMax = 32768;  /* largest small block */
+inline constexpr uint64_t kHeapSmall = 1, kHeapLarge = 2;
+inline constexpr uint64_t kHeapMagic = 0x504145484f4d454eull; /* "NEMOHEAP" */
+inline constexpr uint64_t kHeapOpen = 0x4e45504f50414548ull;
+inline constexpr uint64_t kHeapClosed = 0;
+inline constexpr char kHeapPrefix[] = "mnemo.heap.";
+
+inline constexpr uint64_t heap_bitmap_off(uint64_t npages)
+{
+	return (kHeapDescOff + 8 * npages + 63) & ~63ull;
+}
+inline constexpr uint64_t heap_hdr_pages(uint64_t npages)
+{
+	return (heap_bitmap_off(npages) + npages * kHeapBitmapWords * 8 +
+		kHeapPage - 1) / kHeapPage;
+}
+/* Block size of class c (1 <= c <= kHeapClasses): 16, 32, ..., 128, then
+ * four classes per doubling up to kHeapSmallMax. */
+inline constexpr uint64_t heap_class_size(unsigned c)
+{
+	if (c <= 8)
+		return 16 * c;
+	unsigned k = c - 9;               /* 0.. */
+	uint64_t base = 128ull << (k / 4); /* 128, 256, ... */
+	return base + (base / 4) * (k % 4 + 1);
+}
+static_assert(heap_class_size(8) == 128 && heap_class_size(9) == 160 &&
+	      heap_class_size(12) == 256 && heap_class_size(kHeapClasses) ==
+	      kHeapSmallMax);
 
 } // namespace mnemo::layout
 

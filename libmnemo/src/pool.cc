@@ -21,6 +21,7 @@
 #include "error.h"
 #include "mnemosyne.h"
 #include "pool.h"
+#include "heap/heap.h"
 #include "tx/txlog.h"
 
 #define API extern "C" __attribute__((visibility("default")))
@@ -29,6 +30,8 @@ using namespace mnemo;
 
 mnemo_pool::~mnemo_pool()
 {
+	if (heap)
+		heap::destroy(heap);
 	if (tx)
 		tx::pool_state_free(tx);
 	dev.reset();
@@ -186,6 +189,8 @@ int attach(mnemo_pool *p, unsigned flags)
 		rc = regions_map_all(p);
 	if (rc == 0)
 		rc = tx::pool_attach(p); /* replays committed transactions */
+	if (rc == 0)
+		rc = heap::attach(p); /* after replay: it reads heap bits */
 	return rc;
 }
 
@@ -301,6 +306,7 @@ API int mnemo_pool_close(mnemo_pool **poolp)
 		return fail(EINVAL, "mnemo_pool_close: no pool");
 	default_pool_forget(*poolp);
 	int rc = tx::pool_detach(*poolp);
+	heap::detach(*poolp); /* after the logs are empty */
 	delete *poolp;
 	*poolp = nullptr;
 	int err = scm::take_io_error();

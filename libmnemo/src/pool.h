@@ -26,6 +26,11 @@ struct pool_state;
 void pool_state_free(pool_state *ps);
 } // namespace mnemo::tx
 
+namespace mnemo::heap {
+struct heap;
+void destroy(heap *h);
+} // namespace mnemo::heap
+
 struct mnemo_rawl;
 
 struct mnemo_pool {
@@ -43,6 +48,7 @@ struct mnemo_pool {
 	std::vector<extent> extents;
 	uint64_t next_gen = 1;
 	mnemo::tx::pool_state *tx = nullptr; /* transaction logs (tx/) */
+	mnemo::heap::heap *heap = nullptr;   /* persistent heap (heap/) */
 
 	mnemo::layout::slot *regions() const
 	{

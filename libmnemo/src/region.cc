@@ -8,6 +8,7 @@
  * pages inaccessible.  Free space is derived, never stored, so there is no
  * allocator state to keep consistent.
  */
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -244,27 +245,32 @@ API int mnemo_region_delete(mnemo_pool *pool, void *addr)
 
 namespace {
 std::mutex g_default_mu;
-mnemo_pool *g_default;
+/* Read without the mutex on the fast path (pmalloc); set under it. */
+std::atomic<mnemo_pool *> g_default;
 } // namespace
 
 void mnemo::default_pool_forget(mnemo_pool *pool)
 {
 	std::lock_guard<std::mutex> g(g_default_mu);
-	if (g_default == pool)
-		g_default = nullptr;
+	if (g_default.load() == pool)
+		g_default.store(nullptr);
 }
 
 API mnemo_pool *mnemo_default_pool(void)
 {
+	mnemo_pool *p = g_default.load(std::memory_order_acquire);
+	if (p)
+		return p;
 	std::lock_guard<std::mutex> g(g_default_mu);
-	if (!g_default) {
-		int rc = mnemo_pool_open(nullptr, MNEMO_CREATE, &g_default);
+	if (!g_default.load()) {
+		int rc = mnemo_pool_open(nullptr, MNEMO_CREATE, &p);
 		if (rc) {
 			errno = -rc;
 			return nullptr;
 		}
+		g_default.store(p, std::memory_order_release);
 	}
-	return g_default;
+	return g_default.load();
 }
 
 API void *pmap(void *addr, size_t length, int prot, int flags)

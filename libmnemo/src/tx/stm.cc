@@ -142,6 +142,7 @@ void clear(desc *d)
 	d->undo_bytes.clear();
 	d->allocs.clear();
 	d->frees.clear();
+	d->hops.clear();
 	d->on_commit.clear();
 	d->on_undo.clear();
 	d->pool = nullptr;
@@ -178,14 +179,8 @@ int classify(desc *d, uintptr_t a)
 	mnemo_pool *p = pool_of(a, &lo, &hi);
 	if (!p)
 		return 0;
-	if (d->pool)
-		return fail(EXDEV, "a transaction wrote to pools %s and %s; "
-			    "its durable writes must stay in one pool",
-			    d->pool->path.c_str(), p->path.c_str());
-	d->pool = p;
-	d->pool_lo = lo;
-	d->pool_hi = hi;
-	return 1;
+	int rc = heap_pool(d, p);
+	return rc ? rc : 1;
 }
 
 /* Take the stripe of a for writing.  0, or -EAGAIN on conflict. */
@@ -370,6 +365,11 @@ int build_record(desc *d, uint64_t wv)
 			return fail(EINVAL, "a transaction wrote to libmnemo's "
 				    "own metadata in pool %s",
 				    d->pool->path.c_str());
+	for (const heap::hop &o : d->hops) {
+		uint64_t kind = o.set ? layout::kTxHeapSet : layout::kTxHeapClear;
+		d->rec.push_back((uint64_t)heap::hop_word(o) | kind << 48);
+		d->rec.push_back(1ull << (o.bit % 64));
+	}
 	return 0;
 }
 
@@ -378,12 +378,14 @@ int build_record(desc *d, uint64_t wv)
  * (txlog.cc), and the record stays replayable until then.  Flushing here
  * would put a clwb in flight before the next locked instruction, which
  * then waits for it: a second fence per transaction in all but name. */
-void write_back(desc *d)
+void write_back(desc *d, uint64_t wv)
 {
 	for (const wentry &e : d->ws.entries())
 		each_run(e, [&](size_t b, size_t k) {
 			memcpy((char *)e.addr + b, e.val + b, k);
 		});
+	for (const heap::hop &o : d->hops)
+		heap::tx_apply(o, wv);
 }
 
 /* The provisional busy value is at most the wv about to be taken, and is
@@ -436,6 +438,8 @@ static void discard(desc *d, int err)
 	release_locks(d, 0);
 	for (void *p : d->allocs)
 		free(p);
+	for (const heap::hop &o : d->hops)
+		heap::tx_unreserve(o);
 	for (size_t i = d->on_undo.size(); i-- > 0;)
 		d->on_undo[i].fn(d->on_undo[i].arg);
 	clear(d);
@@ -512,7 +516,7 @@ int commit(desc *d)
 		d->status = 0;
 		return rc;
 	}
-	if (!d->ws.empty()) {
+	if (!d->ws.empty() || !d->hops.empty()) {
 		uint64_t wv = take_wv(d);
 		if (serial_other(d) || (wv != d->rv + 1 && !validate(d)))
 			rc = -EAGAIN;
@@ -525,7 +529,7 @@ int commit(desc *d)
 			discard(d, 0); /* the caller decides what next */
 			return rc;
 		}
-		write_back(d);
+		write_back(d, wv);
 		release_locks(d, wv);
 		d->busy.store(kIdle, std::memory_order_release);
 		if (d->pool)
@@ -589,6 +593,20 @@ int set(desc *d, void *dst, int c, size_t n)
 			return rc;
 		done += k;
 	}
+	return 0;
+}
+
+int heap_pool(desc *d, mnemo_pool *p)
+{
+	if (d->pool == p)
+		return 0;
+	if (d->pool)
+		return fail(EXDEV, "a transaction wrote to pools %s and %s; "
+			    "its durable writes must stay in one pool",
+			    d->pool->path.c_str(), p->path.c_str());
+	d->pool = p;
+	d->pool_lo = (uintptr_t)p->base;
+	d->pool_hi = d->pool_lo + p->hdr.size;
 	return 0;
 }
 

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../heap/heap.h"
 #include "wset.h"
 
 struct mnemo_pool;
@@ -75,6 +76,7 @@ struct desc {
 	std::vector<undo_entry> undo;
 	std::vector<char> undo_bytes;
 	std::vector<void *> allocs, frees;
+	std::vector<heap::hop> hops; /* durable heap bits changed at commit */
 	std::vector<uint64_t> rec; /* commit record under construction */
 	std::vector<const wentry *> sorted; /* durable entries, by address */
 	struct action {
@@ -135,6 +137,10 @@ int go_irrevocable(desc *d);
  * the (already rolled back) transaction again, or to skip it. */
 [[noreturn]] void itm_retry(desc *d);
 [[noreturn]] void itm_cancel(desc *d);
+
+/* The transaction's durable writes go to pool p (a heap operation):
+ * 0, or -EXDEV if they already go elsewhere.  Does not fail the tx. */
+int heap_pool(desc *d, mnemo_pool *p);
 
 /* Tracking of volatile allocations made inside the transaction. */
 void *tx_malloc(desc *d, size_t n);

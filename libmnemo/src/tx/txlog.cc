@@ -31,6 +31,7 @@
 #include "../error.h"
 #include "../pool.h"
 #include "mnemosyne.h"
+#include "../heap/heap.h"
 #include "txlog.h"
 
 namespace mnemo::tx {
@@ -53,7 +54,7 @@ struct pool_state {
 	 * before the count is published). */
 	struct range {
 		uint64_t lo, hi;
-	} own[layout::kTxLogs + 1];
+	} own[layout::kTxLogs + 1 + 64]; /* + heap segment headers */
 	std::atomic<unsigned> nown{0};
 	uint64_t log_bytes = 0;
 	uint64_t id = 0;
@@ -85,19 +86,28 @@ std::vector<desc *> g_descs;
 
 /* ---- records ---- */
 
+/* A record entry: len bytes at addr (heap == 0), or a heap entry (heap
+ * == kTxHeapSet or kTxHeapClear, len 8, data the mask). */
 struct entry_ref {
 	uint64_t addr, len;
 	const void *data;
+	uint64_t heap;
 };
 
 /* Walk the entries of a record payload; false if malformed. */
 template <class F> bool walk_entries(const uint64_t *w, size_t n, F &&f)
 {
 	for (size_t i = 1; i < n;) {
-		uint64_t len = w[i] >> 48, words = (len + 7) / 8;
-		if (len == 0 || len > layout::kTxRunMax || i + 1 + words > n)
+		uint64_t len = w[i] >> 48, words = (len + 7) / 8, heap = 0;
+		if (len == layout::kTxHeapSet || len == layout::kTxHeapClear) {
+			heap = len;
+			len = 8;
+			words = 1;
+		}
+		if (len == 0 || (len > layout::kTxRunMax && !heap) ||
+		    i + 1 + words > n)
 			return false;
-		if (!f(entry_ref{w[i] & kAddrMask, len, w + i + 1}))
+		if (!f(entry_ref{w[i] & kAddrMask, len, w + i + 1, heap}))
 			return false;
 		i += 1 + words;
 	}
@@ -324,6 +334,8 @@ bool in_live_region(const mnemo_pool *p, uint64_t a, uint64_t n)
 int check_record(mnemo_pool *p, const rec_ref &r)
 {
 	bool ok = r.n >= 1 && walk_entries(r.w, r.n, [&](const entry_ref &e) {
+		if (e.heap)
+			return heap::bitmap_word_ok(p, e.addr);
 		return writable(p, e.addr, e.len) &&
 		       in_live_region(p, e.addr, e.len);
 	});
@@ -336,7 +348,14 @@ int check_record(mnemo_pool *p, const rec_ref &r)
 void apply_record(const rec_ref &r)
 {
 	walk_entries(r.w, r.n, [](const entry_ref &e) {
-		memcpy((void *)e.addr, e.data, e.len);
+		auto *word = (uint64_t *)e.addr;
+		uint64_t mask = *(const uint64_t *)e.data;
+		if (e.heap == layout::kTxHeapSet)
+			*word |= mask;
+		else if (e.heap == layout::kTxHeapClear)
+			*word &= ~mask;
+		else
+			memcpy((void *)e.addr, e.data, e.len);
 		scm::flush((const void *)e.addr, e.len);
 		return true;
 	});
@@ -418,6 +437,10 @@ int pool_attach(mnemo_pool *p)
 	ps->id = g_next_id++;
 	p->tx = ps;
 	int rc = log_size(p, &ps->log_bytes);
+	/* Records may name heap blocks but never heap headers. */
+	heap::protected_ranges(p, [](void *arg, uint64_t lo, uint64_t hi) {
+		add_own((pool_state *)arg, lo, hi);
+	}, ps);
 	if (rc == 0)
 		rc = recover(p, ps);
 	if (rc == 0 && ps->meta)
@@ -447,6 +470,18 @@ int drain(mnemo_pool *p)
 	if (!p->tx || !p->tx->meta)
 		return 0;
 	return pass(p);
+}
+
+void protect(mnemo_pool *p, uint64_t lo, uint64_t hi)
+{
+	std::lock_guard<std::mutex> g(p->tx->mu);
+	add_own(p->tx, lo, hi);
+}
+
+uint64_t floor_of(mnemo_pool *p)
+{
+	layout::tx_meta *m = p->tx ? p->tx->meta : nullptr;
+	return m ? __atomic_load_n(&m->floor, __ATOMIC_ACQUIRE) : 0;
 }
 
 mnemo_pool *pool_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi)

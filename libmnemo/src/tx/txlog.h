@@ -25,6 +25,11 @@ int pool_detach(mnemo_pool *p);
 /* Write back and truncate every log of p. */
 int drain(mnemo_pool *p);
 
+/* Transactions must not write [lo, hi) of p (library metadata). */
+void protect(mnemo_pool *p, uint64_t lo, uint64_t hi);
+/* Every record with wv <= the result is durable in place. */
+uint64_t floor_of(mnemo_pool *p);
+
 /* The open pool whose window holds addr, or nullptr; *lo, *hi its bounds. */
 mnemo_pool *pool_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 /* Whether [a, a+n) may be written durably (not library metadata). */

@@ -1,0 +1,652 @@
+/*
+ * alloc.cc -- allocation and free: thread heaps, size-class pages, large
+ * blocks, and the transactional forms (block states in heap.h).
+ *
+ * Fast path of a small allocation: one scan of the current page's vfree
+ * bitmap, one atomic and, one atomic or on the durable bit, one flush, one
+ * fence.  A free: one atomic and on the durable bit, one flush (no fence:
+ * layout.h says why), one atomic or on vfree.
+ */
+#include <cerrno>
+#include <cstring>
+#include <pthread.h>
+
+#include "../error.h"
+#include "../pool.h"
+#include "../scm/scm.h"
+#include "../tx/stm.h"
+#include "../tx/txlog.h"
+#include "heap.h"
+
+namespace mnemo::heap {
+namespace {
+
+using layout::kHeapPage;
+constexpr auto kRel = std::memory_order_release;
+constexpr auto kAcq = std::memory_order_acquire;
+constexpr auto kRlx = std::memory_order_relaxed;
+
+/* Live heaps: thread exit and heap_of() find them here.  g_epoch changes
+ * whenever one goes, which invalidates every thread's fast-path cache. */
+std::mutex g_mu;
+std::vector<heap *> g_heaps;
+std::atomic<uint64_t> g_epoch{1};
+
+struct tl_fast {
+	uint64_t id, epoch;
+	uintptr_t lo, hi;
+	heap *h;
+	theap *t;
+};
+__attribute__((tls_model("initial-exec"))) thread_local tl_fast tl_f;
+
+/* Every thread heap of this thread, handed to spares at thread exit (a
+ * pthread key: C++ thread_local destructors run before key destructors). */
+struct tl_list {
+	std::vector<std::pair<uint64_t, theap *>> v;
+};
+thread_local tl_list *tl_l;
+pthread_key_t g_key;
+pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+void thread_exit(void *arg)
+{
+	auto *l = (tl_list *)arg;
+	{
+		std::lock_guard<std::mutex> g(g_mu);
+		for (auto &[id, t] : l->v)
+			for (heap *h : g_heaps)
+				if (h->id == id) {
+					std::lock_guard<std::mutex> hg(h->mu);
+					h->spares.push_back(t);
+				}
+	}
+	tl_f = tl_fast{};
+	tl_l = nullptr;
+	delete l;
+}
+
+void make_key() { pthread_key_create(&g_key, thread_exit); }
+
+uint64_t bit_mask(unsigned bit) { return 1ull << (bit % 64); }
+
+std::atomic<uint64_t> &durable_word(vpage *pg, unsigned bit)
+{
+	return pg->bits[bit / 64];
+}
+
+/* ---- small pages ---- */
+
+int take_bit(vpage *pg)
+{
+	unsigned nw = (pg->cap + 63) / 64;
+	for (unsigned k = 0; k < nw; k++) {
+		unsigned w = pg->cursor + k < nw ? pg->cursor + k
+						 : pg->cursor + k - nw;
+		uint64_t v = pg->vfree[w].load(kAcq);
+		if (v) {
+			unsigned b = (unsigned)__builtin_ctzll(v);
+			pg->vfree[w].fetch_and(~(1ull << b), kAcq);
+			pg->cursor = w;
+			return (int)(w * 64 + b);
+		}
+	}
+	return -1;
+}
+
+bool any_free(const vpage *pg)
+{
+	for (unsigned w = 0; w < (pg->cap + 63) / 64; w++)
+		if (pg->vfree[w].load(kAcq))
+			return true;
+	return false;
+}
+
+bool all_free(const vpage *pg)
+{
+	for (unsigned w = 0; w < kW; w++) {
+		if (pg->vfree[w].load(kAcq) != cap_mask(pg, w) ||
+		    pg->vpend[w].load(kAcq))
+			return false;
+	}
+	return true;
+}
+
+void push_returned(vpage *pg)
+{
+	theap *o = pg->owner.load(kAcq);
+	vpage *head = o->returned.load(kRlx);
+	do
+		pg->rnext = head;
+	while (!o->returned.compare_exchange_weak(head, pg, kRel, kRlx));
+}
+
+/* Park a page its owner found full; false if it has a free block after
+ * all (a free raced with the scan) and stays with the owner. */
+bool park(vpage *pg)
+{
+	pg->full.store(true);
+	if (any_free(pg) && pg->full.exchange(false))
+		return false;
+	return true; /* a free that clears `full` hands it back */
+}
+
+/* A small block becomes allocatable again. */
+void give_back(vpage *pg, unsigned bit)
+{
+	pg->vfree[bit / 64].fetch_or(bit_mask(bit), kRel);
+	if (pg->full.load(kRlx) && pg->full.exchange(false))
+		push_returned(pg);
+}
+
+/* An empty page goes back to its segment.  Its cleared bits are made
+ * durable first: another thread may format it at once (layout.h order).
+ * pre: h->mu held, pg owned by nobody else and all_free(pg). */
+void retire(vpage *pg)
+{
+	scm::persist((const void *)pg->bits, (pg->cap + 63) / 64 * 8);
+	pg->owner.store(nullptr, kRlx);
+	pg->cls = kFree;
+	pg->cap = 0;
+	build_volatile(pg);
+	set_free_page(pg->seg, (uint64_t)(pg - pg->seg->pages.data()), true);
+}
+
+/* Move pages handed back by frees into the owner's lists. */
+void drain_returned(theap *t)
+{
+	vpage *pg = t->returned.exchange(nullptr, kAcq);
+	while (pg) {
+		vpage *next = pg->rnext;
+		unsigned c = pg->cls;
+		if (all_free(pg) && (t->cur[c] || !t->avail[c].empty())) {
+			std::lock_guard<std::mutex> g(t->h->mu);
+			retire(pg);
+		} else {
+			t->avail[c].push_back(pg);
+		}
+		pg = next;
+	}
+}
+
+void release_span(heap *h, vpage *head);
+
+/* pre: h->mu held */
+void release_deferred_locked(heap *h)
+{
+	uint64_t floor = tx::floor_of(h->pool);
+	size_t k = 0;
+	for (const deferred &d : h->defer) {
+		if (d.wv > floor) {
+			h->defer[k++] = d;
+			continue;
+		}
+		if (d.pg->cls == kLarge)
+			release_span(h, d.pg);
+		else
+			give_back(d.pg, d.bit);
+	}
+	h->defer.resize(k);
+	h->ndefer.store(k, kRlx);
+}
+
+/* Take every page of the spare thread heaps (threads that exited). */
+void steal_spares(theap *t)
+{
+	heap *h = t->h;
+	for (theap *s : h->spares) {
+		if (s == t)
+			continue;
+		auto move = [&](vpage *pg) {
+			pg->owner.store(t, kRel);
+			t->avail[pg->cls].push_back(pg);
+		};
+		for (unsigned c = 1; c <= layout::kHeapClasses; c++) {
+			if (s->cur[c])
+				move(s->cur[c]);
+			s->cur[c] = nullptr;
+			for (vpage *pg : s->avail[c])
+				move(pg);
+			s->avail[c].clear();
+		}
+		for (vpage *pg = s->returned.exchange(nullptr, kAcq); pg;) {
+			vpage *next = pg->rnext;
+			move(pg);
+			pg = next;
+		}
+	}
+}
+
+/* First page index of a run of n free pages in s, or 0 (page 0 is always
+ * a header page). */
+uint64_t find_run(const segment *s, uint64_t n)
+{
+	uint64_t run = 0;
+	for (uint64_t i = s->hdr_pages; i < s->npages; i++) {
+		if (!(s->freemap[i / 64] >> (i % 64) & 1)) {
+			run = 0;
+			if (!s->freemap[i / 64])
+				i |= 63;
+			continue;
+		}
+		if (++run == n)
+			return i + 1 - n;
+	}
+	return 0;
+}
+
+/* Make room for n more pages: reuse deferred frees (truncating the logs
+ * if needed), then grow.  pre: g (on h->mu) held. */
+int make_room(heap *h, std::unique_lock<std::mutex> &g, uint64_t n,
+	      bool *drained)
+{
+	if (h->ndefer.load(kRlx) && !*drained) {
+		*drained = true;
+		g.unlock();
+		int rc = tx::drain(h->pool);
+		g.lock();
+		release_deferred_locked(h);
+		if (rc == 0)
+			return 0;
+	}
+	return grow(h, n * kHeapPage);
+}
+
+/* A run of n free pages (formatted by the caller).  pre: g held. */
+vpage *take_pages(heap *h, std::unique_lock<std::mutex> &g, uint64_t n)
+{
+	bool drained = false;
+	if (h->ndefer.load(kRlx))
+		release_deferred_locked(h);
+	for (;;) {
+		for (segment *s : h->segs) {
+			uint64_t i = find_run(s, n);
+			if (!i)
+				continue;
+			for (uint64_t k = 0; k < n; k++)
+				set_free_page(s, i + k, false);
+			return &s->pages[i];
+		}
+		if (make_room(h, g, n, &drained))
+			return nullptr;
+	}
+}
+
+vpage *new_page(theap *t, unsigned c)
+{
+	heap *h = t->h;
+	std::unique_lock<std::mutex> g(h->mu);
+	if (!h->spares.empty()) {
+		steal_spares(t);
+		if (!t->avail[c].empty()) {
+			vpage *pg = t->avail[c].back();
+			t->avail[c].pop_back();
+			return pg;
+		}
+	}
+	vpage *pg = take_pages(h, g, 1);
+	if (!pg)
+		return nullptr;
+	pg->cls = (uint16_t)c;
+	pg->bsize = layout::heap_class_size(c);
+	pg->cap = (uint32_t)(kHeapPage / pg->bsize);
+	pg->cursor = 0;
+	pg->full.store(false);
+	format_page(pg, layout::kHeapSmall, c, 0);
+	build_volatile(pg); /* every block free */
+	pg->owner.store(t, kRel);
+	return pg;
+}
+
+/* Reserve a block of class c: the page and the bit, or nullptr. */
+vpage *reserve_small(theap *t, unsigned c, int *bit)
+{
+	vpage *pg = t->cur[c];
+	if (pg && (*bit = take_bit(pg)) >= 0)
+		return pg;
+	for (;;) {
+		if (pg && park(pg))
+			t->cur[c] = pg = nullptr;
+		if (!pg) {
+			drain_returned(t);
+			if (!t->avail[c].empty()) {
+				pg = t->avail[c].back();
+				t->avail[c].pop_back();
+			} else if (!(pg = new_page(t, c))) {
+				return nullptr;
+			}
+			t->cur[c] = pg;
+		}
+		if ((*bit = take_bit(pg)) >= 0)
+			return pg;
+	}
+}
+
+vpage *reserve_large(heap *h, size_t size)
+{
+	uint64_t n = (size + kHeapPage - 1) / kHeapPage;
+	std::unique_lock<std::mutex> g(h->mu);
+	vpage *pg = take_pages(h, g, n);
+	if (!pg)
+		return nullptr;
+	pg->cls = kLarge;
+	pg->span = (uint32_t)n;
+	pg->bsize = n * kHeapPage;
+	pg->cap = 1;
+	for (uint64_t k = 1; k < n; k++) {
+		pg[k].cls = kCont;
+		pg[k].head = pg;
+	}
+	format_page(pg, layout::kHeapLarge, 0, (uint32_t)n);
+	build_volatile(pg);
+	return pg;
+}
+
+void release_span(heap *h, vpage *head)
+{
+	(void)h;
+	segment *s = head->seg;
+	uint64_t i = (uint64_t)(head - s->pages.data());
+	for (uint64_t k = 0; k < head->span; k++) {
+		vpage &pg = s->pages[i + k];
+		pg.cls = kFree;
+		pg.head = nullptr;
+		set_free_page(s, i + k, true);
+	}
+	head->span = 0;
+	head->cap = 0;
+}
+
+/* Undo a reservation that never became durable. */
+void unreserve(vpage *pg, unsigned bit)
+{
+	if (pg->cls == kLarge) {
+		std::lock_guard<std::mutex> g(pg->seg->h->mu);
+		release_span(pg->seg->h, pg);
+	} else {
+		give_back(pg, bit);
+	}
+}
+
+/* Smallest class whose blocks hold size bytes at an `align` boundary
+ * (pages start 64 KiB-aligned, so block k starts at k * block size). */
+unsigned class_for(size_t size, size_t align)
+{
+	for (unsigned c = class_of(size); c && c <= layout::kHeapClasses; c++)
+		if (layout::heap_class_size(c) % align == 0)
+			return c;
+	return 0;
+}
+
+/* A block in the heap: its page (the head for large ones) and bit, or a
+ * negative code with a message. */
+int locate(const void *p, heap **hp, vpage **pgp, unsigned *bitp,
+	   const char *who)
+{
+	heap *h = heap_of((uintptr_t)p);
+	vpage *pg = h ? page_of(h, (uintptr_t)p) : nullptr;
+	if (!pg)
+		return fail(EINVAL, "%s(%p): not a block of a persistent "
+			    "heap of an open pool", who, p);
+	if (pg->cls == kFree || pg->cls == kCont)
+		return fail(EINVAL, "%s(%p): %s", who, p,
+			    pg->cls == kFree ? "not allocated (double free?)"
+					     : "points inside a large block");
+	uint64_t off = (uint64_t)((const char *)p - pg->start);
+	if (off % pg->bsize || off / pg->bsize >= pg->cap)
+		return fail(EINVAL, "%s(%p): points inside a block of %llu "
+			    "bytes", who, p, (unsigned long long)pg->bsize);
+	*hp = h;
+	*pgp = pg;
+	*bitp = (unsigned)(off / pg->bsize);
+	return 0;
+}
+
+int not_allocated(const void *p, const char *who)
+{
+	return fail(EINVAL, "%s(%p): the block is not allocated (double "
+		    "free?)", who, p);
+}
+
+/* pfree inside a transaction: the durable bit clears at commit. */
+int tx_free(tx::desc *d, heap *h, vpage *pg, unsigned bit, const void *p)
+{
+	if (d->status)
+		return 0; /* rolled back: no more effects */
+	for (size_t i = 0; i < d->hops.size(); i++) {
+		hop &o = d->hops[i];
+		if (o.pg == pg && o.bit == bit && o.set) { /* ours: undo it */
+			unreserve(pg, bit);
+			d->hops.erase(d->hops.begin() + (long)i);
+			return 0;
+		}
+	}
+	uint64_t m = bit_mask(bit);
+	if (!(durable_word(pg, bit).load(kAcq) & m) ||
+	    (pg->vpend[bit / 64].fetch_or(m, kAcq) & m))
+		return not_allocated(p, "pfree");
+	int rc = tx::heap_pool(d, h->pool);
+	if (rc) {
+		pg->vpend[bit / 64].fetch_and(~m, kRel);
+		return tx::fail_tx(d, rc);
+	}
+	d->hops.push_back(hop{pg, bit, false});
+	return 0;
+}
+
+} // namespace
+
+/* ---- interface ---- */
+
+unsigned class_of(size_t n)
+{
+	if (n <= 128)
+		return n <= 16 ? 1 : (unsigned)((n + 15) / 16);
+	if (n > layout::kHeapSmallMax)
+		return 0;
+	unsigned lg = 63 - (unsigned)__builtin_clzll(n - 1);
+	uint64_t base = 1ull << lg; /* base < n <= 2 base */
+	unsigned q = (unsigned)((n - 1 - base) / (base / 4));
+	return 9 + (lg - 7) * 4 + q;
+}
+
+void heap_register(heap *h)
+{
+	std::lock_guard<std::mutex> g(g_mu);
+	g_heaps.push_back(h);
+}
+
+void heap_unregister(heap *h)
+{
+	std::lock_guard<std::mutex> g(g_mu);
+	for (size_t i = 0; i < g_heaps.size(); i++)
+		if (g_heaps[i] == h)
+			g_heaps.erase(g_heaps.begin() + (long)i);
+	g_epoch.fetch_add(1);
+}
+
+theap *thread_heap(heap *h)
+{
+	if (tl_f.id == h->id && tl_f.epoch == g_epoch.load(kAcq))
+		return tl_f.t;
+	pthread_once(&g_key_once, make_key);
+	if (!tl_l) {
+		tl_l = new tl_list;
+		pthread_setspecific(g_key, tl_l);
+	}
+	theap *t = nullptr;
+	{
+		std::lock_guard<std::mutex> g(g_mu); /* forget dead heaps */
+		auto &v = tl_l->v;
+		for (size_t i = 0; i < v.size();) {
+			bool live = false;
+			for (heap *o : g_heaps)
+				live |= o->id == v[i].first;
+			if (live && v[i].first == h->id)
+				t = v[i].second;
+			if (live)
+				i++;
+			else
+				v.erase(v.begin() + (long)i);
+		}
+	}
+	if (!t) {
+		std::lock_guard<std::mutex> g(h->mu);
+		if (!h->spares.empty()) {
+			t = h->spares.back();
+			h->spares.pop_back();
+		} else {
+			t = new theap;
+			t->h = h;
+			h->theaps.push_back(t);
+		}
+		tl_l->v.push_back({h->id, t});
+	}
+	uintptr_t lo = (uintptr_t)h->pool->base;
+	tl_f = tl_fast{h->id, g_epoch.load(kAcq), lo, lo + h->pool->hdr.size,
+		       h, t};
+	return t;
+}
+
+heap *heap_of(uintptr_t a)
+{
+	if (tl_f.h && tl_f.epoch == g_epoch.load(kAcq) &&
+	    a - tl_f.lo < tl_f.hi - tl_f.lo)
+		return tl_f.h;
+	uintptr_t lo, hi;
+	mnemo_pool *p = tx::pool_of(a, &lo, &hi);
+	return p ? p->heap : nullptr;
+}
+
+void *alloc(heap *h, size_t size, size_t align, const fill &f)
+{
+	tx::desc *d = tx::self();
+	if (d->depth && d->status) { /* rolled back: no more effects */
+		errno = -d->status;
+		return nullptr;
+	}
+	if (size == 0)
+		size = 1;
+	unsigned c = align <= 16 ? class_of(size) : class_for(size, align);
+	if (align > kHeapPage || size > (1ull << 47)) {
+		fail(EINVAL, "pmalloc: cannot allocate %zu bytes aligned to "
+		     "%zu (alignment up to %llu)", size, align,
+		     (unsigned long long)kHeapPage);
+		errno = EINVAL;
+		return nullptr;
+	}
+	int bit = 0;
+	vpage *pg = c ? reserve_small(thread_heap(h), c, &bit)
+		      : reserve_large(h, size);
+	if (!pg) {
+		errno = ENOMEM;
+		return nullptr;
+	}
+	char *p = pg->start + (uint64_t)bit * pg->bsize;
+	if (d->depth) {
+		int rc = tx::heap_pool(d, h->pool);
+		if (rc) {
+			unreserve(pg, (unsigned)bit);
+			errno = -tx::fail_tx(d, rc);
+			return nullptr;
+		}
+		d->hops.push_back(hop{pg, (unsigned)bit, true});
+	}
+	/* The contents first: the fence below (or the commit's) orders
+	 * these flushes before the block is durably allocated. */
+	if (f.zero)
+		memset(p, 0, size);
+	if (f.src && d->depth)
+		tx::load(d, p, f.src, f.n);
+	else if (f.src)
+		memcpy(p, f.src, f.n);
+	if (f.zero || f.src)
+		scm::flush(p, f.zero ? size : f.n);
+	if (!d->depth) {
+		std::atomic<uint64_t> &w = durable_word(pg, (unsigned)bit);
+		w.fetch_or(bit_mask((unsigned)bit), kRel);
+		scm::flush(&w, 8);
+		scm::fence();
+	}
+	return p;
+}
+
+int free_block(void *p)
+{
+	heap *h;
+	vpage *pg;
+	unsigned bit;
+	int rc = locate(p, &h, &pg, &bit, "pfree");
+	if (rc)
+		return rc;
+	tx::desc *d = tx::self();
+	if (d->depth)
+		return tx_free(d, h, pg, bit, p);
+	uint64_t m = bit_mask(bit);
+	if (pg->vpend[bit / 64].load(kAcq) & m)
+		return fail(EINVAL, "pfree(%p): a transaction is freeing the "
+			    "block (double free)", p);
+	std::atomic<uint64_t> &w = durable_word(pg, bit);
+	if (!(w.fetch_and(~m, std::memory_order_acq_rel) & m))
+		return not_allocated(p, "pfree");
+	scm::flush(&w, 8);
+	if (pg->cls == kLarge) { /* its pages may be reused at once */
+		scm::fence();
+		std::lock_guard<std::mutex> g(h->mu);
+		release_span(h, pg);
+	} else {
+		give_back(pg, bit);
+	}
+	return 0;
+}
+
+size_t usable_size(const void *p)
+{
+	heap *h;
+	vpage *pg;
+	unsigned bit;
+	if (locate(p, &h, &pg, &bit, "pmalloc_usable_size"))
+		return 0;
+	return pg->bsize;
+}
+
+void release_deferred(heap *h)
+{
+	std::lock_guard<std::mutex> g(h->mu);
+	release_deferred_locked(h);
+}
+
+/* ---- transactions ---- */
+
+uint64_t *hop_word(const hop &o)
+{
+	return (uint64_t *)&durable_word(o.pg, o.bit);
+}
+
+void tx_unreserve(const hop &o)
+{
+	if (o.set)
+		unreserve(o.pg, o.bit);
+	else
+		o.pg->vpend[o.bit / 64].fetch_and(~bit_mask(o.bit), kRel);
+}
+
+void tx_apply(const hop &o, uint64_t wv)
+{
+	uint64_t m = bit_mask(o.bit);
+	std::atomic<uint64_t> &w = durable_word(o.pg, o.bit);
+	if (o.set) {
+		w.fetch_or(m, kRel);
+		return;
+	}
+	uint64_t old = w.fetch_and(~m, kRel);
+	o.pg->vpend[o.bit / 64].fetch_and(~m, kRel);
+	if (!(old & m))
+		return; /* a racing non-transactional double free took it */
+	heap *h = o.pg->seg->h;
+	std::lock_guard<std::mutex> g(h->mu);
+	h->defer.push_back(deferred{o.pg, o.bit, wv});
+	h->ndefer.store(h->defer.size(), kRlx);
+}
+
+} // namespace mnemo::heap

@@ -1,0 +1,221 @@
+/*
+ * api.cc -- the public heap interface: the pmalloc family on the default
+ * pool, the pool-explicit and atomic-publish forms, statistics and the
+ * consistency check.
+ */
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "../error.h"
+#include "../pool.h"
+#include "../tx/stm.h"
+#include "heap.h"
+#include "mnemosyne.h"
+
+#define API extern "C" __attribute__((visibility("default")))
+
+using namespace mnemo;
+using namespace mnemo::heap;
+
+namespace {
+
+void *fail_null(int err, const char *msg)
+{
+	fail(err, "%s", msg);
+	errno = err;
+	return nullptr;
+}
+
+void *default_alloc(size_t size, size_t align, const fill &f)
+{
+	mnemo_pool *p = mnemo_default_pool();
+	return p ? alloc(p->heap, size, align, f) : nullptr;
+}
+
+bool pow2(size_t a) { return a && !(a & (a - 1)); }
+
+/* pfree cannot return its error: report it where a developer sees it. */
+void report(int rc)
+{
+	errno = -rc;
+	fprintf(stderr, "libmnemo: %s\n", mnemo_errormsg());
+	const char *a = getenv("MNEMO_HEAP_ABORT");
+	if (a && *a && strcmp(a, "0") != 0)
+		abort();
+}
+
+/* Leave a transaction begun by the caller's helper: the outermost level
+ * is rolled back, an inner one only counts down (its outer decides). */
+void leave_tx(tx::desc *d, bool nested)
+{
+	if (nested)
+		tx::commit(d);
+	else
+		tx::user_abort(d);
+}
+
+/* Run body() (which returns 0 or a code) as a transaction, or as part of
+ * the caller's; retries conflicts of its own transaction. */
+template <class F> int in_tx(F &&body)
+{
+	tx::desc *d = tx::self();
+	bool nested = d->depth > 0;
+	for (;;) {
+		int rc = tx::begin(d, tx::mode::plain, nullptr);
+		if (rc)
+			return rc;
+		if ((rc = body(d)) && !d->status) {
+			leave_tx(d, nested);
+			return rc;
+		}
+		rc = tx::commit(d);
+		if (rc != -EAGAIN || nested)
+			return rc;
+	}
+}
+
+} // namespace
+
+API void *pmalloc(size_t size)
+{
+	return default_alloc(size, 0, fill{});
+}
+
+API void *pcalloc(size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		return fail_null(ENOMEM, "pcalloc: nmemb * size overflows");
+	return default_alloc(n * size, 0, fill{true, nullptr, 0});
+}
+
+API void *paligned_alloc(size_t align, size_t size)
+{
+	if (!pow2(align))
+		return fail_null(EINVAL, "paligned_alloc: the alignment must "
+				 "be a power of two");
+	return default_alloc(size, align, fill{});
+}
+
+API void pfree(void *ptr)
+{
+	if (!ptr)
+		return;
+	int rc = free_block(ptr);
+	if (rc)
+		report(rc);
+}
+
+API void *prealloc(void *ptr, size_t size)
+{
+	if (!ptr)
+		return pmalloc(size);
+	if (size == 0) {
+		pfree(ptr);
+		return nullptr;
+	}
+	size_t have = usable_size(ptr);
+	if (!have) {
+		errno = EINVAL;
+		return nullptr;
+	}
+	if (size <= have)
+		return ptr;
+	void *p = alloc(heap_of((uintptr_t)ptr), size, 0,
+			fill{false, ptr, have});
+	if (p)
+		free_block(ptr);
+	return p;
+}
+
+API size_t pmalloc_usable_size(void *ptr)
+{
+	return ptr ? usable_size(ptr) : 0;
+}
+
+API void *mnemo_heap_alloc(mnemo_pool *pool, size_t size, size_t align,
+			   unsigned flags)
+{
+	if (!pool || (align && !pow2(align)) || (flags & ~MNEMO_HEAP_ZERO))
+		return fail_null(EINVAL, "mnemo_heap_alloc: a pool, an "
+				 "alignment of 0 or a power of two, and flags "
+				 "0 or MNEMO_HEAP_ZERO are required");
+	return alloc(pool->heap, size, align,
+		     fill{(flags & MNEMO_HEAP_ZERO) != 0, nullptr, 0});
+}
+
+API int mnemo_heap_alloc_to(void **dst, size_t size, unsigned flags)
+{
+	heap::heap *h = dst ? heap_of((uintptr_t)dst) : nullptr;
+	if (!h || (flags & ~MNEMO_HEAP_ZERO))
+		return fail(EINVAL, "mnemo_heap_alloc_to: dst must be in an "
+			    "open pool and flags 0 or MNEMO_HEAP_ZERO");
+	return in_tx([&](tx::desc *d) {
+		void *p = alloc(h, size, 0,
+				fill{(flags & MNEMO_HEAP_ZERO) != 0, nullptr, 0});
+		return p ? tx::store(d, dst, &p, sizeof(p)) : -errno;
+	});
+}
+
+API int mnemo_heap_free_from(void **src)
+{
+	if (!src || !heap_of((uintptr_t)src))
+		return fail(EINVAL, "mnemo_heap_free_from: src must be in an "
+			    "open pool");
+	return in_tx([&](tx::desc *d) {
+		void *p = nullptr;
+		int rc = tx::load(d, &p, src, sizeof(p));
+		if (rc || !p)
+			return rc;
+		if ((rc = free_block(p)))
+			return rc;
+		p = nullptr;
+		return tx::store(d, src, &p, sizeof(p));
+	});
+}
+
+API int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st)
+{
+	if (!pool || !st)
+		return fail(EINVAL, "mnemo_heap_stats: pool and st are required");
+	heap::heap *h = pool->heap;
+	memset(st, 0, sizeof(*st));
+	for (unsigned c = 1; c <= layout::kHeapClasses; c++)
+		st->classes[c - 1].block_size =
+			(uint32_t)layout::heap_class_size(c);
+	std::lock_guard<std::mutex> g(h->mu);
+	for (segment *s : h->segs)
+		for (vpage &pg : s->pages) {
+			if (pg.cls == kFree || pg.cls == kCont)
+				continue;
+			uint64_t n = 0;
+			for (unsigned w = 0; w < (pg.cap + 63) / 64; w++)
+				n += (uint64_t)__builtin_popcountll(pg.bits[w].load());
+			uint64_t pages = pg.cls == kLarge ? pg.span : 1;
+			st->page_bytes += pages * layout::kHeapPage;
+			st->live_blocks += n;
+			st->live_bytes += n * pg.bsize;
+			if (pg.cls == kLarge) {
+				st->large_blocks += n;
+				continue;
+			}
+			st->classes[pg.cls - 1].blocks += n;
+			st->classes[pg.cls - 1].pages++;
+		}
+	st->heap_bytes = h->bytes;
+	st->fragmentation = st->page_bytes
+		? 1.0 - (double)st->live_bytes / (double)st->page_bytes : 0.0;
+	st->reclaimed_blocks = h->reclaimed_blocks;
+	st->reclaimed_bytes = h->reclaimed_bytes;
+	st->recovery_ns = h->recovery_ns;
+	st->collected = h->collected;
+	return 0;
+}
+
+API int mnemo_heap_check(mnemo_pool *pool)
+{
+	if (!pool)
+		return fail(EINVAL, "mnemo_heap_check: pool is NULL");
+	return check(pool->heap);
+}

@@ -1,0 +1,93 @@
+/*
+ * check.cc -- mnemo_heap_check(): the durable bits and descs against the
+ * volatile state.  The invariants it proves, with no allocation in flight:
+ *  - no block is both durably allocated and free to hand out (vfree);
+ *  - a free page has no bit set and is in its segment's free map;
+ *  - a small page's desc names its class and no bit lies past its blocks;
+ *  - a large block's desc gives its span, and its other pages point to it;
+ *  - no transaction is freeing anything (vpend all clear).
+ */
+#include <cerrno>
+
+#include "../error.h"
+#include "../pool.h"
+#include "heap.h"
+
+namespace mnemo::heap {
+namespace {
+
+int bad(const heap *h, const segment *s, uint64_t i, const char *why)
+{
+	return fail(EUCLEAN, "pool %s: heap check: segment %u page %llu: %s",
+		    h->pool->path.c_str(), s->index, (unsigned long long)i,
+		    why);
+}
+
+bool page_free_in_map(const segment *s, uint64_t i)
+{
+	return s->freemap[i / 64] >> (i % 64) & 1;
+}
+
+const char *check_words(const vpage &pg, bool small)
+{
+	for (unsigned w = 0; w < kW; w++) {
+		uint64_t b = pg.bits[w].load(), f = pg.vfree[w].load();
+		if (pg.vpend[w].load())
+			return "a transactional free is pending";
+		if (b & f)
+			return "a block is both allocated and free";
+		if (small && (b | f) & ~cap_mask(&pg, w))
+			return "bits past the last block";
+		if (!small && w > 0 && b)
+			return "a large block with extra bits";
+	}
+	return nullptr;
+}
+
+const char *check_page(const segment *s, uint64_t i)
+{
+	const vpage &pg = s->pages[i];
+	uint64_t d = *pg.desc;
+	switch (pg.cls) {
+	case kFree:
+		for (unsigned w = 0; w < kW; w++)
+			if (pg.bits[w].load() || pg.vfree[w].load())
+				return "a free page with bits set";
+		return page_free_in_map(s, i) ? nullptr
+					      : "a free page not in the map";
+	case kCont:
+		if (!pg.head || pg.head->cls != kLarge ||
+		    &pg - pg.head >= (long)pg.head->span || &pg <= pg.head)
+			return "a page of a large block without its head";
+		return page_free_in_map(s, i) ? "a used page in the free map"
+					      : nullptr;
+	case kLarge:
+		if (d != (layout::kHeapLarge | (uint64_t)pg.span << 32) ||
+		    pg.span == 0 || i + pg.span > s->npages)
+			return "a large block whose desc does not match";
+		break;
+	default:
+		if (d != (layout::kHeapSmall | (uint64_t)pg.cls << 8) ||
+		    pg.bsize != layout::heap_class_size(pg.cls))
+			return "a small page whose desc does not match";
+	}
+	if (page_free_in_map(s, i))
+		return "a used page in the free map";
+	return check_words(pg, pg.cls != kLarge);
+}
+
+} // namespace
+
+int check(heap *h)
+{
+	std::lock_guard<std::mutex> g(h->mu);
+	for (const segment *s : h->segs)
+		for (uint64_t i = s->hdr_pages; i < s->npages; i++) {
+			const char *why = check_page(s, i);
+			if (why)
+				return bad(h, s, i, why);
+		}
+	return 0;
+}
+
+} // namespace mnemo::heap

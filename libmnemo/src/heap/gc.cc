@@ -1,0 +1,145 @@
+/*
+ * gc.cc -- the recovery-time collection (as Makalu and Ralloc do): after a
+ * crash, blocks allocated outside a transaction whose pointer never got
+ * stored are leaks.  Mark every block reachable from the roots, then free
+ * the allocated blocks that are not marked.
+ *
+ * Roots: the named roots and every word of every user region (anything
+ * not "mnemo.*": pmap regions, persistent sections, user logs).  The scan
+ * is conservative: any 8-aligned word whose value points into an
+ * allocated block (its start or inside it) keeps the block.  Pointers held
+ * only in other pools, in files, or as offsets do not count.
+ *
+ * It runs at open, before any thread can allocate, on the durable bits as
+ * replay left them; it clears bits with plain stores, flushes them and
+ * fences once.  A crash during it leaves the heap marked open, so the next
+ * open collects again (it is idempotent).
+ */
+#include <cstring>
+#include <vector>
+
+#include "../pool.h"
+#include "../scm/scm.h"
+#include "heap.h"
+
+namespace mnemo::heap {
+namespace {
+
+struct marker {
+	heap *h;
+	uintptr_t lo = ~(uintptr_t)0, hi = 0; /* bounds of all segments */
+	/* mark bits, kW words per page, pages numbered across segments */
+	std::vector<uint64_t> marks;
+	std::vector<uint64_t> first; /* first page number of each segment */
+	struct span {
+		const char *p;
+		uint64_t n;
+	};
+	std::vector<span> stack;
+
+	uint64_t *mark_word(const vpage *pg, unsigned bit)
+	{
+		const segment *s = pg->seg;
+		uint64_t page = first[s->index] + (uint64_t)(pg - s->pages.data());
+		return &marks[page * kW + bit / 64];
+	}
+
+	void consider(uint64_t v)
+	{
+		if (v - lo >= hi - lo)
+			return;
+		vpage *pg = page_of(h, (uintptr_t)v);
+		if (!pg || pg->cls == kFree)
+			return;
+		if (pg->cls == kCont)
+			pg = pg->head;
+		uint64_t bit = ((uintptr_t)v - (uintptr_t)pg->start) / pg->bsize;
+		if (bit >= pg->cap)
+			return;
+		uint64_t m = 1ull << (bit % 64);
+		uint64_t *mw = mark_word(pg, (unsigned)bit);
+		if (!(pg->bits[bit / 64].load(std::memory_order_relaxed) & m) ||
+		    (*mw & m))
+			return;
+		*mw |= m;
+		stack.push_back({pg->start + bit * pg->bsize, pg->bsize});
+	}
+
+	void scan(const char *p, uint64_t n)
+	{
+		const auto *w = (const uint64_t *)p;
+		for (uint64_t i = 0; i < n / 8; i++)
+			consider(w[i]);
+	}
+
+	void drain()
+	{
+		while (!stack.empty()) {
+			span s = stack.back();
+			stack.pop_back();
+			scan(s.p, s.n);
+		}
+	}
+};
+
+bool user_region(const char *name)
+{
+	return strncmp(name, layout::kReservedPrefix,
+		       sizeof(layout::kReservedPrefix) - 1) != 0;
+}
+
+} // namespace
+
+void collect(heap *h)
+{
+	marker mk;
+	mk.h = h;
+	uint64_t pages = 0;
+	unsigned maxidx = 0;
+	for (segment *s : h->segs)
+		maxidx = s->index > maxidx ? s->index : maxidx;
+	mk.first.assign(maxidx + 1, 0);
+	for (segment *s : h->segs) {
+		mk.first[s->index] = pages;
+		pages += s->npages;
+		uintptr_t a = (uintptr_t)s->start;
+		mk.lo = a < mk.lo ? a : mk.lo;
+		a += s->npages * layout::kHeapPage;
+		mk.hi = a > mk.hi ? a : mk.hi;
+	}
+	mk.marks.assign(pages * kW, 0);
+	mnemo_pool *p = h->pool;
+	for (uint32_t i = 0; i < p->hdr.root_slots; i++)
+		if (p->roots()[i].state == layout::kSlotLive)
+			mk.consider(p->roots()[i].value);
+	for (const mnemo_pool::extent &e : p->extents) {
+		if (!user_region(p->regions()[e.slot].name))
+			continue;
+		mk.scan(p->base + e.offset, e.size);
+		mk.drain();
+	}
+	mk.drain();
+	uint64_t blocks = 0, bytes = 0;
+	for (segment *s : h->segs)
+		for (vpage &pg : s->pages) {
+			if (pg.cls == kFree || pg.cls == kCont)
+				continue;
+			for (unsigned w = 0; w < (pg.cap + 63) / 64; w++) {
+				uint64_t b = pg.bits[w].load();
+				uint64_t dead = b & ~*mk.mark_word(&pg, w * 64);
+				if (!dead)
+					continue;
+				pg.bits[w].store(b & ~dead);
+				scm::flush(&pg.bits[w], 8);
+				blocks += (uint64_t)__builtin_popcountll(dead);
+				bytes += (uint64_t)__builtin_popcountll(dead) *
+					 pg.bsize;
+			}
+		}
+	scm::fence();
+	h->reclaimed_blocks = blocks;
+	h->reclaimed_bytes = bytes;
+	h->collected = true;
+}
+
+} // namespace mnemo::heap

@@ -1,0 +1,197 @@
+/*
+ * heap.h -- the persistent heap: pmalloc and friends (format in layout.h,
+ * "The persistent heap").
+ *
+ * Durable state is one allocation bit per block plus one desc word per page;
+ * everything else is volatile and rebuilt at open.  Per 64 KiB page the
+ * volatile side keeps two bitmaps shaped like the durable one:
+ *   vfree  block may be handed out (set by free, cleared by allocation);
+ *   vpend  a transaction has freed the block and not yet finished.
+ * Block states (durable bit, vfree, vpend):
+ *   free           0 1 0
+ *   allocated      1 0 0
+ *   tx-reserved    0 0 0   allocated by a running transaction
+ *   tx-freeing     1 0 1   freed by a running transaction
+ *   deferred       0 0 0   freed by a committed transaction whose record
+ *                          is still replayable; reused after truncation
+ * Only the page's owner (one thread heap) clears vfree bits; any thread
+ * sets them.  Every bitmap word changes by atomic read-modify-write.
+ *
+ * Locking: heap::mu guards segments, free pages, abandoned pages, deferred
+ * frees and the thread-heap list; it is taken before mnemo_pool::mu
+ * (segment creation) and never while a transaction log mutex is held.
+ */
+#ifndef MNEMO_HEAP_HEAP_H
+#define MNEMO_HEAP_HEAP_H
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "../layout.h"
+
+struct mnemo_pool;
+
+namespace mnemo::tx {
+struct desc;
+}
+
+namespace mnemo::heap {
+
+struct theap;
+struct segment;
+
+inline constexpr unsigned kW = layout::kHeapBitmapWords;
+inline constexpr uint16_t kFree = 0, kLarge = 0xff, kCont = 0xfe;
+
+struct vpage {
+	std::atomic<uint64_t> *bits = nullptr; /* durable bitmap (SCM) */
+	uint64_t *desc = nullptr;              /* durable desc word (SCM) */
+	char *start = nullptr;                 /* first byte of the page */
+	segment *seg = nullptr;
+	vpage *head = nullptr;  /* kCont: the large block's first page */
+	uint64_t bsize = 0;     /* block size (large: span bytes) */
+	uint32_t cap = 0;       /* blocks in the page (large: 1) */
+	uint32_t span = 0;      /* large: pages */
+	uint16_t cls = kFree;   /* kFree, 1..kHeapClasses, kLarge, kCont */
+	/* Small pages: the thread heap that allocates from it.  A page the
+	 * owner found full is parked (full = true, in no list); the free
+	 * that clears `full` pushes it onto the owner's `returned` stack. */
+	std::atomic<theap *> owner{nullptr};
+	std::atomic<bool> full{false};
+	vpage *rnext = nullptr;
+	uint32_t cursor = 0; /* owner's scan position (bitmap word) */
+	std::atomic<uint64_t> vfree[kW];
+	std::atomic<uint64_t> vpend[kW];
+};
+
+struct heap;
+
+struct segment {
+	heap *h;
+	unsigned index;
+	char *start; /* S */
+	uint64_t npages, hdr_pages;
+	layout::heap_seg *hdr;
+	std::vector<vpage> pages;
+	std::vector<uint64_t> freemap; /* bit i: page i is free */
+};
+
+/* A block freed by a committed transaction, reusable once the pool's
+ * transaction floor reaches wv. */
+struct deferred {
+	vpage *pg;
+	unsigned bit;
+	uint64_t wv;
+};
+
+struct heap {
+	mnemo_pool *pool;
+	uint64_t id; /* unique in the process, never reused */
+	std::mutex mu;
+	std::vector<segment *> segs;
+	std::vector<vpage *> abandoned[layout::kHeapClasses + 1];
+	std::vector<deferred> defer;
+	std::atomic<size_t> ndefer{0};
+	std::vector<theap *> theaps; /* all of them, for destroy() */
+	std::vector<theap *> spares; /* left by exited threads */
+	/* page map: (addr >> 16) - base_page -> vpage, two levels */
+	uint64_t base_page = 0;
+	std::vector<vpage **> map;
+	uint64_t max_bytes = 0, bytes = 0; /* segment bytes: limit, now */
+	uint64_t reclaimed_blocks = 0, reclaimed_bytes = 0, recovery_ns = 0;
+	bool collected = false; /* the collection ran at the last open */
+};
+
+/* One thread's allocation state in one heap.  Only its thread touches it
+ * (a spare: nobody, or a thread stealing under heap::mu), but `returned`. */
+struct theap {
+	heap *h;
+	vpage *cur[layout::kHeapClasses + 1] = {};
+	/* owned, not parked full, not cur */
+	std::vector<vpage *> avail[layout::kHeapClasses + 1];
+	std::atomic<vpage *> returned{nullptr};
+};
+
+/* ---- segment.cc ---- */
+/* Called by tx::pool_attach before replay: the library-owned parts of the
+ * heap's regions (segment headers), through add(lo, hi). */
+void protected_ranges(mnemo_pool *p, void (*add)(void *, uint64_t, uint64_t),
+		      void *arg);
+/* Whether addr is an allocation-bitmap word of a heap segment of p (a heap
+ * entry of a transaction record may name it). */
+bool bitmap_word_ok(mnemo_pool *p, uint64_t addr);
+/* Pool open, after replay: load the heap, collect leaks if the last
+ * process crashed (and MNEMO_HEAP_GC allows), mark the heap open. */
+int attach(mnemo_pool *p);
+/* Pool close, after the transaction logs are drained. */
+void detach(mnemo_pool *p);
+/* A new segment with room for `need` bytes of pages.  pre: h->mu held. */
+int grow(heap *h, uint64_t need);
+/* The page holding addr, or nullptr. */
+vpage *page_of(const heap *h, uintptr_t addr);
+/* Persist a page's new desc (kind, cls, span).  pre: h->mu held. */
+void format_page(vpage *pg, uint64_t kind, unsigned cls, uint32_t span);
+void set_free_page(segment *s, uint64_t i, bool is_free);
+/* vfree/vpend of a page from its durable bits. */
+void build_volatile(vpage *pg);
+void destroy(heap *h);
+
+/* Bits of bitmap word w that name blocks of pg (cap blocks). */
+inline uint64_t cap_mask(const vpage *pg, unsigned w)
+{
+	unsigned lo = w * 64;
+	return pg->cap <= lo ? 0
+	       : pg->cap - lo >= 64 ? ~0ull
+				    : (1ull << (pg->cap - lo)) - 1;
+}
+
+/* ---- alloc.cc ---- */
+
+/* What a new block holds before it is durably allocated. */
+struct fill {
+	bool zero;       /* all zero */
+	const void *src; /* or the first n bytes from src (a transactional
+			  * read inside a transaction) */
+	size_t n;
+};
+unsigned class_of(size_t size); /* 0 if larger than kHeapSmallMax */
+theap *thread_heap(heap *h);
+/* The heap of the open pool whose window holds addr, or nullptr. */
+heap *heap_of(uintptr_t addr);
+/* Allocate: reserve a block (volatile), then prepare it and make it
+ * allocated durably.  align is a power of two. */
+void *alloc(heap *h, size_t size, size_t align, const fill &f);
+/* 0, or -EINVAL with a message (foreign, interior or free block). */
+int free_block(void *p);
+size_t usable_size(const void *p);
+/* Return deferred blocks whose transactions are truncated. */
+void release_deferred(heap *h);
+void heap_register(heap *h);
+void heap_unregister(heap *h);
+
+/* ---- transactions (alloc.cc, called by tx/stm.cc) ---- */
+/* A block whose durable bit a transaction changes at commit. */
+struct hop {
+	vpage *pg;
+	unsigned bit;
+	bool set; /* allocation (true) or free */
+};
+void tx_unreserve(const hop &o); /* abort */
+/* Commit, after the record is durable: apply o in place.  A free is
+ * deferred until the floor reaches wv. */
+void tx_apply(const hop &o, uint64_t wv);
+uint64_t *hop_word(const hop &o);
+
+/* ---- gc.cc ---- */
+/* Mark from the roots, free what is allocated and unreachable. */
+void collect(heap *h);
+
+/* ---- check.cc ---- */
+int check(heap *h);
+
+} // namespace mnemo::heap
+
+#endif

@@ -1,0 +1,414 @@
+/*
+ * segment.cc -- heap segments: finding them at open, checking and loading
+ * their durable state, growing the heap, and the address -> page map.
+ */
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "../config.h"
+#include "../error.h"
+#include "../pool.h"
+#include "../scm/scm.h"
+#include "../tx/txlog.h"
+#include "heap.h"
+#include "mnemosyne.h"
+
+namespace mnemo::heap {
+namespace {
+
+using layout::kHeapPage;
+
+constexpr uint64_t kSegMin = 4ull << 20;   /* first segment */
+constexpr uint64_t kSegMax = 1ull << 30;   /* growth step cap */
+constexpr unsigned kMaxSegs = 64;          /* see tx pool_state::own */
+constexpr uint64_t kLeaf = 4096;           /* pages per map leaf */
+
+std::atomic<uint64_t> g_next_id{1};
+
+struct geometry {
+	char *start;
+	uint64_t npages, hdr_pages;
+};
+
+/* A heap region's segment geometry; false if it holds no data page. */
+bool geometry_of(char *addr, uint64_t size, geometry *g)
+{
+	uintptr_t s = ((uintptr_t)addr + kHeapPage - 1) & ~(kHeapPage - 1);
+	uintptr_t end = (uintptr_t)addr + size;
+	if (s >= end)
+		return false;
+	g->start = (char *)s;
+	g->npages = (end - s) / kHeapPage;
+	g->hdr_pages = layout::heap_hdr_pages(g->npages);
+	return g->hdr_pages < g->npages;
+}
+
+/* Segment index of a region name, or -1 if it is not a heap segment. */
+long seg_index(const char *name)
+{
+	size_t n = sizeof(layout::kHeapPrefix) - 1;
+	if (strncmp(name, layout::kHeapPrefix, n) != 0 || !name[n])
+		return -1;
+	char *end;
+	unsigned long v = strtoul(name + n, &end, 10);
+	return *end || v >= kMaxSegs ? -1 : (long)v;
+}
+
+/* f(index, addr, size) for every heap region of p. */
+template <class F> void each_region(mnemo_pool *p, F &&f)
+{
+	for (const mnemo_pool::extent &e : p->extents) {
+		long i = seg_index(p->regions()[e.slot].name);
+		if (i >= 0)
+			f((unsigned)i, p->base + e.offset, e.size);
+	}
+}
+
+int corrupt(heap *h, const segment *s, uint64_t page, const char *why)
+{
+	return fail(EUCLEAN, "pool %s: heap segment %u, page %llu: %s",
+		    h->pool->path.c_str(), s->index,
+		    (unsigned long long)page, why);
+}
+
+bool bits_zero(const vpage &pg, unsigned from_bit)
+{
+	for (unsigned b = from_bit; b < kW * 64; b++)
+		if (pg.bits[b / 64].load(std::memory_order_relaxed) >> (b % 64) & 1)
+			return false;
+	return true;
+}
+
+void map_set(heap *h, const vpage *pg, vpage *v)
+{
+	uint64_t i = ((uintptr_t)pg->start >> 16) - h->base_page;
+	vpage **&leaf = h->map[i / kLeaf];
+	if (!leaf)
+		leaf = (vpage **)calloc(kLeaf, sizeof(vpage *));
+	leaf[i % kLeaf] = v;
+}
+
+/* The durable kind of page i (small or large block, or free). */
+int load_page(heap *h, segment *s, uint64_t i, uint64_t *next)
+{
+	vpage &pg = s->pages[i];
+	uint64_t d = *pg.desc, kind = d & 0xff, cls = d >> 8 & 0xff;
+	uint64_t span = d >> 32;
+	*next = i + 1;
+	if (bits_zero(pg, 0))
+		return 0;
+	if (kind == layout::kHeapSmall && cls >= 1 &&
+	    cls <= layout::kHeapClasses) {
+		pg.cls = (uint16_t)cls;
+		pg.bsize = layout::heap_class_size((unsigned)cls);
+		pg.cap = (uint32_t)(kHeapPage / pg.bsize);
+		return bits_zero(pg, pg.cap)
+			       ? 0
+			       : corrupt(h, s, i, "bits set past the last block");
+	}
+	if (kind != layout::kHeapLarge || span == 0 || span > s->npages - i)
+		return corrupt(h, s, i, "allocated blocks under an invalid "
+			       "page descriptor");
+	if (!bits_zero(pg, 1))
+		return corrupt(h, s, i, "a large block with extra bits set");
+	pg.cls = kLarge;
+	pg.span = (uint32_t)span;
+	pg.bsize = span * kHeapPage;
+	pg.cap = 1;
+	for (uint64_t k = 1; k < span; k++) {
+		s->pages[i + k].cls = kCont;
+		s->pages[i + k].head = &pg;
+	}
+	*next = i + span;
+	return 0;
+}
+
+segment *new_segment(heap *h, unsigned index, const geometry &g)
+{
+	auto *s = new segment;
+	s->h = h;
+	s->index = index;
+	s->start = g.start;
+	s->npages = g.npages;
+	s->hdr_pages = g.hdr_pages;
+	s->hdr = (layout::heap_seg *)g.start;
+	s->pages = std::vector<vpage>(g.npages);
+	s->freemap.assign((g.npages + 63) / 64, 0);
+	auto *desc = (uint64_t *)(g.start + layout::kHeapDescOff);
+	auto *bits = (std::atomic<uint64_t> *)(g.start +
+					       layout::heap_bitmap_off(g.npages));
+	for (uint64_t i = 0; i < g.npages; i++) {
+		vpage &pg = s->pages[i];
+		pg.seg = s;
+		pg.desc = desc + i;
+		pg.bits = bits + i * kW;
+		pg.start = g.start + i * kHeapPage;
+		if (i >= g.hdr_pages)
+			map_set(h, &pg, &pg);
+	}
+	return s;
+}
+
+/* Check the header of segment s and load its pages; a fresh (zero) header
+ * is initialised. */
+int load_segment(heap *h, segment *s)
+{
+	layout::heap_seg *hd = s->hdr;
+	if (hd->magic == 0 && hd->npages == 0) {
+		hd->npages = s->npages;
+		hd->hdr_pages = s->hdr_pages;
+		scm::persist(hd, sizeof(*hd));
+		scm::store64(&hd->magic, layout::kHeapMagic);
+		scm::persist(&hd->magic, 8);
+	}
+	if (hd->magic != layout::kHeapMagic || hd->npages != s->npages ||
+	    hd->hdr_pages != s->hdr_pages)
+		return corrupt(h, s, 0, "the segment header is not valid");
+	for (uint64_t i = s->hdr_pages, next; i < s->npages; i = next) {
+		int rc = load_page(h, s, i, &next);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int config_gc(int *mode)
+{
+	const char *v = getenv("MNEMO_HEAP_GC");
+	*mode = 1;
+	if (!v || !*v || !strcmp(v, "auto"))
+		return 0;
+	if (!strcmp(v, "off") || !strcmp(v, "0")) {
+		*mode = 0;
+		return 0;
+	}
+	if (!strcmp(v, "always")) {
+		*mode = 2;
+		return 0;
+	}
+	return fail(EINVAL, "MNEMO_HEAP_GC=%s: expected auto, off or always",
+		    v);
+}
+
+} // namespace
+
+/* ---- volatile state from the durable one ---- */
+
+void set_free_page(segment *s, uint64_t i, bool is_free)
+{
+	uint64_t m = 1ull << (i % 64);
+	if (is_free)
+		s->freemap[i / 64] |= m;
+	else
+		s->freemap[i / 64] &= ~m;
+}
+
+void build_volatile(vpage *pg)
+{
+	bool small = pg->cls != kLarge && pg->cls != kCont && pg->cls != kFree;
+	for (unsigned w = 0; w < kW; w++) {
+		uint64_t m = small ? cap_mask(pg, w) : 0;
+		uint64_t b = pg->bits[w].load(std::memory_order_relaxed);
+		pg->vfree[w].store(m & ~b, std::memory_order_relaxed);
+		pg->vpend[w].store(0, std::memory_order_relaxed);
+	}
+}
+
+void segment_volatile(segment *s)
+{
+	for (uint64_t i = s->hdr_pages; i < s->npages; i++) {
+		vpage &pg = s->pages[i];
+		if (pg.cls != kCont && pg.cls != kFree && bits_zero(pg, 0))
+			pg.cls = kFree; /* emptied by the collection */
+		if (pg.cls == kFree)
+			for (uint64_t k = 1; k < pg.span; k++)
+				s->pages[i + k].cls = kFree;
+	}
+	for (uint64_t i = s->hdr_pages; i < s->npages; i++) {
+		vpage &pg = s->pages[i];
+		if (pg.cls == kFree) {
+			pg.span = 0;
+			pg.head = nullptr;
+		}
+		build_volatile(&pg);
+		set_free_page(s, i, pg.cls == kFree);
+	}
+}
+
+/* ---- interface ---- */
+
+void protected_ranges(mnemo_pool *p, void (*add)(void *, uint64_t, uint64_t),
+		      void *arg)
+{
+	each_region(p, [&](unsigned, char *a, uint64_t size) {
+		geometry g;
+		uint64_t hi = (uint64_t)a + size;
+		if (geometry_of(a, size, &g))
+			hi = (uint64_t)g.start + g.hdr_pages * kHeapPage;
+		add(arg, (uint64_t)a, hi);
+	});
+}
+
+bool bitmap_word_ok(mnemo_pool *p, uint64_t addr)
+{
+	bool ok = false;
+	each_region(p, [&](unsigned, char *a, uint64_t size) {
+		geometry g;
+		if (!geometry_of(a, size, &g))
+			return;
+		uint64_t lo = (uint64_t)g.start +
+			      layout::heap_bitmap_off(g.npages);
+		uint64_t hi = lo + g.npages * kW * 8;
+		ok |= addr >= lo && addr < hi && addr % 8 == 0;
+	});
+	return ok;
+}
+
+vpage *page_of(const heap *h, uintptr_t addr)
+{
+	uint64_t i = (addr >> 16) - h->base_page;
+	if (i >= h->map.size() * kLeaf)
+		return nullptr;
+	vpage **leaf = h->map[i / kLeaf];
+	return leaf ? leaf[i % kLeaf] : nullptr;
+}
+
+void format_page(vpage *pg, uint64_t kind, unsigned cls, uint32_t span)
+{
+	uint64_t w = kind | (uint64_t)cls << 8 | (uint64_t)span << 32;
+	if (*pg->desc == w)
+		return;
+	scm::store64(pg->desc, w);
+	scm::persist(pg->desc, 8);
+}
+
+int grow(heap *h, uint64_t need)
+{
+	if (h->segs.size() >= kMaxSegs)
+		return fail(ENOMEM, "heap of pool %s is full: it has the "
+			    "maximum of %u segments", h->pool->path.c_str(),
+			    kMaxSegs);
+	/* data pages + header + alignment slack */
+	uint64_t min = need + layout::heap_hdr_pages(need / kHeapPage + 2) *
+				      kHeapPage + 2 * kHeapPage;
+	uint64_t want = h->bytes < kSegMin ? kSegMin : h->bytes;
+	want = want > kSegMax ? kSegMax : want;
+	want = want < min ? min : want;
+	if (h->max_bytes && h->bytes + want > h->max_bytes)
+		want = h->max_bytes > h->bytes ? h->max_bytes - h->bytes : 0;
+	if (want < min)
+		return fail(ENOMEM, "heap of pool %s is full: %llu bytes in "
+			    "use, MNEMO_HEAP_MAX is %llu",
+			    h->pool->path.c_str(),
+			    (unsigned long long)h->bytes,
+			    (unsigned long long)h->max_bytes);
+	unsigned index = h->segs.empty() ? 0 : h->segs.back()->index + 1;
+	std::string name = layout::kHeapPrefix + std::to_string(index);
+	void *a = nullptr;
+	size_t size = 0;
+	int rc;
+	while ((rc = region_create_internal(h->pool, name.c_str(), want, &a,
+					    &size)) == -ENOSPC &&
+	       want / 2 >= min)
+		want /= 2;
+	if (rc) {
+		std::string why = mnemo_errormsg(); /* fail() overwrites it */
+		return fail(ENOMEM, "heap of pool %s is full: no room in the "
+			    "pool for a segment of %llu bytes (%s)",
+			    h->pool->path.c_str(), (unsigned long long)want,
+			    why.c_str());
+	}
+	geometry g;
+	if (!geometry_of((char *)a, size, &g))
+		return fail(ENOMEM, "heap segment too small");
+	tx::protect(h->pool, (uint64_t)a,
+			(uint64_t)g.start + g.hdr_pages * kHeapPage);
+	segment *s = new_segment(h, index, g);
+	if ((rc = load_segment(h, s))) {
+		delete s;
+		return rc;
+	}
+	segment_volatile(s);
+	h->segs.push_back(s);
+	h->bytes += size;
+	if (index == 0) {
+		scm::store64(&s->hdr->state, layout::kHeapOpen);
+		scm::persist(&s->hdr->state, 8);
+	}
+	return 0;
+}
+
+int attach(mnemo_pool *p)
+{
+	auto *h = new heap;
+	h->pool = p;
+	h->id = g_next_id++;
+	p->heap = h;
+	h->base_page = (uintptr_t)p->base >> 16;
+	h->map.assign((p->hdr.size >> 16) / kLeaf + 2, nullptr);
+	int gc, rc = config_gc(&gc);
+	if (rc == 0 && getenv("MNEMO_HEAP_MAX"))
+		rc = parse_size("MNEMO_HEAP_MAX", getenv("MNEMO_HEAP_MAX"),
+				&h->max_bytes);
+	auto t0 = std::chrono::steady_clock::now();
+	each_region(p, [&](unsigned index, char *a, uint64_t size) {
+		geometry g;
+		if (rc || !geometry_of(a, size, &g))
+			return;
+		segment *s = new_segment(h, index, g);
+		h->segs.push_back(s);
+		h->bytes += size;
+		rc = load_segment(h, s);
+	});
+	if (rc)
+		return rc;
+	std::sort(h->segs.begin(), h->segs.end(),
+		  [](segment *a, segment *b) { return a->index < b->index; });
+	layout::heap_seg *s0 = h->segs.empty() ? nullptr : h->segs[0]->hdr;
+	if (s0 && gc && (gc == 2 || s0->state == layout::kHeapOpen))
+		collect(h);
+	for (segment *s : h->segs)
+		segment_volatile(s);
+	if (s0) {
+		scm::store64(&s0->state, layout::kHeapOpen);
+		scm::persist(&s0->state, 8);
+	}
+	heap_register(h);
+	h->recovery_ns = (uint64_t)std::chrono::duration_cast<
+		std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+		.count();
+	return 0;
+}
+
+void detach(mnemo_pool *p)
+{
+	heap *h = p->heap;
+	if (!h)
+		return;
+	if (!h->segs.empty() && h->segs[0]->index == 0) {
+		layout::heap_seg *s0 = h->segs[0]->hdr;
+		scm::store64(&s0->state, layout::kHeapClosed);
+		scm::persist(&s0->state, 8);
+	}
+	destroy(h);
+	p->heap = nullptr;
+}
+
+void destroy(heap *h)
+{
+	heap_unregister(h);
+	for (segment *s : h->segs)
+		delete s;
+	for (vpage **leaf : h->map)
+		free(leaf);
+	for (theap *t : h->theaps)
+		delete t;
+	delete h;
+}
+
+} // namespace mnemo::heap
