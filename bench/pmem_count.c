@@ -19,8 +19,10 @@
  *          PMEM_F_MEM_NODRAIN / PMEM_F_MEM_NOFLUSH (each ends in
  *          pmem_drain, an sfence where clwb or clflushopt is in use).
  *
- * pmem_count_fence_ns > 0 busy-waits that long after every counted fence,
- * as libmnemo's latency emulator does at its fences.
+ * The counters are per thread (each thread counts its own calls, as
+ * libmnemo's mnemo_stat_get() does); pmem_count_fence_ns > 0 busy-waits
+ * that long after every counted fence, as libmnemo's latency emulator does
+ * at its fences.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -31,8 +33,8 @@
 #include "common.h"
 #include "pmem_count.h"
 
-uint64_t pmem_count_lines, pmem_count_fences;
-uint64_t pmem_count_msyncs, pmem_count_deep;
+__thread uint64_t pmem_count_lines, pmem_count_fences;
+__thread uint64_t pmem_count_msyncs, pmem_count_deep;
 unsigned pmem_count_fence_ns;
 
 static __thread int depth;

@@ -14,6 +14,7 @@
 #include "mnemosyne.h"
 #include "scm/scm.h"
 #include "tx/stm.h"
+#include "tx/txlog.h"
 
 #define API extern "C" __attribute__((visibility("default")))
 
@@ -24,14 +25,25 @@ API void mnemo_flush(const void *addr, size_t len)
 	scm::flush(addr, len);
 }
 
+/*
+ * The non-transactional persist points settle the transaction logs first
+ * (tx::settle_*): a committed record is replayed at recovery until a pass
+ * retires it, and replaying it would undo a plain store made since to the
+ * same bytes.  The pass flushes the bytes as they are now (with the plain
+ * store) and then retires the record.  It costs nothing when no record is
+ * live, which is the case unless transactions and plain stores mix.
+ */
 API void mnemo_fence(void)
 {
+	tx::settle_all();
 	scm::fence();
 }
 
 API void mnemo_persist(const void *addr, size_t len)
 {
-	scm::persist(addr, len);
+	scm::flush(addr, len);
+	tx::settle_at(addr);
+	scm::fence();
 }
 
 API int mnemo_store64(uint64_t *dst, uint64_t value)
@@ -40,7 +52,9 @@ API int mnemo_store64(uint64_t *dst, uint64_t value)
 		return fail(EINVAL, "mnemo_store64: %p is not 8-byte aligned",
 			    (void *)dst);
 	scm::store64(dst, value);
-	scm::persist(dst, sizeof(*dst));
+	scm::flush(dst, sizeof(*dst));
+	tx::settle_at(dst);
+	scm::fence();
 	return 0;
 }
 
@@ -66,7 +80,9 @@ API int mnemo_shadow_update(void **slot, void *spare, const void *src,
 	memcpy(spare, src, len);
 	scm::persist(spare, len);
 	scm::store64((uint64_t *)slot, (uint64_t)spare);
-	scm::persist(slot, sizeof(*slot));
+	scm::flush(slot, sizeof(*slot));
+	tx::settle_at(slot);
+	scm::fence();
 	return 0;
 }
 

@@ -415,11 +415,13 @@ int tx_free(tx::desc *d, heap *h, vpage *pg, unsigned bit, const void *p)
 		return 0; /* rolled back: no more effects */
 	for (size_t i = 0; i < d->hops.size(); i++) {
 		hop &o = d->hops[i];
-		if (o.pg == pg && o.bit == bit && o.set) { /* ours: undo it */
-			unreserve(pg, bit);
-			d->hops.erase(d->hops.begin() + (long)i);
+		if (o.pg == pg && o.bit == bit && o.set) {
+			o.set = false; /* ours: it never becomes durable */
+			o.fresh = true;
 			return 0;
 		}
+		if (o.pg == pg && o.bit == bit && o.fresh)
+			return not_allocated(p, "pfree");
 	}
 	uint64_t m = bit_mask(bit);
 	if (!(durable_word(pg, bit).load(kAcq) & m) ||
@@ -430,7 +432,7 @@ int tx_free(tx::desc *d, heap *h, vpage *pg, unsigned bit, const void *p)
 		pg->vpend[bit / 64].fetch_and(~m, kRel);
 		return tx::fail_tx(d, rc);
 	}
-	d->hops.push_back(hop{pg, bit, false});
+	d->hops.push_back(hop{pg, bit, false, false});
 	return 0;
 }
 
@@ -550,22 +552,26 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 			errno = -tx::fail_tx(d, rc);
 			return nullptr;
 		}
-		d->hops.push_back(hop{pg, (unsigned)bit, true});
+		d->hops.push_back(hop{pg, (unsigned)bit, true, false});
 	}
 	/* The contents first: the fence below (or the commit's) orders
 	 * these flushes before the block is durably allocated. */
 	if (f.zero)
 		memset(p, 0, size);
-	if (f.src && d->depth)
-		tx::load(d, p, f.src, f.n);
-	else if (f.src)
+	if (f.src && d->depth) {
+		if (tx::load(d, p, f.src, f.n)) { /* rolled back: p is free */
+			errno = -d->status;
+			return nullptr;
+		}
+	} else if (f.src) {
 		memcpy(p, f.src, f.n);
+	}
 	if (f.zero || f.src)
 		scm::flush(p, f.zero ? size : f.n);
 	if (!d->depth) {
 		std::atomic<uint64_t> &w = durable_word(pg, (unsigned)bit);
 		w.fetch_or(bit_mask((unsigned)bit), kRel);
-		scm::flush(&w, 8);
+		scm::flush_later(&w); /* one flush with a free's of this line */
 		scm::fence();
 	}
 	return p;
@@ -586,10 +592,16 @@ int free_block(void *p)
 	if (pg->vpend[bit / 64].load(kAcq) & m)
 		return fail(EINVAL, "pfree(%p): a transaction is freeing the "
 			    "block (double free)", p);
+	/* Replayable records must be retired first: one that allocated the
+	 * block would allocate it again after this free (or, once the page
+	 * is reformatted, another block), and one that wrote into it would
+	 * write into its next owner's data.  Free of cost while no
+	 * transaction has committed since the last truncation. */
+	tx::settle(h->pool);
 	std::atomic<uint64_t> &w = durable_word(pg, bit);
 	if (!(w.fetch_and(~m, std::memory_order_acq_rel) & m))
 		return not_allocated(p, "pfree");
-	scm::flush(&w, 8);
+	scm::flush_later(&w); /* durable at this thread's next fence */
 	if (pg->cls == kLarge) { /* its pages may be reused at once */
 		scm::fence();
 		std::lock_guard<std::mutex> g(h->mu);
@@ -600,14 +612,15 @@ int free_block(void *p)
 	return 0;
 }
 
-size_t usable_size(const void *p)
+size_t usable_size(const void *p, const char *who, int *err)
 {
 	heap *h;
 	vpage *pg;
 	unsigned bit;
-	if (locate(p, &h, &pg, &bit, "pmalloc_usable_size"))
-		return 0;
-	return pg->bsize;
+	*err = locate(p, &h, &pg, &bit, who);
+	if (*err == 0 && !(durable_word(pg, bit).load(kAcq) & bit_mask(bit)))
+		*err = not_allocated(p, who);
+	return *err ? 0 : pg->bsize;
 }
 
 void release_deferred(heap *h)
@@ -625,7 +638,7 @@ uint64_t *hop_word(const hop &o)
 
 void tx_unreserve(const hop &o)
 {
-	if (o.set)
+	if (o.set || o.fresh)
 		unreserve(o.pg, o.bit);
 	else
 		o.pg->vpend[o.bit / 64].fetch_and(~bit_mask(o.bit), kRel);
@@ -639,10 +652,12 @@ void tx_apply(const hop &o, uint64_t wv)
 		w.fetch_or(m, kRel);
 		return;
 	}
-	uint64_t old = w.fetch_and(~m, kRel);
-	o.pg->vpend[o.bit / 64].fetch_and(~m, kRel);
-	if (!(old & m))
-		return; /* a racing non-transactional double free took it */
+	if (!o.fresh) {
+		uint64_t old = w.fetch_and(~m, kRel);
+		o.pg->vpend[o.bit / 64].fetch_and(~m, kRel);
+		if (!(old & m))
+			return; /* a racing plain double free took it */
+	}
 	heap *h = o.pg->seg->h;
 	std::lock_guard<std::mutex> g(h->mu);
 	h->defer.push_back(deferred{o.pg, o.bit, wv});

@@ -115,23 +115,28 @@ API void *prealloc(void *ptr, size_t size)
 		pfree(ptr);
 		return nullptr;
 	}
-	size_t have = usable_size(ptr);
-	if (!have) {
-		errno = EINVAL;
+	int err;
+	size_t have = usable_size(ptr, "prealloc", &err);
+	if (err) {
+		errno = -err;
 		return nullptr;
 	}
 	if (size <= have)
 		return ptr;
 	void *p = alloc(heap_of((uintptr_t)ptr), size, 0,
 			fill{false, ptr, have});
-	if (p)
-		free_block(ptr);
+	if (p && (err = free_block(ptr))) { /* freed by a racing thread */
+		free_block(p);
+		errno = -err;
+		return nullptr;
+	}
 	return p;
 }
 
 API size_t pmalloc_usable_size(void *ptr)
 {
-	return ptr ? usable_size(ptr) : 0;
+	int err;
+	return ptr ? usable_size(ptr, "pmalloc_usable_size", &err) : 0;
 }
 
 API void *mnemo_heap_alloc(mnemo_pool *pool, size_t size, size_t align,
@@ -192,6 +197,8 @@ API int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st)
 			uint64_t n = 0;
 			for (unsigned w = 0; w < (pg.cap + 63) / 64; w++)
 				n += (uint64_t)__builtin_popcountll(pg.bits[w].load());
+			if (n == 0)
+				continue; /* kept by a thread heap, empty */
 			uint64_t pages = pg.cls == kLarge ? pg.span : 1;
 			st->page_bytes += pages * layout::kHeapPage;
 			st->live_blocks += n;

@@ -56,6 +56,9 @@ const char *check_page(const segment *s, uint64_t i)
 		return page_free_in_map(s, i) ? nullptr
 					      : "a free page not in the map";
 	case kCont:
+		for (unsigned w = 0; w < kW; w++)
+			if (pg.bits[w].load())
+				return "a page inside a large block with bits set";
 		if (!pg.head || pg.head->cls != kLarge ||
 		    &pg - pg.head >= (long)pg.head->span || &pg <= pg.head)
 			return "a page of a large block without its head";

@@ -15,7 +15,6 @@
  * fences once.  A crash during it leaves the heap marked open, so the next
  * open collects again (it is idempotent).
  */
-#include <cstring>
 #include <vector>
 
 #include "../pool.h"
@@ -82,12 +81,6 @@ struct marker {
 	}
 };
 
-bool user_region(const char *name)
-{
-	return strncmp(name, layout::kReservedPrefix,
-		       sizeof(layout::kReservedPrefix) - 1) != 0;
-}
-
 } // namespace
 
 void collect(heap *h)
@@ -113,7 +106,9 @@ void collect(heap *h)
 		if (p->roots()[i].state == layout::kSlotLive)
 			mk.consider(p->roots()[i].value);
 	for (const mnemo_pool::extent &e : p->extents) {
-		if (!user_region(p->regions()[e.slot].name))
+		/* the library's own regions (heap, tx logs: old records
+		 * hold stale pointers) are not roots */
+		if (name_reserved(p->regions()[e.slot].name))
 			continue;
 		mk.scan(p->base + e.offset, e.size);
 		mk.drain();

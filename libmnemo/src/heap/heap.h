@@ -166,7 +166,9 @@ heap *heap_of(uintptr_t addr);
 void *alloc(heap *h, size_t size, size_t align, const fill &f);
 /* 0, or -EINVAL with a message (foreign, interior or free block). */
 int free_block(void *p);
-size_t usable_size(const void *p);
+/* Usable size of an allocated block; 0 and -EINVAL in *err (with a
+ * message naming `who`) for anything else. */
+size_t usable_size(const void *p, const char *who, int *err);
 /* Return deferred blocks whose transactions are truncated. */
 void release_deferred(heap *h);
 void heap_register(heap *h);
@@ -177,7 +179,10 @@ void heap_unregister(heap *h);
 struct hop {
 	vpage *pg;
 	unsigned bit;
-	bool set; /* allocation (true) or free */
+	bool set;   /* allocation (true) or free */
+	bool fresh; /* allocated and freed by this transaction: no durable
+		     * change; the block is reused only after truncation, as
+		     * the record may hold writes into it */
 };
 void tx_unreserve(const hop &o); /* abort */
 /* Commit, after the record is durable: apply o in place.  A free is

@@ -159,7 +159,7 @@ segment *new_segment(heap *h, unsigned index, const geometry &g)
 int load_segment(heap *h, segment *s)
 {
 	layout::heap_seg *hd = s->hdr;
-	if (hd->magic == 0 && hd->npages == 0) {
+	if (hd->magic == 0) { /* fresh, or a crash before magic landed */
 		hd->npages = s->npages;
 		hd->hdr_pages = s->hdr_pages;
 		scm::persist(hd, sizeof(*hd));

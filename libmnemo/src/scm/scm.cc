@@ -147,8 +147,27 @@ void flush(const void *p, size_t n)
 		cpu_flush(p, n);
 }
 
+namespace {
+/* The line flush_later() holds back until this thread's next fence. */
+__attribute__((tls_model("initial-exec"))) thread_local const void *tl_later;
+} // namespace
+
+void flush_later(const void *p)
+{
+	const void *prev = tl_later;
+	if (prev && ((uintptr_t)prev ^ (uintptr_t)p) >= kLine)
+		flush(prev, 1);
+	tl_later = p;
+}
+
 void fence()
 {
+	if (const void *l = tl_later) {
+		tl_later = nullptr;
+		/* Only while its pool is open: a close makes it durable. */
+		if (device *d = find_window(l))
+			d->flush(l, 1);
+	}
 	account_fence();
 	__builtin_ia32_sfence();
 	file_drain_thread();

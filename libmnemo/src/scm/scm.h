@@ -79,6 +79,10 @@ void flush(const void *p, size_t n);
 
 /* Persist point: order and make durable every line this thread flushed. */
 void fence();
+/* Flush the line of p at this thread's next fence() (one line is held;
+ * holding another flushes the first unless they share a line).  Lets
+ * updates to one line by consecutive operations share one flush. */
+void flush_later(const void *p);
 
 inline void persist(const void *p, size_t n)
 {

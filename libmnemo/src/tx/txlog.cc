@@ -58,6 +58,9 @@ struct pool_state {
 	std::atomic<unsigned> nown{0};
 	uint64_t log_bytes = 0;
 	uint64_t id = 0;
+	/* The largest wv appended to a log: records up to it may be live
+	 * while the floor is below it. */
+	std::atomic<uint64_t> last_wv{0};
 };
 
 void pool_state_free(pool_state *ps)
@@ -484,6 +487,44 @@ uint64_t floor_of(mnemo_pool *p)
 	return m ? __atomic_load_n(&m->floor, __ATOMIC_ACQUIRE) : 0;
 }
 
+/* A pass retires records up to the watermark only: a commit still under
+ * way (with a smaller wv) holds it back, so repeat until it is done.  New
+ * commits take larger wvs, so the floor reaches `target`. */
+void settle_to(mnemo_pool *p, uint64_t target)
+{
+	pool_state *ps = p->tx;
+	if (!ps || !ps->meta)
+		return;
+	while (floor_of(p) < target) {
+		pass(p);
+		if (floor_of(p) < target)
+			sched_yield();
+	}
+}
+
+void settle(mnemo_pool *p)
+{
+	if (p->tx)
+		settle_to(p, p->tx->last_wv.load());
+}
+
+void settle_at(const void *addr)
+{
+	uintptr_t lo, hi;
+	mnemo_pool *p = pool_of((uintptr_t)addr, &lo, &hi);
+	if (p)
+		settle(p);
+}
+
+void settle_all()
+{
+	for (reg_entry &r : g_reg) {
+		mnemo_pool *p = r.pool.load(std::memory_order_acquire);
+		if (p)
+			settle(p);
+	}
+}
+
 mnemo_pool *pool_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi)
 {
 	for (reg_entry &r : g_reg) {
@@ -546,6 +587,12 @@ int log_commit(desc *d)
 			return rc;
 		if (tries)
 			sched_yield();
+	}
+	if (rc == 0) {
+		std::atomic<uint64_t> &l = d->pool->tx->last_wv;
+		uint64_t v = l.load();
+		while (v < d->rec[0] && !l.compare_exchange_weak(v, d->rec[0]))
+			;
 	}
 	return rc;
 }

@@ -30,6 +30,16 @@ void protect(mnemo_pool *p, uint64_t lo, uint64_t hi);
 /* Every record with wv <= the result is durable in place. */
 uint64_t floor_of(mnemo_pool *p);
 
+/* Before a non-transactional persist point: make every committed record
+ * of the pool (holding addr; of every pool) dead, so that replay cannot
+ * roll back a plain store made after the commit to bytes it wrote. */
+void settle(mnemo_pool *p);
+/* Retire every record with wv <= target (waits for commits under way;
+ * call it holding no library lock). */
+void settle_to(mnemo_pool *p, uint64_t target);
+void settle_at(const void *addr);
+void settle_all();
+
 /* The open pool whose window holds addr, or nullptr; *lo, *hi its bounds. */
 mnemo_pool *pool_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 /* Whether [a, a+n) may be written durably (not library metadata). */
