@@ -14,7 +14,7 @@
 
 #include "util.h"
 
-#define SEEDS 1
+#define SEEDS 3
 #define NSLOT 8
 
 static void **slots(mnemo_pool *p)
@@ -71,9 +71,9 @@ static void heap_agrees(mnemo_pool *p, void **sl, int live)
 	struct mnemo_heap_stats st;
 	cr_assert_eq(mnemo_heap_stats(p, &st), 0);
 	cr_assert_eq(st.live_blocks, (uint64_t)live,
-		     "allocated blocks %llu, published %d (reclaimed %llu)",
+		     "allocated blocks %llu, published %d (reclaimed %llu, collected %d)",
 		     (unsigned long long)st.live_blocks, live,
-		     (unsigned long long)st.reclaimed_blocks);
+		     (unsigned long long)st.reclaimed_blocks, st.collected);
 	for (int i = 0; i < 6; i++) {
 		void *q = mnemo_heap_alloc(p, size_of_op(i), 0, 0);
 		cr_assert_not_null(q, "%s", mnemo_errormsg());

@@ -77,16 +77,16 @@ std::atomic<uint64_t> &durable_word(vpage *pg, unsigned bit)
 
 /* ---- small pages ---- */
 
-int take_bit(vpage *pg)
+int scan_bit(vpage *pg)
 {
 	unsigned nw = (pg->cap + 63) / 64;
 	for (unsigned k = 0; k < nw; k++) {
 		unsigned w = pg->cursor + k < nw ? pg->cursor + k
 						 : pg->cursor + k - nw;
-		uint64_t v = pg->vfree[w].load(kAcq);
+		uint64_t v = pg->vfree[w].load(kRlx);
 		if (v) {
 			unsigned b = (unsigned)__builtin_ctzll(v);
-			pg->vfree[w].fetch_and(~(1ull << b), kAcq);
+			pg->vfree[w].store(v & (v - 1), kRlx);
 			pg->cursor = w;
 			return (int)(w * 64 + b);
 		}
@@ -94,10 +94,32 @@ int take_bit(vpage *pg)
 	return -1;
 }
 
+/* Owner: take the blocks other threads freed; false if there were none. */
+bool merge_remote(vpage *pg)
+{
+	bool any = false;
+	for (unsigned w = 0; w < (pg->cap + 63) / 64; w++)
+		if (pg->xfree[w].load(kRlx)) {
+			uint64_t x = pg->xfree[w].exchange(0, kAcq);
+			pg->vfree[w].store(pg->vfree[w].load(kRlx) | x, kRlx);
+			any = true;
+		}
+	return any;
+}
+
+/* Owner: reserve a free block of pg, or -1. */
+int take_bit(vpage *pg)
+{
+	int b = scan_bit(pg);
+	if (b < 0 && merge_remote(pg))
+		b = scan_bit(pg);
+	return b;
+}
+
 bool any_free(const vpage *pg)
 {
 	for (unsigned w = 0; w < (pg->cap + 63) / 64; w++)
-		if (pg->vfree[w].load(kAcq))
+		if (pg->vfree[w].load(kAcq) | pg->xfree[w].load(kAcq))
 			return true;
 	return false;
 }
@@ -105,7 +127,8 @@ bool any_free(const vpage *pg)
 bool all_free(const vpage *pg)
 {
 	for (unsigned w = 0; w < kW; w++) {
-		if (pg->vfree[w].load(kAcq) != cap_mask(pg, w) ||
+		if ((pg->vfree[w].load(kAcq) | pg->xfree[w].load(kAcq)) !=
+			    cap_mask(pg, w) ||
 		    pg->vpend[w].load(kAcq))
 			return false;
 	}
@@ -131,10 +154,21 @@ bool park(vpage *pg)
 	return true; /* a free that clears `full` hands it back */
 }
 
+/* Whether the calling thread owns pg (its cached thread heap does). */
+bool mine(const vpage *pg)
+{
+	return tl_f.t && pg->owner.load(kRlx) == tl_f.t &&
+	       tl_f.epoch == g_epoch.load(kRlx);
+}
+
 /* A small block becomes allocatable again. */
 void give_back(vpage *pg, unsigned bit)
 {
-	pg->vfree[bit / 64].fetch_or(bit_mask(bit), kRel);
+	std::atomic<uint64_t> &w = pg->vfree[bit / 64];
+	if (mine(pg))
+		w.store(w.load(kRlx) | bit_mask(bit), kRlx);
+	else
+		pg->xfree[bit / 64].fetch_or(bit_mask(bit), kRel);
 	if (pg->full.load(kRlx) && pg->full.exchange(false))
 		push_returned(pg);
 }

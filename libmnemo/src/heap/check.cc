@@ -31,7 +31,8 @@ bool page_free_in_map(const segment *s, uint64_t i)
 const char *check_words(const vpage &pg, bool small)
 {
 	for (unsigned w = 0; w < kW; w++) {
-		uint64_t b = pg.bits[w].load(), f = pg.vfree[w].load();
+		uint64_t b = pg.bits[w].load();
+		uint64_t f = pg.vfree[w].load() | pg.xfree[w].load();
 		if (pg.vpend[w].load())
 			return "a transactional free is pending";
 		if (b & f)
@@ -51,7 +52,8 @@ const char *check_page(const segment *s, uint64_t i)
 	switch (pg.cls) {
 	case kFree:
 		for (unsigned w = 0; w < kW; w++)
-			if (pg.bits[w].load() || pg.vfree[w].load())
+			if (pg.bits[w].load() || pg.vfree[w].load() ||
+			    pg.xfree[w].load())
 				return "a free page with bits set";
 		return page_free_in_map(s, i) ? nullptr
 					      : "a free page not in the map";

@@ -4,18 +4,20 @@
  *
  * Durable state is one allocation bit per block plus one desc word per page;
  * everything else is volatile and rebuilt at open.  Per 64 KiB page the
- * volatile side keeps two bitmaps shaped like the durable one:
+ * volatile side keeps bitmaps shaped like the durable one:
  *   vfree  block may be handed out (set by free, cleared by allocation);
+ *          only the page's owner writes it (plain loads and stores)
+ *   xfree  freed by another thread: the owner moves these into vfree
  *   vpend  a transaction has freed the block and not yet finished.
- * Block states (durable bit, vfree, vpend):
+ * Block states (durable bit, vfree or xfree, vpend):
  *   free           0 1 0
  *   allocated      1 0 0
  *   tx-reserved    0 0 0   allocated by a running transaction
  *   tx-freeing     1 0 1   freed by a running transaction
  *   deferred       0 0 0   freed by a committed transaction whose record
  *                          is still replayable; reused after truncation
- * Only the page's owner (one thread heap) clears vfree bits; any thread
- * sets them.  Every bitmap word changes by atomic read-modify-write.
+ * The durable words and xfree change by atomic read-modify-write (any
+ * thread may free); vfree by its owner alone.
  *
  * Locking: heap::mu guards segments, free pages, abandoned pages, deferred
  * frees and the thread-heap list; it is taken before mnemo_pool::mu
@@ -64,6 +66,7 @@ struct vpage {
 	vpage *rnext = nullptr;
 	uint32_t cursor = 0; /* owner's scan position (bitmap word) */
 	std::atomic<uint64_t> vfree[kW];
+	std::atomic<uint64_t> xfree[kW];
 	std::atomic<uint64_t> vpend[kW];
 };
 

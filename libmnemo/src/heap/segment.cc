@@ -215,6 +215,7 @@ void build_volatile(vpage *pg)
 		uint64_t m = small ? cap_mask(pg, w) : 0;
 		uint64_t b = pg->bits[w].load(std::memory_order_relaxed);
 		pg->vfree[w].store(m & ~b, std::memory_order_relaxed);
+		pg->xfree[w].store(0, std::memory_order_relaxed);
 		pg->vpend[w].store(0, std::memory_order_relaxed);
 	}
 }
@@ -391,6 +392,14 @@ void detach(mnemo_pool *p)
 	if (!h)
 		return;
 	if (!h->segs.empty() && h->segs[0]->index == 0) {
+		/* Frees are durable at their thread's next fence, which may
+		 * not come: flush every bitmap in use before "closed" (which
+		 * skips the collection) can be durable. */
+		for (segment *s : h->segs)
+			for (vpage &pg : s->pages)
+				if (pg.cls != kFree && pg.cls != kCont)
+					scm::flush(pg.bits, (pg.cap + 63) / 64 * 8);
+		scm::fence();
 		layout::heap_seg *s0 = h->segs[0]->hdr;
 		scm::store64(&s0->state, layout::kHeapClosed);
 		scm::persist(&s0->state, 8);
