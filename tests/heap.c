@@ -1725,3 +1725,28 @@ Test(heap, pmalloc_family_on_the_default_pool)
 	assert_heap_ok(pool);
 	mnemo_pool_close(&pool);
 }
+
+/* A block freed by a committed transaction stays out of use until the
+ * transaction's record is retired: replaying the record after a crash
+ * clears the block's bit, which must not belong to a new owner by then. */
+Test(heap, tx_freed_block_waits_for_truncation)
+{
+	mnemo_pool *pool = fresh_pool("defer", 64 << 20);
+	void **slot = mnemo_heap_alloc(pool, sizeof(void *), 0, MNEMO_HEAP_ZERO);
+	cr_assert_not_null(slot);
+	cr_assert_eq(mnemo_heap_alloc_to(slot, 64, 0), 0, "%s", mnemo_errormsg());
+	void *x = *slot;
+	cr_assert_eq(mnemo_heap_free_from(slot), 0, "%s", mnemo_errormsg());
+	/* enough allocations to refill the thread's 64-byte pages */
+	for (int i = 0; i < 3000; i++) {
+		void *q = mnemo_heap_alloc(pool, 64, 0, 0);
+		cr_assert_not_null(q);
+		cr_assert_neq(q, x, "reused before its record was retired");
+	}
+	cr_assert_eq(mnemo_tx_drain(pool), 0);
+	bool reused = false;
+	for (int i = 0; i < 3000 && !reused; i++)
+		reused = mnemo_heap_alloc(pool, 64, 0, 0) == x;
+	cr_assert(reused, "never reused after the logs were drained");
+	mnemo_pool_close(&pool);
+}

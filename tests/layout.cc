@@ -102,3 +102,33 @@ Test(layout, transactions)
 	cr_assert_str_eq(kTxLogPrefix, "mnemo.tx.");
 	cr_assert_str_eq(kReservedPrefix, "mnemo.");
 }
+
+Test(layout, heap)
+{
+	cr_assert_eq(sizeof(heap_seg), 64u);
+	cr_assert_eq(offsetof(heap_seg, magic), 0u);
+	cr_assert_eq(offsetof(heap_seg, npages), 8u);
+	cr_assert_eq(offsetof(heap_seg, hdr_pages), 16u);
+	cr_assert_eq(offsetof(heap_seg, state), 24u);
+	cr_assert_eq(kHeapPage, 65536u);
+	cr_assert_eq(kHeapDescOff, 64u);
+	cr_assert_eq(kHeapBitmapWords * 64 * 16, kHeapPage, "a bit per 16 B");
+	cr_assert_eq(heap_bitmap_off(63), 576u);
+	cr_assert_eq(heap_hdr_pages(63), 1u);
+	cr_assert_eq(heap_hdr_pages(16384), 131u);
+	cr_assert_eq(kHeapSmall, 1u);
+	cr_assert_eq(kHeapLarge, 2u);
+	cr_assert_eq(kHeapMagic, 0x504145484f4d454eull);
+	cr_assert_eq(kHeapOpen, 0x4e45504f50414548ull);
+	cr_assert_eq(kHeapClosed, 0u);
+	cr_assert_str_eq(kHeapPrefix, "mnemo.heap.");
+	static const uint64_t sizes[] = {16, 32, 48, 64, 80, 96, 112, 128, 160,
+		192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024};
+	for (unsigned c = 1; c <= 20; c++)
+		cr_assert_eq(heap_class_size(c), sizes[c - 1], "class %u", c);
+	cr_assert_eq(heap_class_size(kHeapClasses), kHeapSmallMax);
+	cr_assert_eq(kHeapClasses, 40u);
+	cr_assert_eq(kTxHeapSet, 0xffffu);
+	cr_assert_eq(kTxHeapClear, 0xfffeu);
+	cr_assert_gt(kTxHeapClear, kTxRunMax, "heap entries never look like runs");
+}
