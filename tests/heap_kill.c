@@ -12,12 +12,9 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <stdio.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -191,19 +188,5 @@ Test(heap_kill, random_kill9_then_recover, .timeout = 300)
 	unsetenv("MNEMO_HEAP_GC");
 	const char *path = t_pool_with_region("heapkill", 64 << 20, "slots",
 					      NSLOT * sizeof(void *));
-	uint64_t seed = t_seed();
-	for (int k = 0; k < KILLS; k++) {
-		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-		pid_t pid = fork();
-		cr_assert(pid >= 0);
-		if (pid == 0)
-			child(path, seed);
-		usleep(3000 + (unsigned)(seed >> 33) % 40000);
-		kill(pid, SIGKILL);
-		int st;
-		waitpid(pid, &st, 0);
-		cr_assert(WIFSIGNALED(st), "child exited early with %d",
-			  WEXITSTATUS(st));
-		verify(path);
-	}
+	t_kill_loop(path, KILLS, child, verify);
 }

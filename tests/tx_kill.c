@@ -11,9 +11,7 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -191,6 +189,15 @@ static uint64_t verify(const char *path)
 	return commits;
 }
 
+static uint64_t g_last; /* commits seen after the previous kill */
+
+static void after_kill(const char *path)
+{
+	uint64_t now = verify(path);
+	cr_assert_geq(now, g_last, "commits went backwards");
+	g_last = now;
+}
+
 Test(tx_kill, random_kill9_then_recover, .timeout = 300)
 {
 	setenv("MNEMO_TX_LOG_SIZE", "16K", 1);
@@ -207,23 +214,8 @@ Test(tx_kill, random_kill9_then_recover, .timeout = 300)
 	cr_assert_eq(rc, 0);
 	mnemo_pool_close(&p);
 
-	uint64_t seed = t_seed(), last = 0;
-	for (int k = 0; k < KILLS; k++) {
-		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-		pid_t pid = fork();
-		cr_assert(pid >= 0);
-		if (pid == 0)
-			child(path, seed);
-		usleep(3000 + (unsigned)(seed >> 33) % 40000);
-		kill(pid, SIGKILL);
-		int st;
-		waitpid(pid, &st, 0);
-		cr_assert(WIFSIGNALED(st), "child exited early with %d",
-			  WEXITSTATUS(st));
-		uint64_t now = verify(path);
-		cr_assert_geq(now, last, "commits went backwards");
-		last = now;
-	}
+	t_kill_loop(path, KILLS, child, after_kill);
+	uint64_t last = g_last;
 	cr_log_info("%llu transactions committed over %d kills",
 		    (unsigned long long)last, KILLS);
 	cr_assert_gt(last, 0u, "the child never committed");

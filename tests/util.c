@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,4 +209,27 @@ void *t_region(mnemo_pool *pool, const char *name)
 	cr_assert_eq(mnemo_region_find(pool, name, &a, NULL), 0, "%s",
 		     mnemo_errormsg());
 	return a;
+}
+
+void t_kill_loop(const char *path, int kills,
+		 void (*child)(const char *path, uint64_t seed),
+		 void (*after)(const char *path))
+{
+	uint64_t seed = t_seed();
+	for (int k = 0; k < kills; k++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		pid_t pid = fork();
+		cr_assert(pid >= 0);
+		if (pid == 0) {
+			child(path, seed);
+			_exit(0); /* not reached: children loop until killed */
+		}
+		usleep(3000 + (unsigned)(seed >> 33) % 40000);
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		cr_assert(WIFSIGNALED(st), "child exited early with %d",
+			  WEXITSTATUS(st));
+		after(path);
+	}
 }

@@ -68,6 +68,16 @@ int t_crash_every_point(const char *base, t_workload work, t_check check,
 void t_crash_modes(const char *base, t_workload work, t_check check,
 		   int seeds);
 
+/*
+ * kill -9 stress: `kills` times, fork a child that runs child(path, seed)
+ * (it must not return), kill it after 3 to 43 ms (drawn from the seed),
+ * assert it died of the signal, then call after(path) to recover and check.
+ * Seeds derive from t_seed().
+ */
+void t_kill_loop(const char *path, int kills,
+		 void (*child)(const char *path, uint64_t seed),
+		 void (*after)(const char *path));
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,6 +33,16 @@ API void mnemo_flush(const void *addr, size_t len)
  * store) and then retires the record.  It costs nothing when no record is
  * live, which is the case unless transactions and plain stores mix.
  */
+namespace {
+/* Persist [p, p+n) as a non-transactional persist point (see above). */
+void persist_settled(const void *p, size_t n)
+{
+	scm::flush(p, n);
+	tx::settle_at(p);
+	scm::fence();
+}
+} // namespace
+
 API void mnemo_fence(void)
 {
 	tx::settle_all();
@@ -41,9 +51,7 @@ API void mnemo_fence(void)
 
 API void mnemo_persist(const void *addr, size_t len)
 {
-	scm::flush(addr, len);
-	tx::settle_at(addr);
-	scm::fence();
+	persist_settled(addr, len);
 }
 
 API int mnemo_store64(uint64_t *dst, uint64_t value)
@@ -52,9 +60,7 @@ API int mnemo_store64(uint64_t *dst, uint64_t value)
 		return fail(EINVAL, "mnemo_store64: %p is not 8-byte aligned",
 			    (void *)dst);
 	scm::store64(dst, value);
-	scm::flush(dst, sizeof(*dst));
-	tx::settle_at(dst);
-	scm::fence();
+	persist_settled(dst, sizeof(*dst));
 	return 0;
 }
 
@@ -80,9 +86,7 @@ API int mnemo_shadow_update(void **slot, void *spare, const void *src,
 	memcpy(spare, src, len);
 	scm::persist(spare, len);
 	scm::store64((uint64_t *)slot, (uint64_t)spare);
-	scm::flush(slot, sizeof(*slot));
-	tx::settle_at(slot);
-	scm::fence();
+	persist_settled(slot, sizeof(*slot));
 	return 0;
 }
 

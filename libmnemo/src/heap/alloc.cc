@@ -79,7 +79,7 @@ std::atomic<uint64_t> &durable_word(vpage *pg, unsigned bit)
 
 int scan_bit(vpage *pg)
 {
-	unsigned nw = (pg->cap + 63) / 64;
+	unsigned nw = nwords(pg);
 	for (unsigned k = 0; k < nw; k++) {
 		unsigned w = pg->cursor + k < nw ? pg->cursor + k
 						 : pg->cursor + k - nw;
@@ -98,7 +98,7 @@ int scan_bit(vpage *pg)
 bool merge_remote(vpage *pg)
 {
 	bool any = false;
-	for (unsigned w = 0; w < (pg->cap + 63) / 64; w++)
+	for (unsigned w = 0; w < nwords(pg); w++)
 		if (pg->xfree[w].load(kRlx)) {
 			uint64_t x = pg->xfree[w].exchange(0, kAcq);
 			pg->vfree[w].store(pg->vfree[w].load(kRlx) | x, kRlx);
@@ -118,7 +118,7 @@ int take_bit(vpage *pg)
 
 bool any_free(const vpage *pg)
 {
-	for (unsigned w = 0; w < (pg->cap + 63) / 64; w++)
+	for (unsigned w = 0; w < nwords(pg); w++)
 		if (pg->vfree[w].load(kAcq) | pg->xfree[w].load(kAcq))
 			return true;
 	return false;
@@ -178,7 +178,7 @@ void give_back(vpage *pg, unsigned bit)
  * pre: h->mu held, pg owned by nobody else and all_free(pg). */
 void retire(vpage *pg)
 {
-	scm::persist((const void *)pg->bits, (pg->cap + 63) / 64 * 8);
+	scm::persist((const void *)pg->bits, nwords(pg) * 8);
 	pg->owner.store(nullptr, kRlx);
 	pg->cls = kFree;
 	pg->cap = 0;
@@ -203,7 +203,7 @@ void drain_returned(theap *t)
 	}
 }
 
-void release_span(heap *h, vpage *head);
+void release_span(vpage *head);
 
 /* pre: h->mu held */
 void release_deferred_locked(heap *h)
@@ -216,7 +216,7 @@ void release_deferred_locked(heap *h)
 			continue;
 		}
 		if (d.pg->cls == kLarge)
-			release_span(h, d.pg);
+			release_span(d.pg);
 		else
 			give_back(d.pg, d.bit);
 	}
@@ -376,9 +376,9 @@ vpage *reserve_large(heap *h, size_t size)
 	return pg;
 }
 
-void release_span(heap *h, vpage *head)
+/* pre: the heap's mu held */
+void release_span(vpage *head)
 {
-	(void)h;
 	segment *s = head->seg;
 	uint64_t i = (uint64_t)(head - s->pages.data());
 	for (uint64_t k = 0; k < head->span; k++) {
@@ -396,7 +396,7 @@ void unreserve(vpage *pg, unsigned bit)
 {
 	if (pg->cls == kLarge) {
 		std::lock_guard<std::mutex> g(pg->seg->h->mu);
-		release_span(pg->seg->h, pg);
+		release_span(pg);
 	} else {
 		give_back(pg, bit);
 	}
@@ -561,9 +561,6 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 		errno = -d->status;
 		return nullptr;
 	}
-	if (size == 0)
-		size = 1;
-	unsigned c = align <= 16 ? class_of(size) : class_for(size, align);
 	if (align > kHeapPage || size > (1ull << 47)) {
 		fail(EINVAL, "pmalloc: cannot allocate %zu bytes aligned to "
 		     "%zu (alignment up to %llu)", size, align,
@@ -571,6 +568,9 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 		errno = EINVAL;
 		return nullptr;
 	}
+	if (size == 0)
+		size = 1;
+	unsigned c = align <= 16 ? class_of(size) : class_for(size, align);
 	int bit = 0;
 	vpage *pg = c ? reserve_small(thread_heap(h), c, &bit)
 		      : reserve_large(h, size);
@@ -639,7 +639,7 @@ int free_block(void *p)
 	if (pg->cls == kLarge) { /* its pages may be reused at once */
 		scm::fence();
 		std::lock_guard<std::mutex> g(h->mu);
-		release_span(h, pg);
+		release_span(pg);
 	} else {
 		give_back(pg, bit);
 	}

@@ -195,7 +195,7 @@ API int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st)
 			if (pg.cls == kFree || pg.cls == kCont)
 				continue;
 			uint64_t n = 0;
-			for (unsigned w = 0; w < (pg.cap + 63) / 64; w++)
+			for (unsigned w = 0; w < nwords(&pg); w++)
 				n += (uint64_t)__builtin_popcountll(pg.bits[w].load());
 			if (n == 0)
 				continue; /* kept by a thread heap, empty */

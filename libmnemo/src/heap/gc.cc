@@ -119,7 +119,7 @@ void collect(heap *h)
 		for (vpage &pg : s->pages) {
 			if (pg.cls == kFree || pg.cls == kCont)
 				continue;
-			for (unsigned w = 0; w < (pg.cap + 63) / 64; w++) {
+			for (unsigned w = 0; w < nwords(&pg); w++) {
 				uint64_t b = pg.bits[w].load();
 				uint64_t dead = b & ~*mk.mark_word(&pg, w * 64);
 				if (!dead)

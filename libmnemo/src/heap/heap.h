@@ -142,6 +142,9 @@ void set_free_page(segment *s, uint64_t i, bool is_free);
 void build_volatile(vpage *pg);
 void destroy(heap *h);
 
+/* Bitmap words that name blocks of pg. */
+inline unsigned nwords(const vpage *pg) { return (pg->cap + 63) / 64; }
+
 /* Bits of bitmap word w that name blocks of pg (cap blocks). */
 inline uint64_t cap_mask(const vpage *pg, unsigned w)
 {

@@ -76,11 +76,16 @@ int corrupt(heap *h, const segment *s, uint64_t page, const char *why)
 		    (unsigned long long)page, why);
 }
 
+/* No durable bit from from_bit on is set. */
 bool bits_zero(const vpage &pg, unsigned from_bit)
 {
-	for (unsigned b = from_bit; b < kW * 64; b++)
-		if (pg.bits[b / 64].load(std::memory_order_relaxed) >> (b % 64) & 1)
+	for (unsigned w = from_bit / 64; w < kW; w++) {
+		uint64_t b = pg.bits[w].load(std::memory_order_relaxed);
+		if (w == from_bit / 64)
+			b &= ~0ull << (from_bit % 64);
+		if (b)
 			return false;
+	}
 	return true;
 }
 
@@ -398,7 +403,7 @@ void detach(mnemo_pool *p)
 		for (segment *s : h->segs)
 			for (vpage &pg : s->pages)
 				if (pg.cls != kFree && pg.cls != kCont)
-					scm::flush(pg.bits, (pg.cap + 63) / 64 * 8);
+					scm::flush(pg.bits, nwords(&pg) * 8);
 		scm::fence();
 		layout::heap_seg *s0 = h->segs[0]->hdr;
 		scm::store64(&s0->state, layout::kHeapClosed);
