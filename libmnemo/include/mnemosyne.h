@@ -104,8 +104,23 @@ int mnemo_region_create(mnemo_pool *pool, const char *name, size_t size,
 int mnemo_region_find(mnemo_pool *pool, const char *name, void **addrp,
                       size_t *sizep);
 
-/* Delete the region starting at `addr`; its pages become inaccessible. */
+/* Delete the region starting at `addr`; its pages become inaccessible.
+ * -EBUSY while an alias maps any of its pages. */
 int mnemo_region_delete(mnemo_pool *pool, void *addr);
+
+/*
+ * Map the pages [addr, addr+len) of a region a second time at `at`
+ * (page aligned; whatever is mapped there is replaced: the caller owns
+ * that range).  Stores through the alias are stores to the region;
+ * transactions, mnemo_flush(), mnemo_persist() and mnemo_store64() treat
+ * an alias address as the region address it maps.  The interposer binds
+ * ELF `mnemo_persistent` sections this way.  At close the alias becomes a
+ * private copy.  -EEXIST if it overlaps another alias.
+ */
+int mnemo_region_alias(mnemo_pool *pool, void *addr, size_t len, void *at);
+/* Forget the alias starting at `at`; the caller then unmaps or replaces
+ * that memory (stores to it are no longer logged).  -ENOENT if none. */
+int mnemo_region_unalias(mnemo_pool *pool, void *at);
 
 /*
  * The paper's calls, on the default pool (opened on first use with

@@ -218,6 +218,9 @@ int delete_locked(mnemo_pool *pool, void *addr, size_t size)
 	if (name_reserved(pool->regions()[e.slot].name))
 		return fail(EINVAL, "region %p (\"%s\") belongs to libmnemo",
 			    addr, pool->regions()[e.slot].name);
+	if (scm::alias_into(pool->dev.get(), e.offset, e.size))
+		return fail(EBUSY, "region %p is mapped at a second address "
+			    "too (mnemo_region_alias); unalias it first", addr);
 	if (size && size != e.size)
 		return fail(EINVAL, "punmap: length %zu does not match the "
 			    "region's size %llu", size,

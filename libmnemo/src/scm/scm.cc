@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "../error.h"
@@ -54,8 +55,8 @@ int parse_backend(const char *s, unsigned *flags)
 			return 0;
 		}
 	}
-	return fail(EINVAL, "MNEMO_BACKEND=%s: expected auto, file, dax or sim",
-		    s);
+	return fail(EINVAL, "MNEMO_BACKEND=%s: expected auto, file, dax, sim "
+		    "or kmod", s);
 }
 
 int parse_durability(const char *s, config *cfg)
@@ -86,6 +87,7 @@ bool register_window(device *d)
 
 void unregister_window(device *d)
 {
+	alias_forget_device(d);
 	std::lock_guard<std::mutex> g(g_reg_mu);
 	for (auto &w : g_windows)
 		if (w == d)
@@ -96,7 +98,8 @@ int config_from(unsigned flags, config *cfg, bool *autodetect)
 {
 	unsigned b = flags & MNEMO_BACKEND_MASK;
 	const char *env = getenv("MNEMO_BACKEND");
-	if (b == MNEMO_BACKEND_AUTO && env && *env) {
+	bool kmod = b == MNEMO_BACKEND_AUTO && env && !strcmp(env, "kmod");
+	if (b == MNEMO_BACKEND_AUTO && env && *env && !kmod) {
 		int rc = parse_backend(env, &b);
 		if (rc)
 			return rc;
@@ -108,8 +111,9 @@ int config_from(unsigned flags, config *cfg, bool *autodetect)
 		if (rc)
 			return rc;
 	}
-	*autodetect = b == MNEMO_BACKEND_AUTO;
-	cfg->backend = b == MNEMO_BACKEND_DAX   ? kind::dax
+	*autodetect = b == MNEMO_BACKEND_AUTO && !kmod;
+	cfg->backend = kmod			? kind::kmod
+		       : b == MNEMO_BACKEND_DAX ? kind::dax
 		       : b == MNEMO_BACKEND_SIM ? kind::sim
 						: kind::file;
 	return 0;
@@ -126,6 +130,11 @@ int open_device(int fd, const config &cfg, void *base, size_t window,
 	case kind::sim:
 		rc = open_sim(fd, base, window, out);
 		break;
+	case kind::kmod:
+		rc = open_kmod(fd, base, window, out);
+		if (rc == -ENODEV) /* no /dev/mnemo: the file backend */
+			rc = open_file(fd, cfg, base, window, out);
+		break;
 	default:
 		rc = open_file(fd, cfg, base, window, out);
 		break;
@@ -138,8 +147,21 @@ int open_device(int fd, const config &cfg, void *base, size_t window,
 	return rc;
 }
 
+namespace {
+void fork_child()
+{
+	make_all_private(g_windows, kMaxWindows);
+}
+
+__attribute__((constructor)) void register_fork_handler()
+{
+	pthread_atfork(nullptr, nullptr, fork_child);
+}
+} // namespace
+
 void flush(const void *p, size_t n)
 {
+	p = (const void *)canon((uintptr_t)p);
 	device *d = find_window(p);
 	if (d)
 		d->flush(p, n);

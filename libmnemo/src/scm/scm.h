@@ -12,6 +12,8 @@
  *   scm_sim.cc   power-failure simulation for tests: only lines flushed and
  *                then fenced reach the file; a crash drops (or tears at 8-byte
  *                granularity) everything else.
+ *   scm_kmod.cc  a region of the kernel module mnemo.ko backed by the file
+ *                (MNEMO_BACKEND=kmod; the file backend without /dev/mnemo).
  *
  * Flushes and fences are counted per thread and charged the emulated SCM
  * latency (flush.cc).  mnemo::scm::fence() is the one persist point of the
@@ -29,7 +31,7 @@ namespace mnemo::scm {
 inline constexpr size_t kLine = 64;
 inline constexpr size_t kPage = 4096;
 
-enum class kind { file, dax, sim };
+enum class kind { file, dax, sim, kmod };
 
 struct config {
 	kind backend = kind::file;
@@ -55,13 +57,23 @@ public:
 	/* Write back the lines of [p, p+n); pre: inside this device's window. */
 	virtual void flush(const void *p, size_t n) = 0;
 	virtual const char *name() const = 0;
+	/* pre: at and len page aligned, [off, off+len) inside the file.  Map
+	 * the file range a second time at `at`, replacing what is mapped
+	 * there, with the same durability as the window (alias.cc). */
+	virtual int map_at(void *at, uint64_t off, size_t len);
+	/* In a fork child: make every page of the window a private copy, so
+	 * that nothing the child writes reaches the pool file. */
+	virtual void make_private();
 
 	char *base() const { return base_; }
 	size_t window() const { return window_; }
+	int fd() const { return fd_; }
 
 protected:
 	char *base_ = nullptr;
 	size_t window_ = 0;
+	int fd_ = -1;       /* the pool file (owned by the pool) */
+	int map_flags_ = 0; /* extra mmap flags of shared mappings */
 };
 
 /*
@@ -123,6 +135,31 @@ int take_io_error();
 /* ---- registry of open windows (scm.cc) ---- */
 bool register_window(device *d); /* false: table full */
 void unregister_window(device *d);
+
+/* ---- aliases (alias.cc): second mappings of pool pages ---- */
+/* Map [off, off+len) of d's file at `at` too, and register the alias so
+ * that canon() translates its addresses.  -ENOSPC when the table is full. */
+int alias_map(device *d, void *at, uint64_t off, size_t len);
+/* Forget the alias starting at `at` (the caller unmaps or reuses it).
+ * -ENOENT if there is none. */
+int alias_forget(void *at);
+/* Whether an alias maps any of the file bytes [off, off+len) of d. */
+bool alias_into(const device *d, uint64_t off, size_t len);
+/* Forget every alias into d's window (close). */
+void alias_forget_device(const device *d);
+/* fork child: every window and alias private, pool locks released. */
+void make_all_private(device **windows, int n);
+
+extern int g_naliases; /* registered aliases; read without a lock */
+uintptr_t canon_slow(uintptr_t a);
+/* The window address that `a` aliases, or `a` itself.  Transactions,
+ * flushes and settling use it, so a store through an alias is logged and
+ * flushed as a store to the region. */
+inline uintptr_t canon(uintptr_t a)
+{
+	return __atomic_load_n(&g_naliases, __ATOMIC_ACQUIRE) ? canon_slow(a)
+							      : a;
+}
 
 /* ---- reservation helpers (reserve.cc) ---- */
 /* Reserve [base, base+len) inaccessible, refusing to replace anything. */

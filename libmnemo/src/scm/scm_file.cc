@@ -50,8 +50,9 @@ void note_dirty(const void *p, size_t n)
 class file_device final : public device {
 public:
 	file_device(int fd, const config &cfg, void *base, size_t window)
-		: fd_(fd), power_(cfg.power), pmem_(cfg.pmem)
+		: power_(cfg.power), pmem_(cfg.pmem)
 	{
+		fd_ = fd;
 		base_ = (char *)base;
 		window_ = window;
 	}
@@ -94,7 +95,6 @@ public:
 	}
 
 private:
-	int fd_;
 	bool power_, pmem_;
 };
 

@@ -71,8 +71,9 @@ std::atomic<uint64_t> g_next_id{1};
 class sim_device final : public device {
 public:
 	sim_device(char *durable, size_t size, int fd, void *base, size_t window)
-		: id(g_next_id++), durable_(durable), size_(size), fd_(fd)
+		: id(g_next_id++), durable_(durable), size_(size)
 	{
+		fd_ = fd;
 		base_ = (char *)base;
 		window_ = window;
 	}
@@ -95,6 +96,17 @@ public:
 	}
 	void flush(const void *p, size_t n) override;
 	const char *name() const override { return "sim"; }
+	int map_at(void *, uint64_t, size_t) override
+	{
+		return fail(ENOTSUP, "the sim backend cannot map pool pages "
+			    "at a second address; use the file or dax backend");
+	}
+	void make_private() override
+	{
+		/* The window is private already; the durable image too now. */
+		mmap(durable_, size_, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_FIXED, fd_, 0);
+	}
 
 	void commit(const pending_line &l)
 	{
@@ -108,7 +120,6 @@ public:
 private:
 	char *durable_;
 	size_t size_;
-	int fd_;
 	std::map<uint64_t, size_t> mapped_; /* cache-view ranges, by offset */
 };
 

@@ -558,7 +558,7 @@ int load(desc *d, void *dst, const void *src, size_t n)
 		return d->status;
 	int rc = each_piece((uintptr_t)src, n, [&](uintptr_t a, size_t off,
 					       size_t k) {
-		return read_piece(d, a, (char *)dst + off, k);
+		return read_piece(d, scm::canon(a), (char *)dst + off, k);
 	});
 	return rc ? fail_tx(d, rc) : 0;
 }
@@ -577,7 +577,7 @@ int store(desc *d, void *dst, const void *src, size_t n)
 	}
 	rc = each_piece((uintptr_t)dst, n, [&](uintptr_t a, size_t off,
 					       size_t k) {
-		return write_piece(d, a, (const char *)src + off, k);
+		return write_piece(d, scm::canon(a), (const char *)src + off, k);
 	});
 	return rc ? fail_tx(d, rc) : 0;
 }

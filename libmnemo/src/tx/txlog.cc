@@ -511,7 +511,7 @@ void settle(mnemo_pool *p)
 void settle_at(const void *addr)
 {
 	uintptr_t lo, hi;
-	mnemo_pool *p = pool_of((uintptr_t)addr, &lo, &hi);
+	mnemo_pool *p = pool_of(scm::canon((uintptr_t)addr), &lo, &hi);
 	if (p)
 		settle(p);
 }

@@ -1,0 +1,83 @@
+/*
+ * preload.h -- libmnemo-preload.so, the LD_PRELOAD interposer: shared
+ * state of its parts.
+ *
+ *   init.c     configuration, the pool, start-up and fork
+ *   malloc.c   the malloc family, routed by MNEMO_MALLOC
+ *   brk.c      sbrk/brk, optionally on a persistent break (MNEMO_SBRK)
+ *   section.c  binding `mnemo_persistent` sections to regions
+ *   elfsec.c   reading an object's section and symbols from its file
+ *   dl.c       dlopen/dlclose: binding objects loaded later
+ *   itm.S      the GCC TM ABI, forwarded to libmnemo
+ *
+ * Recursion rule: a thread with t_inside > 0 is running libmnemo or the
+ * interposer's own code on behalf of an interposed call; every allocation
+ * it makes goes to glibc (__libc_*), so libmnemo never re-enters itself
+ * through `malloc`.  libmnemo's own objects never call `malloc` at all
+ * (libmnemo/src/sysalloc.cc); t_inside covers what libc and libstdc++ do
+ * for it (stdio, dlopen, thread-local destructor lists).
+ */
+#ifndef MNEMO_PRELOAD_H
+#define MNEMO_PRELOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mnemosyne.h"
+
+#define PRELOAD_API __attribute__((visibility("default")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+
+/* glibc's allocator, under names the interposer does not replace. */
+void *__libc_malloc(size_t n);
+void *__libc_calloc(size_t k, size_t n);
+void *__libc_realloc(void *p, size_t n);
+void *__libc_memalign(size_t align, size_t n);
+void __libc_free(void *p);
+
+enum route {
+	ROUTE_OFF,  /* everything to glibc */
+	ROUTE_ALL,  /* everything to the persistent heap */
+	ROUTE_MIN,  /* blocks of at least g_min bytes */
+};
+
+/* Set once by init, before other threads exist; read without locks. */
+extern enum route g_route;
+extern size_t g_min;
+extern uintptr_t g_pool_lo, g_pool_span; /* the pool's window, or 0 */
+extern mnemo_pool *g_pool;               /* NULL until opened */
+extern int g_forked;                     /* we are a fork child */
+extern int g_started;                    /* the constructor has run */
+extern uint64_t g_routed;                /* persistent allocations made */
+extern __thread int t_inside __attribute__((tls_model("initial-exec")));
+
+/* init.c */
+/* Open the pool if not yet open.  0, or -1 after reporting why (and, if
+ * the user did not ask for a volatile fallback, exiting). */
+int preload_pool(void);
+/* Report once per message key on stderr: "mnemo-preload: ...". */
+void preload_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A failure the program cannot continue past unless MNEMO_FALLBACK=volatile:
+ * says why, then exits (status 1) or returns. */
+void preload_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int preload_verbose(void);
+/* FNV-1a of a string: keys of per-program pools and regions. */
+uint64_t preload_hash(const char *s);
+
+/* section.c: bind every loaded object's section not yet bound. */
+void sections_bind_all(void);
+/* dlclose: forget bindings whose object is gone. */
+void sections_forget_gone(void);
+/* Whether any loaded object has a mnemo_persistent section. */
+int sections_present(void);
+
+/* brk.c */
+void brk_init(void);
+
+/* A persistent pointer: inside the pool's window. */
+static inline int is_pool_ptr(const void *p)
+{
+	return (uintptr_t)p - g_pool_lo < g_pool_span;
+}
+
+#endif
