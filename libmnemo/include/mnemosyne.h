@@ -27,9 +27,11 @@ extern "C" {
 #define MNEMO_VERSION_MAJOR 0
 #define MNEMO_VERSION_MINOR 1
 
-/* Place a global in the mnemo_persistent section.  Reserved for the
- * LD_PRELOAD interposer, which is not part of this release: without it the
- * variable is an ordinary (volatile) global. */
+/* Place a global in the mnemo_persistent section.  Under the interposer
+ * (LD_PRELOAD=libmnemo-preload.so, see libmnemo-preload(7)) the section is
+ * bound to a region of the pool, so the variable keeps its value across
+ * runs; without it the variable is an ordinary (volatile) global.  A
+ * program needs only this header, no link against libmnemo. */
 #define MNEMO_PERSISTENT __attribute__((section("mnemo_persistent")))
 
 typedef struct mnemo_pool mnemo_pool;

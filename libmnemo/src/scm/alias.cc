@@ -17,6 +17,7 @@
  */
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <pthread.h>
@@ -119,13 +120,28 @@ int device::map_at(void *at, uint64_t off, size_t len)
 		    strerror(errno));
 }
 
+/* A new open file description of fd's file, read-only: private mappings
+ * made from it do not hold the pool's lock (flock belongs to the
+ * description, and a mapping keeps its description alive). */
+static int reopen_unlocked(int fd)
+{
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return open(proc, O_RDONLY | O_CLOEXEC);
+}
+
 void device::make_private()
 {
 	struct stat st;
-	if (fstat(fd_, &st) != 0)
-		return;
-	size_t n = (size_t)st.st_size < window_ ? (size_t)st.st_size : window_;
-	mmap(base_, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd_, 0);
+	int fd = reopen_unlocked(fd_);
+	if (fd >= 0 && fstat(fd, &st) == 0) {
+		size_t n = (size_t)st.st_size < window_ ? (size_t)st.st_size
+							 : window_;
+		mmap(base_, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+		     fd, 0);
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 int alias_map(device *d, void *at, uint64_t off, size_t len)
@@ -180,6 +196,20 @@ bool alias_into(const device *d, uint64_t off, size_t len)
 	return false;
 }
 
+/* Replace the mapping [p, p+n) by anonymous memory holding the same
+ * bytes (no reference to the pool file is left, so its lock goes with
+ * the close). */
+static void copy_to_anon(void *p, size_t n)
+{
+	void *t = mmap(nullptr, n, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t == MAP_FAILED)
+		return;
+	memcpy(t, p, n);
+	if (mremap(t, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, p) == MAP_FAILED)
+		munmap(t, n);
+}
+
 /* The pool closes: its aliases stay readable and writable but become
  * private copies, so later stores no longer reach the file. */
 void alias_forget_device(const device *d)
@@ -190,8 +220,7 @@ void alias_forget_device(const device *d)
 		uintptr_t lo = e.lo.load(), hi = e.hi.load();
 		if (!hi || e.dev != d)
 			continue;
-		mmap((void *)lo, hi - lo, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_FIXED, d->fd(), (off_t)e.off);
+		copy_to_anon((void *)lo, hi - lo);
 		drop(e);
 	}
 }
@@ -211,9 +240,12 @@ void make_all_private(device **windows, int n)
 	for (int i = 0; i < g_high.load(std::memory_order_relaxed); i++) {
 		alias &e = g_aliases[i];
 		uintptr_t lo = e.lo.load(), hi = e.hi.load();
-		if (hi && e.dev)
+		int fd = hi && e.dev ? reopen_unlocked(e.dev->fd()) : -1;
+		if (fd >= 0) {
 			mmap((void *)lo, hi - lo, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_FIXED, e.dev->fd(), (off_t)e.off);
+			     MAP_PRIVATE | MAP_FIXED, fd, (off_t)e.off);
+			close(fd);
+		}
 	}
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int i = 0; i < n && null >= 0; i++)
