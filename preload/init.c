@@ -244,7 +244,7 @@ static const struct itm_sym {
 #undef ITM
 };
 
-/* Called by itm.S (first TM call) and by the constructor. */
+/* Called by itm.S at the first TM call (any thread). */
 __attribute__((visibility("hidden"))) void mnemo_preload_itm_resolve(void)
 {
 	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -296,7 +296,7 @@ __attribute__((constructor)) static void preload_init(void)
 {
 	t_inside++;
 	parse_config();
-	mnemo_preload_itm_resolve();
+	/* The TM ABI slots fill at the first TM call (itm.S's slow path). */
 	pthread_atfork(NULL, NULL, fork_child);
 	if (need_pool() && preload_pool() == 0) {
 		sections_bind_all();
