@@ -65,14 +65,19 @@ void brk_init(void)
 	if (!s || strcmp(s, "pool") != 0)
 		return;
 	const char *m = getenv("MNEMO_SBRK_MAX");
-	size_t max = m ? (size_t)strtoull(m, NULL, 0) : (size_t)16 << 20;
+	long long max = m && *m ? preload_parse_size(m) : 16ll << 20;
+	if (max <= 0) {
+		preload_fail("MNEMO_SBRK_MAX=%s: expected a size such as 64M",
+			     m);
+		return;
+	}
 	char exe[PATH_MAX], name[64];
 	ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[k > 0 ? k : 0] = '\0';
 	snprintf(name, sizeof(name), "brk:%016llx",
 		 (unsigned long long)preload_hash(exe));
 	t_inside++;
-	int rc = brk_region(name, max + BRK_HDR);
+	int rc = brk_region(name, (size_t)max + BRK_HDR);
 	t_inside--;
 	if (rc)
 		preload_fail("MNEMO_SBRK=pool: cannot use region %s: %s", name,

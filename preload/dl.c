@@ -2,7 +2,7 @@
  * dl.c -- objects loaded after start-up: dlopen binds the sections of
  * whatever it loaded, dlclose forgets the bindings of what it unloaded.
  *
- * Limits, documented in libmnemo-preload(8):
+ * Limits, documented in libmnemo-preload(7):
  *  - the object's constructors run inside dlopen, before its section is
  *    bound, so they see the section's initial (volatile) values;
  *  - glibc resolves a bare library name against the RUNPATH of dlopen's

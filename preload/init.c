@@ -91,7 +91,7 @@ uint64_t preload_hash(const char *s)
 }
 
 /* "123", "64K", "16M", "1G" -> bytes; -1 if malformed. */
-static long long parse_size(const char *s)
+long long preload_parse_size(const char *s)
 {
 	char *end;
 	errno = 0;
@@ -118,7 +118,7 @@ static void parse_route(void)
 		g_want = ROUTE_ALL;
 		return;
 	}
-	long long v = strncmp(s, "min=", 4) == 0 ? parse_size(s + 4) : -1;
+	long long v = strncmp(s, "min=", 4) == 0 ? preload_parse_size(s + 4) : -1;
 	if (v < 0) {
 		preload_say("MNEMO_MALLOC=%s: expected off, all or min=SIZE "
 			    "(e.g. min=4K); using off", s);
@@ -278,7 +278,7 @@ __attribute__((visibility("hidden"))) void mnemo_preload_itm_resolve(void)
 
 /* libmnemo has turned every pool mapping of the child into a private copy
  * (a snapshot) and dropped its lock; the child allocates from glibc and
- * never frees into the persistent heap (see libmnemo-preload(8)). */
+ * never frees into the persistent heap (see libmnemo-preload(7)). */
 static void fork_child(void)
 {
 	g_forked = 1;

@@ -61,6 +61,8 @@ void preload_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * says why, then exits (status 1) or returns. */
 void preload_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int preload_verbose(void);
+/* "123", "64K", "16M", "1G" -> bytes; -1 if malformed. */
+long long preload_parse_size(const char *s);
 /* FNV-1a of a string: keys of per-program pools and regions. */
 uint64_t preload_hash(const char *s);
 
