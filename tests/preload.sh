@@ -32,6 +32,11 @@ cp tests/preload/pvars1 "$tmp/other"
 expect "another program has its own" "$(pre "$tmp/other")" \
 	"counter=100 text=initial grows=7 local_x=0 removed=5 neighbours=11,0 shared_page=1"
 
+expect "exec from an interposed shell" \
+	"$(pre sh -c "'$tmp/other' bump >/dev/null && exec '$tmp/other'")" \
+	"counter=101 text=run101 grows=8 local_x=3 removed=5 neighbours=11,0 shared_page=1"
+cp tests/preload/pvars1 "$tmp/other2"
+
 echo "== a rebuilt program whose variables moved, killed at every step"
 cp tests/preload/pvars2 "$tmp/prog"
 cp "$MNEMO_POOL" "$tmp/v1.pool"
