@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 /* Scratch directories of this test process, removed when it exits. */
-static char g_dirs[16][32];
+static char g_dirs[16][256];
 static int g_ndirs;
 static pid_t g_owner;
 
@@ -29,8 +29,8 @@ static void remove_dirs(void)
 	for (int i = 0; i < g_ndirs; i++) {
 		DIR *d = opendir(g_dirs[i]);
 		for (struct dirent *e; d && (e = readdir(d));) {
-			char p[320];
-			if (snprintf(p, sizeof(p), "%.31s/%.255s", g_dirs[i], e->d_name) < 0)
+			char p[520];
+			if (snprintf(p, sizeof(p), "%.255s/%.255s", g_dirs[i], e->d_name) < 0)
 				continue;
 			if (e->d_name[0] != '.')
 				unlink(p);
@@ -41,12 +41,33 @@ static void remove_dirs(void)
 	}
 }
 
+/* $MNEMO_TEST_DIR (the guest tests put pools on a DAX mount), else /tmp. */
+static const char *test_dir(void)
+{
+	const char *d = getenv("MNEMO_TEST_DIR");
+	return d && *d ? d : "/tmp";
+}
+
+/* The backend of t_create() and of t_open() without an explicit backend:
+ * $MNEMO_TEST_BACKEND=dax forces the dax backend (MAP_SYNC), so that a
+ * test on a non-DAX directory fails instead of quietly using files. */
+static unsigned test_backend(void)
+{
+	const char *b = getenv("MNEMO_TEST_BACKEND");
+	if (!b || !*b || strcmp(b, "file") == 0)
+		return MNEMO_BACKEND_FILE;
+	cr_assert_str_eq(b, "dax", "MNEMO_TEST_BACKEND must be file or dax");
+	return MNEMO_BACKEND_DAX;
+}
+
 const char *t_path(const char *tag)
 {
-	static char buf[4][256];
+	static char buf[4][512];
 	static int next;
-	char dir[] = "/tmp/mnemo-test-XXXXXX";
-	cr_assert_not_null(mkdtemp(dir));
+	char dir[256];
+	cr_assert_lt(snprintf(dir, sizeof(dir), "%s/mnemo-test-XXXXXX", test_dir()),
+		     (int)sizeof(dir) - 64, "MNEMO_TEST_DIR too long");
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp %s: %s", dir, strerror(errno));
 	if (g_ndirs == 0) {
 		g_owner = getpid();
 		atexit(remove_dirs);
@@ -54,14 +75,14 @@ const char *t_path(const char *tag)
 	if (g_ndirs < 16)
 		snprintf(g_dirs[g_ndirs++], sizeof(g_dirs[0]), "%s", dir);
 	char *out = buf[next++ % 4];
-	snprintf(out, sizeof(buf[0]), "%s/%s.pool", dir, tag);
+	snprintf(out, sizeof(buf[0]), "%.255s/%.200s.pool", dir, tag);
 	return out;
 }
 
 void t_create(const char *path, size_t size)
 {
 	mnemo_pool *p = NULL;
-	int rc = mnemo_pool_create(path, size, NULL, MNEMO_BACKEND_FILE, &p);
+	int rc = mnemo_pool_create(path, size, NULL, test_backend(), &p);
 	cr_assert_eq(rc, 0, "create %s: %s", path, mnemo_errormsg());
 	cr_assert_eq(mnemo_pool_close(&p), 0);
 }
@@ -69,6 +90,9 @@ void t_create(const char *path, size_t size)
 mnemo_pool *t_open(const char *path, unsigned flags)
 {
 	mnemo_pool *p = NULL;
+	if ((flags & MNEMO_BACKEND_MASK) == MNEMO_BACKEND_AUTO &&
+	    test_backend() == MNEMO_BACKEND_DAX)
+		flags |= MNEMO_BACKEND_DAX;
 	int rc = mnemo_pool_open(path, flags, &p);
 	cr_assert_eq(rc, 0, "open %s: %s", path, mnemo_errormsg());
 	return p;

@@ -15,10 +15,11 @@
 extern "C" {
 #endif
 
-/* A fresh path "<new temp dir>/<tag>.pool" (the pool does not exist). */
+/* A fresh path "<new temp dir>/<tag>.pool" (the pool does not exist); the
+ * temp dir is made in $MNEMO_TEST_DIR, default /tmp. */
 const char *t_path(const char *tag);
-/* Create a pool of `size` bytes at `path` with the file backend and close
- * it; asserts success. */
+/* Create a pool of `size` bytes at `path` with the file backend (the dax
+ * backend if $MNEMO_TEST_BACKEND=dax) and close it; asserts success. */
 void t_create(const char *path, size_t size);
 /* A pool of pool_size bytes at t_path(tag) holding one zeroed region
  * `name` of `size` bytes; closed again.  Returns the path. */
@@ -26,7 +27,8 @@ const char *t_pool_with_region(const char *tag, size_t pool_size,
 			       const char *name, size_t size);
 /* The address of region `name` of pool (asserts that it exists). */
 void *t_region(mnemo_pool *pool, const char *name);
-/* Open with flags, asserting success. */
+/* Open with flags, asserting success.  With $MNEMO_TEST_BACKEND=dax,
+ * flags that name no backend get MNEMO_BACKEND_DAX. */
 mnemo_pool *t_open(const char *path, unsigned flags);
 /* 64-bit fingerprint of a whole file (to prove it was not changed). */
 uint64_t t_file_hash(const char *path);

@@ -14,6 +14,9 @@ int open_file(int fd, const config &cfg, void *base, size_t window,
 	      std::unique_ptr<device> *out);
 int open_dax(int fd, void *base, size_t window, std::unique_ptr<device> *out);
 int open_sim(int fd, void *base, size_t window, std::unique_ptr<device> *out);
+/* -ENODEV when /dev/mnemo cannot be opened (open_device then falls back to
+ * the file backend). */
+int open_kmod(int fd, void *base, size_t window, std::unique_ptr<device> *out);
 
 } // namespace mnemo::scm
 

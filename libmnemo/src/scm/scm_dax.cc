@@ -6,6 +6,7 @@
  * libpmem2's upstream is archived; it is used here and nowhere else.
  */
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <libpmem2.h>
 #include <map>
@@ -33,6 +34,8 @@ public:
 	{
 		base_ = (char *)pmem2_vm_reservation_get_address(rsv);
 		window_ = pmem2_vm_reservation_get_size(rsv);
+		pmem2_source_get_fd(src, &fd_);
+		map_flags_ = MAP_SHARED_VALIDATE | MAP_SYNC;
 	}
 	~dax_device() override
 	{
@@ -93,6 +96,44 @@ int dax_device::map(uint64_t off, size_t len)
 	return 0;
 }
 
+/* End of the mapping of /proc/self/maps that contains `p`; nullptr if
+ * none does. */
+char *mapping_end(const char *p)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char *end = nullptr;
+	unsigned long lo, hi;
+	char line[512];
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+		    lo <= (unsigned long)p && (unsigned long)p < hi) {
+			end = (char *)hi;
+			break;
+		}
+	if (f)
+		fclose(f);
+	return end;
+}
+
+/*
+ * libpmem2 1.12 (Debian 12) maps ALIGN_UP(size, align) + align bytes for a
+ * reservation even at a fixed address (align: 2 MiB, 1 GiB from 2 GiB on),
+ * but pmem2_vm_reservation_delete() unmaps only `size`: the tail stayed
+ * mapped after close, and reopening the pool in the same process failed
+ * with EEXIST (seen in the qemu guest, tests/vm/backend.c).  libpmem2 never
+ * maps anything beyond the reservation's size, so the tail is unmapped at
+ * once -- only if the mapping at `base` really extends over it (a
+ * libpmem2 that does not over-reserve leaves nothing to trim).
+ */
+void trim_reservation_tail(char *base, size_t window)
+{
+	size_t align = window >= (2ul << 30) ? 1ul << 30 : 2ul << 20;
+	size_t reserved = (window + align - 1) / align * align + align;
+	char *end = mapping_end(base);
+	if (end && end >= base + reserved)
+		munmap(base + window, reserved - window);
+}
+
 /* True if `fd` can be mapped with MAP_SYNC (a DAX file). */
 bool fd_supports_map_sync(int fd)
 {
@@ -129,6 +170,7 @@ int open_dax(int fd, void *base, size_t window, std::unique_ptr<device> *out)
 		pmem2_source_delete(&src);
 		return pmem2_fail(rc, "reserving the pool window");
 	}
+	trim_reservation_tail((char *)base, window);
 	if (pmem2_vm_reservation_get_address(rsv) != base) {
 		pmem2_vm_reservation_delete(&rsv);
 		pmem2_source_delete(&src);

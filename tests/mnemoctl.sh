@@ -1,0 +1,36 @@
+#!/bin/sh
+# mnemoctl.sh -- mnemoctl on the build host: usage errors exit 2 with the
+# usage on stderr, help exits 0, and `devices` exits 0 with either the
+# device table or the "no devices" line (the guest test tests/vm/dax.sh
+# checks the table against a real emulated NVDIMM).
+set -eu
+ctl=tools/mnemoctl
+err=$(mktemp)
+trap 'rm -f "$err"' EXIT
+
+# expect STATUS CMD...: CMD exits STATUS.
+expect() {
+	want=$1
+	shift
+	rc=0
+	"$@" >/dev/null 2>"$err" || rc=$?
+	[ "$rc" -eq "$want" ] || { echo "FAIL: $* exited $rc, not $want"; cat "$err"; exit 1; }
+}
+expect 2 $ctl
+grep -q '^usage: mnemoctl' "$err"
+expect 2 $ctl no-such-command
+grep -q "unknown command 'no-such-command'" "$err"
+expect 2 $ctl devices extra
+grep -q 'takes no arguments' "$err"
+expect 0 $ctl help
+expect 0 $ctl --help
+$ctl help | grep -q '^  devices '
+
+out=$($ctl devices)
+echo "$out"
+if [ -d /sys/bus/nd/devices ] && ls /sys/bus/nd/devices | grep -q '^region'; then
+	echo "$out" | head -n 1 | grep -q '^BUS  *REGION  *NAMESPACE  *MODE'
+	echo "$out" | grep -Eq '^ndbus[0-9]+ +region[0-9]+ '
+else
+	[ "$out" = "no persistent-memory devices (no NVDIMM regions in /sys/bus/nd)" ]
+fi

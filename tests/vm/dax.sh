@@ -1,0 +1,35 @@
+# Real DAX in the guest: ndctl sees the emulated NVDIMM's namespace, ext4
+# mounts on it with -o dax, mnemoctl lists it, libmnemo's dax backend
+# (MAP_SYNC) is chosen and works there, and is refused off DAX (tmpfs).
+# needs: tests/persist tests/tx tests/heap tests/kill tests/tx_kill tests/heap_kill
+# needs: tests/vm/backend tools/mnemoctl
+. /lib/vm.sh
+bin=/payload/bin
+
+# ndctl names the namespace of the NVDIMM qemu emulates.
+ndctl list -N >/tmp/ns
+grep -q '"dev":"namespace0.0"' /tmp/ns || vm_fail "ndctl lists no namespace0.0: $(cat /tmp/ns)"
+
+dax_mount /mnt/pmem
+ndctl list -N -n namespace0.0 | grep -q '"mode":"fsdax"' ||
+	vm_fail "namespace0.0 is not fsdax after dax_mount"
+
+# mnemoctl devices: the namespace, its mode and block device.
+$bin/mnemoctl devices >/tmp/devices
+cat /tmp/devices
+grep -Eq '^ndbus[0-9]+ +region[0-9]+ +namespace0\.0 +fsdax +1\.00 GiB +pmem0 ' /tmp/devices ||
+	vm_fail "mnemoctl devices does not list namespace0.0 as fsdax pmem0"
+
+# Backend choice on DAX and off it (/tmp is a tmpfs: no MAP_SYNC).
+$bin/backend /mnt/pmem /tmp
+
+# Unit tests and the kill -9 recovery tests with every pool on the DAX
+# mount, forced to the dax backend (util.c: MNEMO_TEST_DIR,
+# MNEMO_TEST_BACKEND).  The sim-backend crash tests are left out: they do
+# not touch the dax backend.
+export MNEMO_TEST_DIR=/mnt/pmem MNEMO_TEST_BACKEND=dax
+for t in persist tx heap kill tx_kill heap_kill; do
+	echo "== $t on /mnt/pmem (dax backend)"
+	$bin/$t --jobs 1 || vm_fail "$t failed on the DAX mount"
+done
+echo "dax.sh: all checks passed"
