@@ -10,6 +10,16 @@ vm_fail() {
 	exit 1
 }
 
+# Kernel-module tests: set $ko to mnemo.ko and $t to test program $1 from
+# the payload; exit 77 (SKIP) when the module was not built (make kmod).
+kmod_payload() {
+	ko=$(find /payload -name mnemo.ko -type f | head -n 1)
+	t=/payload/bin/$1
+	[ -x "$t" ] || t=$(find /payload -name "$1" -type f | head -n 1)
+	[ -n "$ko" ] || { echo "SKIP: no mnemo.ko in the payload (make kmod)"; exit 77; }
+	[ -x "$t" ] || vm_fail "no $1 program in the payload"
+}
+
 # The block device (pmem0) of namespace $1, from ndctl's JSON.
 vm_blockdev() {
 	ndctl list -N -n "$1" | sed -n 's/.*"blockdev":"\([^"]*\)".*/\1/p'

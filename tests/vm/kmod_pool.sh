@@ -6,10 +6,7 @@
 # boots: 1
 . /lib/vm.sh
 
-ko=$(find /payload -name mnemo.ko -type f | head -n 1)
-t=/payload/bin/kmod_pool
-[ -n "$ko" ] || { echo "SKIP: no mnemo.ko in the payload (make kmod)"; exit 77; }
-[ -x "$t" ] || vm_fail "no kmod_pool program in the payload"
+kmod_payload kmod_pool
 ns=namespace0.0
 
 ndctl create-namespace -f -e $ns -m fsdax >/dev/null ||

@@ -6,11 +6,7 @@
 # boots: 2
 . /lib/vm.sh
 
-ko=$(find /payload -name mnemo.ko -type f | head -n 1)
-t=/payload/bin/kmod_test
-[ -x "$t" ] || t=$(find /payload -name kmod_test -type f | head -n 1)
-[ -n "$ko" ] || { echo "SKIP: no mnemo.ko in the payload (make kmod)"; exit 77; }
-[ -x "$t" ] || vm_fail "no kmod_test program in the payload"
+kmod_payload kmod_test
 ns=namespace0.0
 
 case $MNEMO_BOOT in
