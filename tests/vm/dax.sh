@@ -1,7 +1,7 @@
 # Real DAX in the guest: ndctl sees the emulated NVDIMM's namespace, ext4
 # mounts on it with -o dax, mnemoctl lists it, libmnemo's dax backend
 # (MAP_SYNC) is chosen and works there, and is refused off DAX (tmpfs).
-# needs: tests/persist tests/tx tests/heap tests/kill tests/tx_kill tests/heap_kill
+# needs: tests/pool tests/persist tests/tx tests/heap tests/alias tests/kill tests/tx_kill tests/heap_kill
 # needs: tests/vm/backend tools/mnemoctl
 . /lib/vm.sh
 bin=/payload/bin
@@ -28,7 +28,7 @@ $bin/backend /mnt/pmem /tmp
 # MNEMO_TEST_BACKEND).  The sim-backend crash tests are left out: they do
 # not touch the dax backend.
 export MNEMO_TEST_DIR=/mnt/pmem MNEMO_TEST_BACKEND=dax
-for t in persist tx heap kill tx_kill heap_kill; do
+for t in pool persist tx heap alias kill tx_kill heap_kill; do
 	echo "== $t on /mnt/pmem (dax backend)"
 	$bin/$t --jobs 1 || vm_fail "$t failed on the DAX mount"
 done
