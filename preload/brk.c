@@ -110,11 +110,13 @@ PRELOAD_API void *sbrk(intptr_t incr)
 {
 	if (!g_brk || g_forked)
 		return __sbrk(incr);
+	t_inside++;
 	pthread_mutex_lock(&g_brk_mu);
 	uint64_t old = g_brk->top;
 	int rc = incr < 0 && (uint64_t)-incr > old ? (errno = ENOMEM, -1)
 						    : set_top(old + incr);
 	pthread_mutex_unlock(&g_brk_mu);
+	t_inside--;
 	return rc ? (void *)-1 : g_area + old;
 }
 
@@ -130,8 +132,10 @@ PRELOAD_API int brk(void *addr)
 		errno = ENOMEM;
 		return -1;
 	}
+	t_inside++;
 	pthread_mutex_lock(&g_brk_mu);
 	int rc = set_top((uint64_t)((char *)addr - g_area));
 	pthread_mutex_unlock(&g_brk_mu);
+	t_inside--;
 	return rc;
 }

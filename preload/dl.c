@@ -42,7 +42,7 @@ PRELOAD_API int dlclose(void *h)
 {
 	resolve();
 	int rc = g_dlclose(h);
-	if (rc == 0 && g_pool)
+	if (rc == 0 && g_pool && !g_forked) /* a child's locks may be held */
 		sections_forget_gone();
 	return rc;
 }

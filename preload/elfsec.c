@@ -102,6 +102,25 @@ static long find_section(const struct file *f, const char *name)
 	return found;
 }
 
+/* The section must be allocated, writable data lying inside one writable
+ * loadable segment of the image in memory: the interposer maps pool
+ * pages over it, so a file that says otherwise is refused. */
+static int section_fits(const ElfW(Shdr) *sh, const ElfW(Phdr) *mem,
+			size_t n)
+{
+	if ((sh->sh_flags & (SHF_ALLOC | SHF_WRITE)) !=
+	    (SHF_ALLOC | SHF_WRITE))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const ElfW(Phdr) *p = &mem[i];
+		if (p->p_type == PT_LOAD && (p->p_flags & PF_W) &&
+		    sh->sh_addr >= p->p_vaddr && sh->sh_size <= p->p_memsz &&
+		    sh->sh_addr - p->p_vaddr <= p->p_memsz - sh->sh_size)
+			return 1;
+	}
+	return 0;
+}
+
 static long find_type(const struct file *f, uint32_t type)
 {
 	for (long i = 0; i < f->eh.e_shnum; i++)
@@ -173,6 +192,11 @@ int elf_read_section(const char *path, const ElfW(Phdr) *phdr, size_t phnum,
 	long idx = rc ? -1 : find_section(&f, name);
 	if (rc == 0 && idx >= 0 && !same_image(&f, phdr, phnum)) {
 		*why = "the file changed since it was loaded";
+		rc = -1;
+	}
+	if (rc == 0 && idx >= 0 && !section_fits(&f.sh[idx], phdr, phnum)) {
+		*why = "its mnemo_persistent section is not writable data "
+		       "inside a writable segment";
 		rc = -1;
 	}
 	if (rc == 0 && idx >= 0) {

@@ -277,7 +277,7 @@ __attribute__((visibility("hidden"))) void mnemo_preload_itm_resolve(void)
 /* ---- fork ---- */
 
 /* libmnemo has turned every pool mapping of the child into a private copy
- * (a snapshot) and dropped its lock; the child allocates from glibc and
+ * (a private view) and dropped its lock; the child allocates from glibc and
  * never frees into the persistent heap (see libmnemo-preload(7)). */
 static void fork_child(void)
 {

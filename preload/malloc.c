@@ -39,10 +39,14 @@ static void heap_full(size_t n)
 	errno = ENOMEM;
 }
 
+/* Persistent blocks are allocated and freed outside any transaction the
+ * thread has open (MNEMO_HEAP_NOTX): libc allocates between a begin and
+ * an abort (a stdio buffer, say), and an abort must not take it back. */
 static void *p_alloc(size_t n, size_t align, unsigned flags)
 {
 	t_inside++;
-	void *p = mnemo_heap_alloc(g_pool, n ? n : 1, align, flags);
+	void *p = mnemo_heap_alloc(g_pool, n ? n : 1, align,
+				   flags | MNEMO_HEAP_NOTX);
 	t_inside--;
 	if (!p)
 		heap_full(n);
@@ -64,10 +68,11 @@ PRELOAD_API void free(void *p)
 		__libc_free(p);
 		return;
 	}
-	if (g_forked) /* the child's snapshot: nothing to give back */
+	if (g_forked) /* the child's copy: nothing to give back */
 		return;
 	t_inside++;
-	pfree(p);
+	if (mnemo_heap_free(p, MNEMO_HEAP_NOTX) != 0)
+		preload_say("free(%p): %s", p, mnemo_errormsg());
 	t_inside--;
 }
 
@@ -104,13 +109,35 @@ PRELOAD_API size_t malloc_usable_size(void *p)
 }
 
 /* A forked child never writes the persistent heap: it moves the block to
- * glibc (the snapshot's copy stays where it is). */
+ * glibc (the private copy stays where it is). */
 static void *child_realloc(void *p, size_t n)
 {
 	size_t have = malloc_usable_size(p);
 	void *q = __libc_malloc(n);
 	if (q)
 		memcpy(q, p, have < n ? have : n);
+	return q;
+}
+
+/* A persistent block grows into a new persistent block (non-transactional
+ * like every interposed call). */
+static void *p_realloc(void *p, size_t n)
+{
+	t_inside++;
+	size_t have = pmalloc_usable_size(p);
+	t_inside--;
+	if (!have) { /* not an allocated block: said by libmnemo */
+		preload_say("realloc(%p): %s", p, mnemo_errormsg());
+		errno = EINVAL;
+		return NULL;
+	}
+	if (n <= have)
+		return p;
+	void *q = p_alloc(n, 0, 0);
+	if (q) {
+		memcpy(q, p, have);
+		free(p);
+	}
 	return q;
 }
 
@@ -124,14 +151,7 @@ PRELOAD_API void *realloc(void *p, size_t n)
 		free(p);
 		return NULL;
 	}
-	if (g_forked)
-		return child_realloc(p, n);
-	t_inside++;
-	void *q = prealloc(p, n);
-	t_inside--;
-	if (!q && errno == ENOMEM)
-		heap_full(n);
-	return q;
+	return g_forked ? child_realloc(p, n) : p_realloc(p, n);
 }
 
 PRELOAD_API void *reallocarray(void *p, size_t k, size_t n)

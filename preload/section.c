@@ -10,7 +10,7 @@
  * region and checked, so a hash collision is refused, never shared).
  * Another program has another path, so it never sees this one's data.
  *
- * Region "elf:HASH:GEN": header pages (struct sec_hdr, the variable table,
+ * Region "elf:HASH:P" (P = parity of the generation GEN): header pages (struct sec_hdr, the variable table,
  * the strings: the path first), then the image: whole pages, laid out as
  * the section's pages in memory (the section starts page_off bytes into
  * the first one).  Bytes of those pages outside the section belong to
@@ -20,13 +20,14 @@
  * start).
  *
  * Rebuilt program.  If the section's layout (place in its page, size,
- * variables) differs from the header's, a new region GEN+1 is built: the
- * current (initial) section bytes, with every variable that kept its name
- * and size copied from the old image.  It is persisted, then the root is
- * switched (one atomic durable store), then the old region is deleted.  A
- * crash before the switch leaves a stale GEN+1, deleted at the next bind;
- * after it, a stale GEN-1, deleted likewise.  Variables that cannot be
- * carried over are named on stderr.
+ * variables) differs from the header's, generation GEN+1 is built in the
+ * object's other region: the current (initial) section bytes, with every
+ * variable that kept its name and size copied from the old image.  It is
+ * persisted, then the root is switched (one atomic durable store), then
+ * the old region is deleted.  A crash before the switch leaves a stale
+ * GEN+1, after it a stale GEN-1: either is the region of the other
+ * parity, deleted at the next bind.  Variables that cannot be carried
+ * over are named on stderr.
  */
 #include <errno.h>
 #include <limits.h>
@@ -88,18 +89,20 @@ static char *himage(struct sec_hdr *h)
 	return (char *)h + h->hdr_pages * PG;
 }
 
-/* Whether the header at h (in a region of `bytes`) is whole and ours. */
+/* Whether the header at h (in a region of `bytes`) is whole and ours.
+ * Every bound is checked without overflow: the region is input. */
 static int hdr_valid(struct sec_hdr *h, size_t bytes, const char *path)
 {
-	if (bytes < PG || h->magic != SEC_MAGIC || h->version != SEC_VERSION)
+	if (bytes < PG || h->magic != SEC_MAGIC || h->version != SEC_VERSION ||
+	    h->hdr_pages == 0 || h->hdr_pages > bytes / PG ||
+	    h->npages == 0 || h->npages > bytes / PG - h->hdr_pages ||
+	    h->page_off >= PG || h->size > h->npages * PG - h->page_off ||
+	    h->nvars > bytes / sizeof(struct sec_var) || h->strsz == 0 ||
+	    h->strsz > bytes)
 		return 0;
 	uint64_t meta = sizeof(*h) + h->nvars * sizeof(struct sec_var);
-	if (h->nvars > bytes / sizeof(struct sec_var) || h->strsz > bytes ||
-	    meta + h->strsz > (uint64_t)h->hdr_pages * PG ||
-	    h->npages > bytes / PG ||
-	    (h->hdr_pages + h->npages) * PG > bytes || h->strsz == 0 ||
-	    hstrings(h)[h->strsz - 1] != '\0' || h->page_off >= PG ||
-	    h->page_off + h->size > h->npages * PG)
+	if (meta > (uint64_t)h->hdr_pages * PG - h->strsz ||
+	    hstrings(h)[h->strsz - 1] != '\0')
 		return 0;
 	for (uint64_t i = 0; i < h->nvars; i++) {
 		struct sec_var *v = &hvars(h)[i];
@@ -116,20 +119,23 @@ static void root_name(char *buf, size_t n, const char *path)
 		 (unsigned long long)preload_hash(path));
 }
 
+/* Two regions per object, "elf:HASH:0" and "elf:HASH:1": generation g
+ * lives in the one of its parity, so a layout switch builds the other. */
 static void region_name(char *buf, size_t n, const char *path, uint64_t gen)
 {
 	snprintf(buf, n, "elf:%016llx:%llu",
 		 (unsigned long long)preload_hash(path),
-		 (unsigned long long)gen);
+		 (unsigned long long)(gen & 1));
 }
 
-/* Delete region `gen` of path if it exists (a crash's leftover). */
+/* Delete the region of generation gen's parity if it exists (a crash's
+ * leftover, or the previous generation). */
 static void drop_gen(const char *path, uint64_t gen)
 {
 	char name[MNEMO_NAME_MAX + 1];
 	void *addr;
 	region_name(name, sizeof(name), path, gen);
-	if (gen && mnemo_region_find(g_pool, name, &addr, NULL) == 0)
+	if (mnemo_region_find(g_pool, name, &addr, NULL) == 0)
 		mnemo_region_delete(g_pool, addr);
 }
 
@@ -267,33 +273,48 @@ static struct sec_hdr *build(const struct object *o, struct sec_hdr *old)
 	return h;
 }
 
-/* The object's current region, or NULL (none yet, or *bad set). */
+/* The object's current region, or NULL (none yet, or *bad set).  The
+ * root's pointer is only followed once it is known to be the start of
+ * one of the object's two regions. */
 static struct sec_hdr *current(const struct object *o, int *bad)
 {
 	char root[MNEMO_NAME_MAX + 1], name[MNEMO_NAME_MAX + 1];
-	void *addr;
+	void *addr, *found;
 	size_t bytes;
-	*bad = 0;
 	root_name(root, sizeof(root), o->path);
+	*bad = 0;
 	if (mnemo_root_get(g_pool, root, &addr) != 0)
 		return NULL;
-	struct sec_hdr *h = addr;
-	region_name(name, sizeof(name), o->path, h->gen);
-	void *found;
-	*bad = mnemo_region_find(g_pool, name, &found, &bytes) != 0 ||
-	       found != addr || !hdr_valid(h, bytes, o->path);
-	return *bad ? NULL : h;
+	for (uint64_t parity = 0; parity < 2; parity++) {
+		region_name(name, sizeof(name), o->path, parity);
+		if (mnemo_region_find(g_pool, name, &found, &bytes) != 0 ||
+		    found != addr)
+			continue;
+		struct sec_hdr *h = addr;
+		if (hdr_valid(h, bytes, o->path) && (h->gen & 1) == parity)
+			return h;
+	}
+	*bad = 1;
+	return NULL;
 }
 
-static void remember(uintptr_t base, uintptr_t at)
+static int remember(uintptr_t base, uintptr_t at)
 {
 	for (int i = 0; i < MAX_BOUND; i++) {
 		if (!g_bound[i].at) {
 			g_bound[i].base = base;
 			g_bound[i].at = at;
-			return;
+			return 0;
 		}
 	}
+	return -1;
+}
+
+static void forget_at(uintptr_t at)
+{
+	for (int i = 0; i < MAX_BOUND; i++)
+		if (g_bound[i].at == at)
+			g_bound[i].at = 0;
 }
 
 static int bound(uintptr_t at)
@@ -319,7 +340,7 @@ static int bind(const struct object *o, uintptr_t base)
 		return -1;
 	}
 	if (h)
-		drop_gen(o->path, h->gen + 1), drop_gen(o->path, h->gen - 1);
+		drop_gen(o->path, h->gen + 1); /* a crash's leftover */
 	if (h && same_layout(h, o))
 		copy_neighbours(himage(h), o);
 	else if (!(h = build(o, h))) {
@@ -327,13 +348,18 @@ static int bind(const struct object *o, uintptr_t base)
 			     o->path, mnemo_errormsg());
 		return -1;
 	}
+	if (remember(base, at) != 0) {
+		preload_fail("%s: more than %d objects with persistent "
+			     "sections; not bound", o->path, MAX_BOUND);
+		return -1;
+	}
 	if (mnemo_region_alias(g_pool, himage(h), h->npages * PG,
 			       (void *)at) != 0) {
+		forget_at(at);
 		preload_fail("%s: cannot map its persistent section: %s",
 			     o->path, mnemo_errormsg());
 		return -1;
 	}
-	remember(base, at);
 	if (preload_verbose())
 		preload_say("%s: %zu variables (%llu bytes) bound at %p",
 			    o->path, o->sec.nvars,
@@ -387,6 +413,10 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
 	struct scan *sc = arg;
 	struct object o;
 	const char *why = NULL;
+	/* The vDSO (and nothing else glibc loads) has a name without a
+	 * slash: it has no file to read. */
+	if (*info->dlpi_name && !strchr(info->dlpi_name, '/'))
+		return 0;
 	if (!sc->only_count && seen(info->dlpi_addr))
 		return 0;
 	object_path(info->dlpi_name, o.path);

@@ -94,24 +94,34 @@ Test(alias, fork_child_writes_a_private_copy)
 	long *a = spare(PG);
 	cr_assert_eq(mnemo_region_alias(pool, r, PG, a), 0);
 	r[0] = 1;
+	int go[2], done[2];
+	cr_assert(pipe(go) == 0 && pipe(done) == 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		int ok = r[0] == 1 && a[0] == 1;
 		r[0] = 2;
 		a[1] = 3;
-		_exit(ok && r[0] == 2 && a[1] == 3 ? 0 : 1);
+		ok = ok && r[0] == 2 && a[1] == 3;
+		char c = 1;
+		if (write(done[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(2);
+		_exit(ok ? 0 : 1); /* alive until the parent reopened */
 	}
-	int st;
-	waitpid(pid, &st, 0);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	char c;
+	cr_assert_eq(read(done[0], &c, 1), 1);
 	cr_assert_eq(r[0], 1, "the child's store reached the parent");
 	cr_assert_eq(a[1], 0, "the child's alias store reached the parent");
 	cr_assert_eq(mnemo_pool_close(&pool), 0);
-	/* The parent kept the pool lock: only it had the pool. */
-	pool = t_open(path, 0);
+	/* The child is alive and holds no lock: the pool opens again. */
+	cr_assert_eq(mnemo_pool_open(path, 0, &pool), 0, "%s",
+		     mnemo_errormsg());
 	r = t_region(pool, "r");
 	cr_assert(r[0] == 1 && r[1] == 0);
 	mnemo_pool_close(&pool);
+	cr_assert_eq(write(go[1], &c, 1), 1);
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 /* kill -9: transfers between accounts through the alias, in

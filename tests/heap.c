@@ -1045,8 +1045,8 @@ Test(heap, bad_allocation_arguments_are_rejected)
 		expect_rejected(&c, what, "align");
 	}
 	errno = 0;
-	cr_assert_null(mnemo_heap_alloc(c.pool, 64, 0, 2));
-	expect_rejected(&c, "flags 2", "flags");
+	cr_assert_null(mnemo_heap_alloc(c.pool, 64, 0, 4));
+	expect_rejected(&c, "flags 4", "flags");
 	errno = 0;
 	cr_assert_null(mnemo_heap_alloc(c.pool, 64, 16, ~0u));
 	expect_rejected(&c, "flags ~0", "flags");
@@ -1748,5 +1748,37 @@ Test(heap, tx_freed_block_waits_for_truncation)
 	for (int i = 0; i < 3000 && !reused; i++)
 		reused = mnemo_heap_alloc(pool, 64, 0, 0) == x;
 	cr_assert(reused, "never reused after the logs were drained");
+	mnemo_pool_close(&pool);
+}
+
+/* MNEMO_HEAP_NOTX: an allocation made inside a transaction that the
+ * transaction's abort does not take back, and a free that takes effect at
+ * once (what the interposer does for libc's mallocs between a begin and
+ * an abort). */
+Test(heap, notx_ignores_the_open_transaction)
+{
+	mnemo_pool *pool = fresh_pool("notx", 64 * MiB);
+	char *kept = mnemo_heap_alloc(pool, 64, 0, 0);
+	cr_assert_not_null(kept, "%s", mnemo_errormsg());
+	uint64_t live = live_blocks(pool);
+	cr_assert_eq(mnemo_tx_begin(), 0);
+	char *a = mnemo_heap_alloc(pool, 64, 0, MNEMO_HEAP_NOTX);
+	char *t = mnemo_heap_alloc(pool, 64, 0, 0);
+	cr_assert(a && t, "%s", mnemo_errormsg());
+	cr_assert_eq(mnemo_heap_free(kept, MNEMO_HEAP_NOTX), 0);
+	mnemo_tx_abort();
+	cr_assert_eq(live_blocks(pool), live, "a stays, t vanishes, kept is "
+		     "freed: one block allocated as before");
+	cr_assert_gt(pmalloc_usable_size(a), 0, "the abort freed a");
+	cr_assert_eq(mnemo_heap_free(kept, 0), -EINVAL, "kept was not freed");
+	memset(a, 7, 64);
+	char *b = mnemo_heap_alloc(pool, 64, 0, 0);
+	cr_assert(b && b != a, "a handed out twice");
+	cr_assert_eq(mnemo_heap_free(a, MNEMO_HEAP_NOTX), 0);
+	cr_assert_eq(mnemo_heap_free(a, 0), -EINVAL, "double free accepted");
+	cr_assert_eq(mnemo_heap_free(b, 4), -EINVAL, "bad flags accepted");
+	cr_assert_eq(mnemo_heap_free(b, 0), 0);
+	cr_assert_eq(mnemo_heap_free(NULL, 0), 0);
+	assert_heap_ok(pool);
 	mnemo_pool_close(&pool);
 }

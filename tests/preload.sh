@@ -87,6 +87,8 @@ expect "a fork child changes only its copy" "$(pre tests/preload/plist fork)" \
 	"length=1502 count=1502
 length=1500 count=1500"
 expect "after the fork" "$(pre tests/preload/plist)" "length=1500 count=1500"
+expect "blocks allocated inside an aborted transaction stay" \
+	"$(pre tests/preload/ptx)" "intact"
 unset MNEMO_MALLOC
 
 echo "== sbrk under MNEMO_SBRK=pool"

@@ -303,10 +303,16 @@ void pfree(void *ptr);
 size_t pmalloc_usable_size(void *ptr);
 
 #define MNEMO_HEAP_ZERO 1u /* mnemo_heap_alloc: zero the block */
+/* mnemo_heap_alloc, mnemo_heap_free: act at once even inside a
+ * transaction of the calling thread (an abort does not undo it). */
+#define MNEMO_HEAP_NOTX 2u
 
 /* Allocate from pool's heap; align is 0 or a power of two up to 64 KiB. */
 void *mnemo_heap_alloc(mnemo_pool *pool, size_t size, size_t align,
 		       unsigned flags);
+/* Free a block (as pfree) with flags 0 or MNEMO_HEAP_NOTX; 0, or a
+ * negative code (-EINVAL: not an allocated block). */
+int mnemo_heap_free(void *ptr, unsigned flags);
 /* Allocate and store the block's address in *dst atomically: after a
  * crash either *dst holds the block and it is allocated, or neither.  dst
  * must be persistent memory of the pool the block comes from. */

@@ -556,8 +556,12 @@ heap *heap_of(uintptr_t a)
 
 void *alloc(heap *h, size_t size, size_t align, const fill &f)
 {
-	tx::desc *d = tx::self();
-	if (d->depth && d->status) { /* rolled back: no more effects */
+	/* A non-transactional allocation never touches the thread's
+	 * descriptor (the interposer allocates from inside libc and
+	 * libstdc++ while a transaction may be open or being torn down). */
+	tx::desc *d = f.notx ? nullptr : tx::self();
+	int depth = d ? d->depth : 0;
+	if (depth && d->status) { /* rolled back: no more effects */
 		errno = -d->status;
 		return nullptr;
 	}
@@ -579,7 +583,7 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 		return nullptr;
 	}
 	char *p = pg->start + (uint64_t)bit * pg->bsize;
-	if (d->depth) {
+	if (depth) {
 		int rc = tx::heap_pool(d, h->pool);
 		if (rc) {
 			unreserve(pg, (unsigned)bit);
@@ -592,7 +596,7 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	 * these flushes before the block is durably allocated. */
 	if (f.zero)
 		memset(p, 0, size);
-	if (f.src && d->depth) {
+	if (f.src && depth) {
 		if (tx::load(d, p, f.src, f.n)) { /* rolled back: p is free */
 			errno = -d->status;
 			return nullptr;
@@ -602,7 +606,7 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	}
 	if (f.zero || f.src)
 		scm::flush(p, f.zero ? size : f.n);
-	if (!d->depth) {
+	if (!depth) {
 		std::atomic<uint64_t> &w = durable_word(pg, (unsigned)bit);
 		w.fetch_or(bit_mask((unsigned)bit), kRel);
 		scm::flush_later(&w); /* one flush with a free's of this line */
@@ -611,7 +615,7 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	return p;
 }
 
-int free_block(void *p)
+int free_block(void *p, bool notx)
 {
 	heap *h;
 	vpage *pg;
@@ -619,8 +623,8 @@ int free_block(void *p)
 	int rc = locate(p, &h, &pg, &bit, "pfree");
 	if (rc)
 		return rc;
-	tx::desc *d = tx::self();
-	if (d->depth)
+	tx::desc *d = notx ? nullptr : tx::self();
+	if (d && d->depth)
 		return tx_free(d, h, pg, bit, p);
 	uint64_t m = bit_mask(bit);
 	if (pg->vpend[bit / 64].load(kAcq) & m)

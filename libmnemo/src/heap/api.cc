@@ -142,12 +142,23 @@ API size_t pmalloc_usable_size(void *ptr)
 API void *mnemo_heap_alloc(mnemo_pool *pool, size_t size, size_t align,
 			   unsigned flags)
 {
-	if (!pool || (align && !pow2(align)) || (flags & ~MNEMO_HEAP_ZERO))
+	if (!pool || (align && !pow2(align)) ||
+	    (flags & ~(MNEMO_HEAP_ZERO | MNEMO_HEAP_NOTX)))
 		return fail_null(EINVAL, "mnemo_heap_alloc: a pool, an "
 				 "alignment of 0 or a power of two, and flags "
-				 "0 or MNEMO_HEAP_ZERO are required");
+				 "from MNEMO_HEAP_ZERO | MNEMO_HEAP_NOTX are "
+				 "required");
 	return alloc(pool->heap, size, align,
-		     fill{(flags & MNEMO_HEAP_ZERO) != 0, nullptr, 0});
+		     fill{(flags & MNEMO_HEAP_ZERO) != 0, nullptr, 0,
+			  (flags & MNEMO_HEAP_NOTX) != 0});
+}
+
+API int mnemo_heap_free(void *ptr, unsigned flags)
+{
+	if (flags & ~MNEMO_HEAP_NOTX)
+		return fail(EINVAL, "mnemo_heap_free: flags must be 0 or "
+			    "MNEMO_HEAP_NOTX");
+	return ptr ? free_block(ptr, flags & MNEMO_HEAP_NOTX) : 0;
 }
 
 API int mnemo_heap_alloc_to(void **dst, size_t size, unsigned flags)

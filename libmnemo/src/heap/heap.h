@@ -162,6 +162,7 @@ struct fill {
 	const void *src; /* or the first n bytes from src (a transactional
 			  * read inside a transaction) */
 	size_t n;
+	bool notx = false; /* outside any transaction of the thread */
 };
 unsigned class_of(size_t size); /* 0 if larger than kHeapSmallMax */
 theap *thread_heap(heap *h);
@@ -171,7 +172,8 @@ heap *heap_of(uintptr_t addr);
  * allocated durably.  align is a power of two. */
 void *alloc(heap *h, size_t size, size_t align, const fill &f);
 /* 0, or -EINVAL with a message (foreign, interior or free block). */
-int free_block(void *p);
+/* notx: at once, even inside a transaction of the calling thread. */
+int free_block(void *p, bool notx = false);
 /* Usable size of an allocated block; 0 and -EINVAL in *err (with a
  * message naming `who`) for anything else. */
 size_t usable_size(const void *p, const char *who, int *err);

@@ -130,16 +130,26 @@ static int reopen_unlocked(int fd)
 	return open(proc, O_RDONLY | O_CLOEXEC);
 }
 
+/* Map [p, p+n) privately from fd at off; if that fails, make it
+ * inaccessible: a fork child must crash rather than write the pool. */
+static void remap_private(void *p, size_t n, int fd, uint64_t off)
+{
+	if (fd < 0 || mmap(p, n, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_FIXED, fd, (off_t)off) != p)
+		mprotect(p, n, PROT_NONE);
+}
+
 void device::make_private()
 {
 	struct stat st;
 	int fd = reopen_unlocked(fd_);
-	if (fd >= 0 && fstat(fd, &st) == 0) {
-		size_t n = (size_t)st.st_size < window_ ? (size_t)st.st_size
-							 : window_;
-		mmap(base_, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
-		     fd, 0);
-	}
+	size_t n = window_;
+	/* A regular file may be shorter than the window; a device DAX
+	 * node reports size 0 and spans it. */
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0 &&
+	    (size_t)st.st_size < n)
+		n = (size_t)st.st_size;
+	remap_private(base_, n, fd, 0);
 	if (fd >= 0)
 		close(fd);
 }
@@ -226,10 +236,11 @@ void alias_forget_device(const device *d)
 }
 
 /*
- * fork: the child gets a copy-on-write snapshot of every pool (windows and
- * aliases become private mappings) and loses the pool locks (the lock fd is
- * replaced by /dev/null), so nothing it does reaches a pool and the parent
- * stays the only writer.  Runs in the child, single-threaded, before
+ * fork: every window and alias of the child becomes a private mapping and
+ * the child drops its reference to the pool locks (the lock fd is replaced
+ * by /dev/null), so nothing it writes reaches a pool and the parent stays
+ * the only writer.  Pages the child has not written may still show the
+ * parent's later stores (MAP_PRIVATE): a private view, not a snapshot.  Runs in the child, single-threaded, before
  * fork() returns there; it must not take locks another thread may hold.
  */
 void make_all_private(device **windows, int n)
@@ -240,12 +251,12 @@ void make_all_private(device **windows, int n)
 	for (int i = 0; i < g_high.load(std::memory_order_relaxed); i++) {
 		alias &e = g_aliases[i];
 		uintptr_t lo = e.lo.load(), hi = e.hi.load();
-		int fd = hi && e.dev ? reopen_unlocked(e.dev->fd()) : -1;
-		if (fd >= 0) {
-			mmap((void *)lo, hi - lo, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_FIXED, fd, (off_t)e.off);
+		if (!hi || !e.dev)
+			continue;
+		int fd = reopen_unlocked(e.dev->fd());
+		remap_private((void *)lo, hi - lo, fd, e.off);
+		if (fd >= 0)
 			close(fd);
-		}
 	}
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int i = 0; i < n && null >= 0; i++)
