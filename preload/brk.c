@@ -72,8 +72,7 @@ void brk_init(void)
 		return;
 	}
 	char exe[PATH_MAX], name[64];
-	ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[k > 0 ? k : 0] = '\0';
+	preload_exe(exe, sizeof(exe));
 	snprintf(name, sizeof(name), "brk:%016llx",
 		 (unsigned long long)preload_hash(exe));
 	t_inside++;
@@ -83,7 +82,7 @@ void brk_init(void)
 		preload_fail("MNEMO_SBRK=pool: cannot use region %s: %s", name,
 			     errno == EUCLEAN ? "it is not a break region"
 					      : mnemo_errormsg());
-	else if (preload_verbose())
+	else if (g_verbose)
 		preload_say("persistent break at %p, %llu of %zu bytes used",
 			    (void *)g_area, (unsigned long long)g_brk->top,
 			    g_area_size);

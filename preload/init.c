@@ -33,7 +33,7 @@ __thread int t_inside __attribute__((tls_model("initial-exec")));
 
 static enum route g_want;  /* MNEMO_MALLOC, applied once the pool is open */
 static int g_fallback; /* MNEMO_FALLBACK=volatile */
-static int g_verbose;  /* MNEMO_PRELOAD_VERBOSE=1 */
+int g_verbose;
 static int g_pool_failed;
 /* Where messages go: stderr, or with MNEMO_PRELOAD_VERBOSE a duplicate of
  * it, so that the report at exit survives programs that close stderr in
@@ -77,9 +77,10 @@ void preload_fail(const char *fmt, ...)
 	_exit(1);
 }
 
-int preload_verbose(void)
+void preload_exe(char *buf, size_t n)
 {
-	return g_verbose;
+	ssize_t k = readlink("/proc/self/exe", buf, n - 1);
+	buf[k > 0 ? k : 0] = '\0';
 }
 
 uint64_t preload_hash(const char *s)
@@ -142,28 +143,23 @@ static void parse_config(void)
 	parse_route();
 }
 
-/* $MNEMO_POOL, else one pool per program:
- * $XDG_DATA_HOME (or ~/.local/share)/mnemosyne/preload/NAME-HASH.pool,
- * keyed by the executable's path so that programs never share data or
- * contend for one pool's lock. */
+/* $MNEMO_POOL, else one pool per program, next to libmnemo's default
+ * pool: DIR/preload/NAME-HASH.pool (DIR = the default pool's directory,
+ * see mnemo_pool_default_path), keyed by the executable's path so that
+ * programs never share data or contend for one pool's lock. */
 static const char *pool_path(char *buf, size_t n)
 {
+	const char *def = mnemo_pool_default_path(); /* $MNEMO_POOL first */
 	const char *env = getenv("MNEMO_POOL");
 	if (env && *env)
-		return env;
+		return def;
 	char exe[PATH_MAX];
-	ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[k > 0 ? k : 0] = '\0';
-	const char *base = strrchr(exe, '/');
+	preload_exe(exe, sizeof(exe));
+	const char *base = strrchr(exe, '/'), *slash = strrchr(def, '/');
 	base = base ? base + 1 : exe;
-	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	if (xdg && *xdg)
-		snprintf(buf, n, "%s/mnemosyne/preload/%s-%016llx.pool", xdg,
-			 base, (unsigned long long)preload_hash(exe));
-	else
-		snprintf(buf, n, "%s/.local/share/mnemosyne/preload/"
-			 "%s-%016llx.pool", home ? home : "/tmp", base,
-			 (unsigned long long)preload_hash(exe));
+	int dir = slash ? (int)(slash - def) : 0;
+	snprintf(buf, n, "%.*s/preload/%s-%016llx.pool", dir, def, base,
+		 (unsigned long long)preload_hash(exe));
 	return buf;
 }
 
@@ -285,11 +281,12 @@ static void fork_child(void)
 	g_route = ROUTE_OFF;
 }
 
-static int need_pool(void)
+/* Routing needs the pool whatever is loaded; sections open it when the
+ * scan finds one (sections_bind_all). */
+static int routing_needs_pool(void)
 {
 	const char *s = getenv("MNEMO_SBRK");
-	return g_want != ROUTE_OFF || (s && strcmp(s, "pool") == 0) ||
-	       sections_present();
+	return g_want != ROUTE_OFF || (s && strcmp(s, "pool") == 0);
 }
 
 __attribute__((constructor)) static void preload_init(void)
@@ -298,10 +295,10 @@ __attribute__((constructor)) static void preload_init(void)
 	parse_config();
 	/* The TM ABI slots fill at the first TM call (itm.S's slow path). */
 	pthread_atfork(NULL, NULL, fork_child);
-	if (need_pool() && preload_pool() == 0) {
+	if (!routing_needs_pool() || preload_pool() == 0)
 		sections_bind_all();
+	if (g_pool)
 		brk_init();
-	}
 	/* Routing starts only now, and only with a pool. */
 	__atomic_store_n(&g_route, g_pool ? g_want : ROUTE_OFF,
 			 __ATOMIC_RELEASE);

@@ -48,7 +48,8 @@ extern uintptr_t g_pool_lo, g_pool_span; /* the pool's window, or 0 */
 extern mnemo_pool *g_pool;               /* NULL until opened */
 extern int g_forked;                     /* we are a fork child */
 extern int g_started;                    /* the constructor has run */
-extern uint64_t g_routed;                /* persistent allocations made */
+extern uint64_t g_routed;  /* persistent allocations (MNEMO_PRELOAD_VERBOSE) */
+extern int g_verbose;      /* MNEMO_PRELOAD_VERBOSE=1 */
 extern __thread int t_inside __attribute__((tls_model("initial-exec")));
 
 /* init.c */
@@ -60,18 +61,18 @@ void preload_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A failure the program cannot continue past unless MNEMO_FALLBACK=volatile:
  * says why, then exits (status 1) or returns. */
 void preload_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int preload_verbose(void);
 /* "123", "64K", "16M", "1G" -> bytes; -1 if malformed. */
 long long preload_parse_size(const char *s);
+/* The running executable's path (/proc/self/exe); "" if unreadable. */
+void preload_exe(char *buf, size_t n);
 /* FNV-1a of a string: keys of per-program pools and regions. */
 uint64_t preload_hash(const char *s);
 
-/* section.c: bind every loaded object's section not yet bound. */
+/* section.c: bind every loaded object's section not yet bound, opening
+ * the pool if there is one. */
 void sections_bind_all(void);
 /* dlclose: forget bindings whose object is gone. */
 void sections_forget_gone(void);
-/* Whether any loaded object has a mnemo_persistent section. */
-int sections_present(void);
 
 /* brk.c */
 void brk_init(void);

@@ -360,7 +360,7 @@ static int bind(const struct object *o, uintptr_t base)
 			     o->path, mnemo_errormsg());
 		return -1;
 	}
-	if (preload_verbose())
+	if (g_verbose)
 		preload_say("%s: %zu variables (%llu bytes) bound at %p",
 			    o->path, o->sec.nvars,
 			    (unsigned long long)o->sec.size, (void *)o->start);
@@ -391,15 +391,13 @@ struct scan {
 	struct object *objs;
 	uintptr_t *bases;
 	size_t n;
-	int only_count;
 };
 
 static void object_path(const char *dlname, char *out)
 {
 	char raw[PATH_MAX];
 	if (!dlname || !*dlname) {
-		ssize_t k = readlink("/proc/self/exe", raw, sizeof(raw) - 1);
-		raw[k > 0 ? k : 0] = '\0';
+		preload_exe(raw, sizeof(raw));
 	} else {
 		snprintf(raw, sizeof(raw), "%s", dlname);
 	}
@@ -417,7 +415,7 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
 	 * slash: it has no file to read. */
 	if (*info->dlpi_name && !strchr(info->dlpi_name, '/'))
 		return 0;
-	if (!sc->only_count && seen(info->dlpi_addr))
+	if (seen(info->dlpi_addr))
 		return 0;
 	object_path(info->dlpi_name, o.path);
 	int rc = elf_read_section(o.path, info->dlpi_phdr, info->dlpi_phnum,
@@ -456,10 +454,9 @@ static void whole_section_var(struct object *o)
 	o->sec.nvars = o->sec.vars[0].name ? 1 : 0;
 }
 
-static void scan(struct scan *sc, int only_count)
+static void scan(struct scan *sc)
 {
 	memset(sc, 0, sizeof(*sc));
-	sc->only_count = only_count;
 	dl_iterate_phdr(scan_one, sc);
 }
 
@@ -471,23 +468,12 @@ static void scan_free(struct scan *sc)
 	free(sc->bases);
 }
 
-int sections_present(void)
-{
-	struct scan sc;
-	t_inside++;
-	scan(&sc, 1);
-	int n = (int)sc.n;
-	scan_free(&sc);
-	t_inside--;
-	return n > 0;
-}
-
 void sections_bind_all(void)
 {
 	struct scan sc;
 	t_inside++;
 	pthread_mutex_lock(&g_sec_mu);
-	scan(&sc, 0);
+	scan(&sc);
 	if (sc.n && preload_pool() == 0)
 		for (size_t i = 0; i < sc.n; i++) {
 			whole_section_var(&sc.objs[i]);

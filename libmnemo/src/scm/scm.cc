@@ -161,8 +161,11 @@ __attribute__((constructor)) void register_fork_handler()
 
 void flush(const void *p, size_t n)
 {
-	p = (const void *)canon((uintptr_t)p);
 	device *d = find_window(p);
+	if (!d && canon((uintptr_t)p) != (uintptr_t)p) { /* aliases lie */
+		p = (const void *)canon((uintptr_t)p);      /* outside windows */
+		d = find_window(p);
+	}
 	if (d)
 		d->flush(p, n);
 	else

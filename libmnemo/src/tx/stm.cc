@@ -183,6 +183,14 @@ int classify(desc *d, uintptr_t a)
 	return rc ? rc : 1;
 }
 
+/* The address a transaction names a byte by: the window address of an
+ * alias (mnemo_region_alias).  Addresses in the transaction's pool are
+ * never aliases, so they skip the lookup. */
+inline uintptr_t canon_of(const desc *d, uintptr_t a)
+{
+	return a - d->pool_lo < d->pool_hi - d->pool_lo ? a : scm::canon(a);
+}
+
 /* Take the stripe of a for writing.  0, or -EAGAIN on conflict. */
 int lock_stripe(desc *d, uintptr_t a)
 {
@@ -558,7 +566,7 @@ int load(desc *d, void *dst, const void *src, size_t n)
 		return d->status;
 	int rc = each_piece((uintptr_t)src, n, [&](uintptr_t a, size_t off,
 					       size_t k) {
-		return read_piece(d, scm::canon(a), (char *)dst + off, k);
+		return read_piece(d, canon_of(d, a), (char *)dst + off, k);
 	});
 	return rc ? fail_tx(d, rc) : 0;
 }
@@ -577,7 +585,7 @@ int store(desc *d, void *dst, const void *src, size_t n)
 	}
 	rc = each_piece((uintptr_t)dst, n, [&](uintptr_t a, size_t off,
 					       size_t k) {
-		return write_piece(d, scm::canon(a), (const char *)src + off, k);
+		return write_piece(d, canon_of(d, a), (const char *)src + off, k);
 	});
 	return rc ? fail_tx(d, rc) : 0;
 }
