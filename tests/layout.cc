@@ -62,7 +62,7 @@ Test(layout, rawl)
 Test(layout, constants)
 {
 	cr_assert_eq(memcmp(kMagic, "MNEMOPL", 8), 0);
-	cr_assert_eq(kFormatMajor, 3u);
+	cr_assert_eq(kFormatMajor, 4u);
 	cr_assert_eq(kSlotLive, 0x45564c4f4d454e4dull);
 	cr_assert_eq(kSlotFree, 0u);
 	cr_assert_eq(kRegionSlots, 256u);
@@ -121,6 +121,7 @@ Test(layout, heap)
 	cr_assert_eq(kHeapMagic, 0x504145484f4d454eull);
 	cr_assert_eq(kHeapOpen, 0x4e45504f50414548ull);
 	cr_assert_eq(kHeapClosed, 0u);
+	cr_assert_eq(kHeapOpenVolatile, 0x4c4f564f50414548ull);
 	cr_assert_str_eq(kHeapPrefix, "mnemo.heap.");
 	static const uint64_t sizes[] = {16, 32, 48, 64, 80, 96, 112, 128, 160,
 		192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024};

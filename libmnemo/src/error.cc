@@ -11,7 +11,8 @@
 
 namespace {
 /* Messages are bounded; a longer one is cut, never overflowed. */
-thread_local char tl_msg[512] = "no error";
+__attribute__((tls_model("global-dynamic"))) thread_local char tl_msg[512] =
+	"no error";
 } // namespace
 
 namespace mnemo {

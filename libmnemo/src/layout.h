@@ -35,8 +35,10 @@ inline constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'P', 'L', '\0'};
  * would ignore, losing committed transactions) and hash64_wide record
  * checksums.  3: the persistent heap (regions "mnemo.heap.*") and heap
  * entries in transaction records, which a version-2 library would refuse
- * or, worse, leave unapplied. */
-inline constexpr uint32_t kFormatMajor = 3; /* incompatible changes */
+ * or, worse, leave unapplied.  4: the heap state kHeapOpenVolatile, whose
+ * allocation bits lag while a process runs (a version-3 library would
+ * trust them after a crash and hand out live blocks again). */
+inline constexpr uint32_t kFormatMajor = 4; /* incompatible changes */
 inline constexpr uint32_t kFormatMinor = 0; /* compatible additions */
 inline constexpr size_t kHeaderSize = 4096;
 inline constexpr size_t kSlotSize = 128;
@@ -194,12 +196,32 @@ inline constexpr char kReservedPrefix[] = "mnemo."; /* library-owned names */
  * and the pages after a live large block up to its span are part of it.
  * Write order: a desc is durable (fence) before the first bit set under
  * it; bits are cleared and made durable (fence) before their page gets
- * another desc.  Allocation sets a bit and fences before it returns; free
- * clears it and needs no fence (a crash before the next fence leaves the
- * block allocated: a leak, which the recovery collection reclaims).
+ * another desc.
  *
- * Segment 0's `state` is kHeapOpen while a process has the pool open: if
- * an open finds it so, the last process crashed and the collection runs.
+ * Segment 0's `state` says how far the bits can be trusted:
+ *   kHeapClosed        no process has the pool open: the bits are exact.
+ *   kHeapOpen          durable map: allocation sets a bit and fences
+ *                      before it returns; free clears it and needs no
+ *                      fence (a crash before the next fence leaves the
+ *                      block allocated: a leak, which the recovery
+ *                      collection reclaims).  An open that finds this
+ *                      state collects (unless MNEMO_HEAP_GC=off).
+ *   kHeapOpenVolatile  volatile map: outside transactions, allocation and
+ *                      free change bits with no flush or fence, so after
+ *                      a crash they mean nothing.  An open that finds this
+ *                      state rebuilds them: every small page's desc and
+ *                      every large head's desc (which then owns the next
+ *                      span - 1 pages, whatever their descs say) names
+ *                      candidate blocks, and exactly the candidates
+ *                      reachable from the roots become allocated.  This
+ *                      needs: a large desc lies only on the head of a
+ *                      reserved or allocated large block (freeing one
+ *                      zeroes its desc, fenced, before its pages are
+ *                      reused; the open that enters this state zeroes the
+ *                      large descs of every other page).  Small descs may
+ *                      be stale: they claim only their own page.
+ * Every open ends by making its own state durable before any allocation;
+ * a clean close flushes every bitmap, fences, then stores kHeapClosed.
  */
 struct heap_seg {
 	uint64_t magic;     /* kHeapMagic once initialised (else fresh) */
@@ -219,6 +241,7 @@ inline constexpr uint64_t kHeapSmall = 1, kHeapLarge = 2;
 inline constexpr uint64_t kHeapMagic = 0x504145484f4d454eull; /* "NEMOHEAP" */
 inline constexpr uint64_t kHeapOpen = 0x4e45504f50414548ull;
 inline constexpr uint64_t kHeapClosed = 0;
+inline constexpr uint64_t kHeapOpenVolatile = 0x4c4f564f50414548ull;
 inline constexpr char kHeapPrefix[] = "mnemo.heap.";
 
 inline constexpr uint64_t heap_bitmap_off(uint64_t npages)

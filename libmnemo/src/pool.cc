@@ -238,7 +238,8 @@ int create_default(const char *path)
 	return rc == -EEXIST ? 0 : rc; /* lost a race: open theirs */
 }
 
-thread_local char tl_default_path[PATH_MAX];
+__attribute__((tls_model("global-dynamic"))) thread_local char
+	tl_default_path[PATH_MAX];
 
 } // namespace
 

@@ -259,6 +259,12 @@ void mnemo::default_pool_forget(mnemo_pool *pool)
 		g_default.store(nullptr);
 }
 
+mnemo_pool *mnemo::default_pool()
+{
+	mnemo_pool *p = g_default.load(std::memory_order_acquire);
+	return p ? p : mnemo_default_pool();
+}
+
 API mnemo_pool *mnemo_default_pool(void)
 {
 	mnemo_pool *p = g_default.load(std::memory_order_acquire);

@@ -3,9 +3,10 @@
  * blocks, and the transactional forms (block states in heap.h).
  *
  * Fast path of a small allocation: one scan of the current page's vfree
- * bitmap, one atomic and, one atomic or on the durable bit, one flush, one
- * fence.  A free: one atomic and on the durable bit, one flush (no fence:
- * layout.h says why), one atomic or on vfree.
+ * bitmap and one atomic or on the durable bit; under a durable map
+ * (MNEMO_HEAP_GC=off) also one flush and one fence.  A free: one atomic and
+ * on the durable bit, a plain or on vfree (the owner) or an atomic one on
+ * xfree; under a durable map also one flush (no fence: layout.h says why).
  */
 #include <cerrno>
 #include <cstring>
@@ -75,9 +76,25 @@ std::atomic<uint64_t> &durable_word(vpage *pg, unsigned bit)
 	return pg->bits[bit / 64];
 }
 
+/* thread_heap() and heap_of() from this thread's cache, when it holds. */
+[[gnu::always_inline]] inline theap *cached_theap(heap *h)
+{
+	if (tl_f.id == h->id && tl_f.epoch == g_epoch.load(kAcq))
+		return tl_f.t;
+	return thread_heap(h);
+}
+
+[[gnu::always_inline]] inline heap *cached_heap_of(uintptr_t a)
+{
+	if (tl_f.h && tl_f.epoch == g_epoch.load(kAcq) &&
+	    a - tl_f.lo < tl_f.hi - tl_f.lo)
+		return tl_f.h;
+	return heap_of(a);
+}
+
 /* ---- small pages ---- */
 
-int scan_bit(vpage *pg)
+[[gnu::always_inline]] inline int scan_bit(vpage *pg)
 {
 	unsigned nw = nwords(pg);
 	for (unsigned k = 0; k < nw; k++) {
@@ -173,11 +190,38 @@ void give_back(vpage *pg, unsigned bit)
 		push_returned(pg);
 }
 
+/* Free a small block under a volatile map (heap.h): false if it is not
+ * allocated.  The owner takes no atomic; a concurrent double free of one
+ * block by two threads may go unnoticed (the check and the store are not
+ * one step), a sequential one never does. */
+bool vmap_free(vpage *pg, unsigned bit)
+{
+	unsigned w = bit / 64;
+	uint64_t m = bit_mask(bit);
+	if (pg->vheld[w].load(kAcq) & m)
+		return false;
+	if (mine(pg)) {
+		uint64_t v = pg->vfree[w].load(kRlx);
+		if ((v | pg->xfree[w].load(kRlx)) & m)
+			return false;
+		pg->vfree[w].store(v | m, kRlx);
+	} else if ((pg->vfree[w].load(kRlx) & m) ||
+		   (pg->xfree[w].fetch_or(m, kRel) & m)) {
+		return false;
+	}
+	if (pg->full.load(kRlx) && pg->full.exchange(false))
+		push_returned(pg);
+	return true;
+}
+
 /* An empty page goes back to its segment.  Its cleared bits are made
  * durable first: another thread may format it at once (layout.h order).
  * pre: h->mu held, pg owned by nobody else and all_free(pg). */
 void retire(vpage *pg)
 {
+	if (pg->seg->h->vmap) /* not kept while open: free pages have none */
+		for (unsigned w = 0; w < nwords(pg); w++)
+			pg->bits[w].store(0, kRlx);
 	scm::persist((const void *)pg->bits, nwords(pg) * 8);
 	pg->owner.store(nullptr, kRlx);
 	pg->cls = kFree;
@@ -215,10 +259,12 @@ void release_deferred_locked(heap *h)
 			h->defer[k++] = d;
 			continue;
 		}
-		if (d.pg->cls == kLarge)
+		if (d.pg->cls == kLarge) {
 			release_span(d.pg);
-		else
+		} else {
+			d.pg->vheld[d.bit / 64].fetch_and(~bit_mask(d.bit), kRel);
 			give_back(d.pg, d.bit);
+		}
 	}
 	h->defer.resize(k);
 	h->ndefer.store(k, kRlx);
@@ -321,9 +367,7 @@ vpage *new_page(theap *t, unsigned c)
 	vpage *pg = take_pages(h, g, 1);
 	if (!pg)
 		return nullptr;
-	pg->cls = (uint16_t)c;
-	pg->bsize = layout::heap_class_size(c);
-	pg->cap = (uint32_t)(kHeapPage / pg->bsize);
+	set_small(pg, c);
 	pg->cursor = 0;
 	pg->full.store(false);
 	format_page(pg, layout::kHeapSmall, c, 0);
@@ -332,8 +376,8 @@ vpage *new_page(theap *t, unsigned c)
 	return pg;
 }
 
-/* Reserve a block of class c: the page and the bit, or nullptr. */
-vpage *reserve_small(theap *t, unsigned c, int *bit)
+/* reserve_small() once the current page has no free block. */
+vpage *reserve_small_slow(theap *t, unsigned c, int *bit)
 {
 	vpage *pg = t->cur[c];
 	if (pg && (*bit = take_bit(pg)) >= 0)
@@ -367,6 +411,7 @@ vpage *reserve_large(heap *h, size_t size)
 	pg->span = (uint32_t)n;
 	pg->bsize = n * kHeapPage;
 	pg->cap = 1;
+	pg->rcp = 0;
 	for (uint64_t k = 1; k < n; k++) {
 		pg[k].cls = kCont;
 		pg[k].head = pg;
@@ -376,10 +421,18 @@ vpage *reserve_large(heap *h, size_t size)
 	return pg;
 }
 
-/* pre: the heap's mu held */
+/* Its pages become free.  Under a volatile map, a large desc lies only on
+ * a live head (layout.h): zero it, with the cleared bit (exact at the next
+ * clean open), before any of the pages gets another desc.
+ * pre: the heap's mu held */
 void release_span(vpage *head)
 {
 	segment *s = head->seg;
+	if (s->h->vmap) {
+		scm::store64(head->desc, 0);
+		scm::flush(head->desc, 8);
+		scm::persist((const void *)head->bits, 8);
+	}
 	uint64_t i = (uint64_t)(head - s->pages.data());
 	for (uint64_t k = 0; k < head->span; k++) {
 		vpage &pg = s->pages[i + k];
@@ -402,6 +455,16 @@ void unreserve(vpage *pg, unsigned bit)
 	}
 }
 
+/* Reserve a block of class c: the page and the bit, or nullptr. */
+[[gnu::always_inline]] inline vpage *reserve_small(theap *t, unsigned c,
+						   int *bit)
+{
+	vpage *pg = t->cur[c];
+	if (pg && (*bit = scan_bit(pg)) >= 0)
+		return pg;
+	return reserve_small_slow(t, c, bit);
+}
+
 /* Smallest class whose blocks hold size bytes at an `align` boundary
  * (pages start 64 KiB-aligned, so block k starts at k * block size). */
 unsigned class_for(size_t size, size_t align)
@@ -414,10 +477,11 @@ unsigned class_for(size_t size, size_t align)
 
 /* A block in the heap: its page (the head for large ones) and bit, or a
  * negative code with a message. */
-int locate(const void *p, heap **hp, vpage **pgp, unsigned *bitp,
-	   const char *who)
+[[gnu::always_inline]] inline int locate(const void *p, heap **hp,
+					 vpage **pgp, unsigned *bitp,
+					 const char *who)
 {
-	heap *h = heap_of((uintptr_t)p);
+	heap *h = cached_heap_of((uintptr_t)p);
 	vpage *pg = h ? page_of(h, (uintptr_t)p) : nullptr;
 	if (!pg)
 		return fail(EINVAL, "%s(%p): not a block of a persistent "
@@ -426,13 +490,14 @@ int locate(const void *p, heap **hp, vpage **pgp, unsigned *bitp,
 		return fail(EINVAL, "%s(%p): %s", who, p,
 			    pg->cls == kFree ? "not allocated (double free?)"
 					     : "points inside a large block");
-	uint64_t off = (uint64_t)((const char *)p - pg->start);
-	if (off % pg->bsize || off / pg->bsize >= pg->cap)
+	uint64_t off = (uint64_t)((const char *)p - pg->start); /* < 64 KiB */
+	uint64_t bit = off * pg->rcp >> 32;
+	if (bit * pg->bsize != off || bit >= pg->cap)
 		return fail(EINVAL, "%s(%p): points inside a block of %llu "
 			    "bytes", who, p, (unsigned long long)pg->bsize);
 	*hp = h;
 	*pgp = pg;
-	*bitp = (unsigned)(off / pg->bsize);
+	*bitp = (unsigned)bit;
 	return 0;
 }
 
@@ -458,7 +523,7 @@ int tx_free(tx::desc *d, heap *h, vpage *pg, unsigned bit, const void *p)
 			return not_allocated(p, "pfree");
 	}
 	uint64_t m = bit_mask(bit);
-	if (!(durable_word(pg, bit).load(kAcq) & m) ||
+	if (!(live_word(pg, bit / 64) & m) ||
 	    (pg->vpend[bit / 64].fetch_or(m, kAcq) & m))
 		return not_allocated(p, "pfree");
 	int rc = tx::heap_pool(d, h->pool);
@@ -473,18 +538,6 @@ int tx_free(tx::desc *d, heap *h, vpage *pg, unsigned bit, const void *p)
 } // namespace
 
 /* ---- interface ---- */
-
-unsigned class_of(size_t n)
-{
-	if (n <= 128)
-		return n <= 16 ? 1 : (unsigned)((n + 15) / 16);
-	if (n > layout::kHeapSmallMax)
-		return 0;
-	unsigned lg = 63 - (unsigned)__builtin_clzll(n - 1);
-	uint64_t base = 1ull << lg; /* base < n <= 2 base */
-	unsigned q = (unsigned)((n - 1 - base) / (base / 4));
-	return 9 + (lg - 7) * 4 + q;
-}
 
 void heap_register(heap *h)
 {
@@ -559,7 +612,7 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	/* A non-transactional allocation never touches the thread's
 	 * descriptor (the interposer allocates from inside libc and
 	 * libstdc++ while a transaction may be open or being torn down). */
-	tx::desc *d = f.notx ? nullptr : tx::self();
+	tx::desc *d = f.notx ? nullptr : tx::self_if();
 	int depth = d ? d->depth : 0;
 	if (depth && d->status) { /* rolled back: no more effects */
 		errno = -d->status;
@@ -576,7 +629,7 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 		size = 1;
 	unsigned c = align <= 16 ? class_of(size) : class_for(size, align);
 	int bit = 0;
-	vpage *pg = c ? reserve_small(thread_heap(h), c, &bit)
+	vpage *pg = c ? reserve_small(cached_theap(h), c, &bit)
 		      : reserve_large(h, size);
 	if (!pg) {
 		errno = ENOMEM;
@@ -591,6 +644,9 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 			return nullptr;
 		}
 		d->hops.push_back(hop{pg, (unsigned)bit, true, false});
+		if (pg->cls != kLarge)
+			pg->vheld[bit / 64].fetch_or(bit_mask((unsigned)bit),
+						     kRel);
 	}
 	/* The contents first: the fence below (or the commit's) orders
 	 * these flushes before the block is durably allocated. */
@@ -606,24 +662,26 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	}
 	if (f.zero || f.src)
 		scm::flush(p, f.zero ? size : f.n);
-	if (!depth) {
+	if (!depth && (!h->vmap || pg->cls == kLarge)) {
 		std::atomic<uint64_t> &w = durable_word(pg, (unsigned)bit);
 		w.fetch_or(bit_mask((unsigned)bit), kRel);
-		scm::flush_later(&w); /* one flush with a free's of this line */
-		scm::fence();
+		if (!h->vmap) {
+			scm::flush_later(&w); /* one flush with a free's */
+			scm::fence();
+		}
 	}
 	return p;
 }
 
 int free_block(void *p, bool notx)
 {
-	heap *h;
-	vpage *pg;
-	unsigned bit;
+	heap *h = nullptr;
+	vpage *pg = nullptr;
+	unsigned bit = 0;
 	int rc = locate(p, &h, &pg, &bit, "pfree");
 	if (rc)
 		return rc;
-	tx::desc *d = notx ? nullptr : tx::self();
+	tx::desc *d = notx ? nullptr : tx::self_if();
 	if (d && d->depth)
 		return tx_free(d, h, pg, bit, p);
 	uint64_t m = bit_mask(bit);
@@ -636,12 +694,16 @@ int free_block(void *p, bool notx)
 	 * write into its next owner's data.  Free of cost while no
 	 * transaction has committed since the last truncation. */
 	tx::settle(h->pool);
+	if (h->vmap && pg->cls != kLarge)
+		return vmap_free(pg, bit) ? 0 : not_allocated(p, "pfree");
 	std::atomic<uint64_t> &w = durable_word(pg, bit);
 	if (!(w.fetch_and(~m, std::memory_order_acq_rel) & m))
 		return not_allocated(p, "pfree");
-	scm::flush_later(&w); /* durable at this thread's next fence */
+	if (!h->vmap)
+		scm::flush_later(&w); /* durable at this thread's next fence */
 	if (pg->cls == kLarge) { /* its pages may be reused at once */
-		scm::fence();
+		if (!h->vmap)
+			scm::fence();
 		std::lock_guard<std::mutex> g(h->mu);
 		release_span(pg);
 	} else {
@@ -652,11 +714,11 @@ int free_block(void *p, bool notx)
 
 size_t usable_size(const void *p, const char *who, int *err)
 {
-	heap *h;
-	vpage *pg;
-	unsigned bit;
+	heap *h = nullptr;
+	vpage *pg = nullptr;
+	unsigned bit = 0;
 	*err = locate(p, &h, &pg, &bit, who);
-	if (*err == 0 && !(durable_word(pg, bit).load(kAcq) & bit_mask(bit)))
+	if (*err == 0 && !(live_word(pg, bit / 64) & bit_mask(bit)))
 		*err = not_allocated(p, who);
 	return *err ? 0 : pg->bsize;
 }
@@ -676,26 +738,48 @@ uint64_t *hop_word(const hop &o)
 
 void tx_unreserve(const hop &o)
 {
-	if (o.set || o.fresh)
+	uint64_t m = bit_mask(o.bit);
+	if (o.set || o.fresh) {
+		if (o.pg->cls != kLarge)
+			o.pg->vheld[o.bit / 64].fetch_and(~m, kRel);
 		unreserve(o.pg, o.bit);
-	else
-		o.pg->vpend[o.bit / 64].fetch_and(~bit_mask(o.bit), kRel);
+	} else {
+		o.pg->vpend[o.bit / 64].fetch_and(~m, kRel);
+	}
+}
+
+/* A transactional free at commit; false if a racing plain free of the
+ * same block (a double free) took it first. */
+bool apply_free(const hop &o)
+{
+	unsigned w = o.bit / 64;
+	uint64_t m = bit_mask(o.bit);
+	bool ok;
+	if (o.pg->seg->h->vmap && o.pg->cls != kLarge) {
+		ok = !((o.pg->vfree[w].load(kAcq) | o.pg->xfree[w].load(kAcq)) &
+		       m);
+		if (ok) /* deferred: held before vpend lets go */
+			o.pg->vheld[w].fetch_or(m, kRel);
+	} else {
+		ok = durable_word(o.pg, o.bit).fetch_and(~m, kRel) & m;
+		if (ok && o.pg->cls != kLarge)
+			o.pg->vheld[w].fetch_or(m, kRel);
+	}
+	o.pg->vpend[w].fetch_and(~m, kRel);
+	return ok;
 }
 
 void tx_apply(const hop &o, uint64_t wv)
 {
-	uint64_t m = bit_mask(o.bit);
-	std::atomic<uint64_t> &w = durable_word(o.pg, o.bit);
 	if (o.set) {
-		w.fetch_or(m, kRel);
+		uint64_t m = bit_mask(o.bit);
+		durable_word(o.pg, o.bit).fetch_or(m, kRel);
+		if (o.pg->cls != kLarge)
+			o.pg->vheld[o.bit / 64].fetch_and(~m, kRel);
 		return;
 	}
-	if (!o.fresh) {
-		uint64_t old = w.fetch_and(~m, kRel);
-		o.pg->vpend[o.bit / 64].fetch_and(~m, kRel);
-		if (!(old & m))
-			return; /* a racing plain double free took it */
-	}
+	if (!o.fresh && !apply_free(o))
+		return;
 	heap *h = o.pg->seg->h;
 	std::lock_guard<std::mutex> g(h->mu);
 	h->defer.push_back(deferred{o.pg, o.bit, wv});

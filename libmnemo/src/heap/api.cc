@@ -30,7 +30,7 @@ void *fail_null(int err, const char *msg)
 
 void *default_alloc(size_t size, size_t align, const fill &f)
 {
-	mnemo_pool *p = mnemo_default_pool();
+	mnemo_pool *p = default_pool();
 	return p ? alloc(p->heap, size, align, f) : nullptr;
 }
 
@@ -207,7 +207,8 @@ API int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st)
 				continue;
 			uint64_t n = 0;
 			for (unsigned w = 0; w < nwords(&pg); w++)
-				n += (uint64_t)__builtin_popcountll(pg.bits[w].load());
+				n += (uint64_t)__builtin_popcountll(
+					live_word(&pg, w));
 			if (n == 0)
 				continue; /* kept by a thread heap, empty */
 			uint64_t pages = pg.cls == kLarge ? pg.span : 1;

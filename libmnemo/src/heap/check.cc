@@ -1,10 +1,12 @@
 /*
  * check.cc -- mnemo_heap_check(): the durable bits and descs against the
  * volatile state.  The invariants it proves, with no allocation in flight:
- *  - no block is both durably allocated and free to hand out (vfree);
+ *  - no block is both allocated and free to hand out (vfree or xfree),
+ *    nor both in vfree and xfree, nor held by a transaction and free;
  *  - a free page has no bit set and is in its segment's free map;
  *  - a small page's desc names its class and no bit lies past its blocks;
  *  - a large block's desc gives its span, and its other pages point to it;
+ *    under a volatile map no other page has a large desc (layout.h);
  *  - no transaction is freeing anything (vpend all clear).
  */
 #include <cerrno>
@@ -31,12 +33,14 @@ bool page_free_in_map(const segment *s, uint64_t i)
 const char *check_words(const vpage &pg, bool small)
 {
 	for (unsigned w = 0; w < kW; w++) {
-		uint64_t b = pg.bits[w].load();
-		uint64_t f = pg.vfree[w].load() | pg.xfree[w].load();
+		uint64_t b = live_word(&pg, w), v = pg.vfree[w].load();
+		uint64_t x = pg.xfree[w].load(), f = v | x;
 		if (pg.vpend[w].load())
 			return "a transactional free is pending";
-		if (b & f)
+		if ((b & f) || (v & x))
 			return "a block is both allocated and free";
+		if (pg.vheld[w].load() & (b | f))
+			return "a block held by a transaction is not";
 		if (small && (b | f) & ~cap_mask(&pg, w))
 			return "bits past the last block";
 		if (!small && w > 0 && b)
@@ -49,6 +53,8 @@ const char *check_page(const segment *s, uint64_t i)
 {
 	const vpage &pg = s->pages[i];
 	uint64_t d = *pg.desc;
+	if (s->h->vmap && pg.cls != kLarge && (d & 0xff) == layout::kHeapLarge)
+		return "a large desc off a large block's head";
 	switch (pg.cls) {
 	case kFree:
 		for (unsigned w = 0; w < kW; w++)

@@ -14,6 +14,13 @@
  * replay left them; it clears bits with plain stores, flushes them and
  * fences once.  A crash during it leaves the heap marked open, so the next
  * open collects again (it is idempotent).
+ *
+ * After a crash under a volatile map (layout.h) the bits mean nothing: the
+ * collection rebuilds them.  Every block of every page the descs name is a
+ * candidate, the bits become exactly the marks, and an unmarked large
+ * head's desc is zeroed (a large desc lies only on a live head).  This too
+ * is idempotent: it reads only descs and roots, and the state still says
+ * kHeapOpenVolatile until attach() stores the next one.
  */
 #include <vector>
 
@@ -26,6 +33,7 @@ namespace {
 
 struct marker {
 	heap *h;
+	bool rebuild; /* every block of a page with a desc is a candidate */
 	uintptr_t lo = ~(uintptr_t)0, hi = 0; /* bounds of all segments */
 	/* mark bits, kW words per page, pages numbered across segments */
 	std::vector<uint64_t> marks;
@@ -57,7 +65,8 @@ struct marker {
 			return;
 		uint64_t m = 1ull << (bit % 64);
 		uint64_t *mw = mark_word(pg, (unsigned)bit);
-		if (!(pg->bits[bit / 64].load(std::memory_order_relaxed) & m) ||
+		if ((!rebuild &&
+		     !(pg->bits[bit / 64].load(std::memory_order_relaxed) & m)) ||
 		    (*mw & m))
 			return;
 		*mw |= m;
@@ -81,12 +90,38 @@ struct marker {
 	}
 };
 
+/* Bits of page pg: clear the unmarked ones (rebuild: set exactly the
+ * marked ones); counts what it cleared. */
+void sweep_page(marker &mk, vpage &pg, uint64_t *blocks, uint64_t *bytes)
+{
+	bool live = pg.cls != kFree && pg.cls != kCont;
+	for (unsigned w = 0; w < kW; w++) {
+		uint64_t b = pg.bits[w].load(std::memory_order_relaxed);
+		uint64_t keep = live && w < nwords(&pg)
+					? *mk.mark_word(&pg, w * 64)
+					: 0;
+		uint64_t nb = mk.rebuild ? keep : b & keep;
+		if (nb == b)
+			continue;
+		pg.bits[w].store(nb, std::memory_order_relaxed);
+		scm::flush(&pg.bits[w], 8);
+		uint64_t dead = (uint64_t)__builtin_popcountll(b & ~nb);
+		*blocks += dead;
+		*bytes += dead * pg.bsize;
+	}
+	if (mk.rebuild && pg.cls == kLarge && !(pg.bits[0].load() & 1)) {
+		scm::store64(pg.desc, 0);
+		scm::flush(pg.desc, 8);
+	}
+}
+
 } // namespace
 
-void collect(heap *h)
+void collect(heap *h, bool rebuild)
 {
 	marker mk;
 	mk.h = h;
+	mk.rebuild = rebuild;
 	uint64_t pages = 0;
 	unsigned maxidx = 0;
 	for (segment *s : h->segs)
@@ -116,21 +151,8 @@ void collect(heap *h)
 	mk.drain();
 	uint64_t blocks = 0, bytes = 0;
 	for (segment *s : h->segs)
-		for (vpage &pg : s->pages) {
-			if (pg.cls == kFree || pg.cls == kCont)
-				continue;
-			for (unsigned w = 0; w < nwords(&pg); w++) {
-				uint64_t b = pg.bits[w].load();
-				uint64_t dead = b & ~*mk.mark_word(&pg, w * 64);
-				if (!dead)
-					continue;
-				pg.bits[w].store(b & ~dead);
-				scm::flush(&pg.bits[w], 8);
-				blocks += (uint64_t)__builtin_popcountll(dead);
-				bytes += (uint64_t)__builtin_popcountll(dead) *
-					 pg.bsize;
-			}
-		}
+		for (uint64_t i = s->hdr_pages; i < s->npages; i++)
+			sweep_page(mk, s->pages[i], &blocks, &bytes);
 	scm::fence();
 	h->reclaimed_blocks = blocks;
 	h->reclaimed_bytes = bytes;

@@ -8,16 +8,25 @@
  *   vfree  block may be handed out (set by free, cleared by allocation);
  *          only the page's owner writes it (plain loads and stores)
  *   xfree  freed by another thread: the owner moves these into vfree
- *   vpend  a transaction has freed the block and not yet finished.
- * Block states (durable bit, vfree or xfree, vpend):
- *   free           0 1 0
- *   allocated      1 0 0
- *   tx-reserved    0 0 0   allocated by a running transaction
- *   tx-freeing     1 0 1   freed by a running transaction
- *   deferred       0 0 0   freed by a committed transaction whose record
- *                          is still replayable; reused after truncation
- * The durable words and xfree change by atomic read-modify-write (any
- * thread may free); vfree by its owner alone.
+ *   vpend  a transaction has freed the block and not yet finished
+ *   vheld  a transaction holds the block: reserved, or freed at commit
+ *          and waiting for truncation (small blocks only).
+ * Block states (durable bit, vfree or xfree, vpend, vheld):
+ *   free           0 1 0 0
+ *   allocated      1 0 0 0
+ *   tx-reserved    0 0 0 1  allocated by a running transaction
+ *   tx-freeing     1 0 1 0  freed by a running transaction
+ *   deferred       0 0 0 1  freed by a committed transaction whose record
+ *                           is still replayable; reused after truncation
+ * The durable words, xfree, vpend and vheld change by atomic
+ * read-modify-write (any thread may free); vfree by its owner alone.
+ *
+ * Under a volatile map (heap::vmap, layout.h) the durable bits of small
+ * pages are not kept while the pool is open: a small block is allocated
+ * iff none of vfree, xfree, vheld has its bit (live_word()), so the fast
+ * paths take no atomic; detach() writes the bits from that.  Large blocks
+ * keep their durable bit (atomics, no flush).  Free pages' bits are zero
+ * in both modes.
  *
  * Locking: heap::mu guards segments, free pages, abandoned pages, deferred
  * frees and the thread-heap list; it is taken before mnemo_pool::mu
@@ -46,6 +55,7 @@ struct theap;
 struct segment;
 
 inline constexpr unsigned kW = layout::kHeapBitmapWords;
+inline constexpr uint64_t kMapLeaf = 4096; /* pages per page-map leaf */
 inline constexpr uint16_t kFree = 0, kLarge = 0xff, kCont = 0xfe;
 
 struct vpage {
@@ -56,6 +66,10 @@ struct vpage {
 	vpage *head = nullptr;  /* kCont: the large block's first page */
 	uint64_t bsize = 0;     /* block size (large: span bytes) */
 	uint32_t cap = 0;       /* blocks in the page (large: 1) */
+	/* small: ceil(2^32 / bsize), so (off * rcp) >> 32 == off / bsize for
+	 * every off < kHeapPage (the error rcp * bsize - 2^32 < bsize <= 2^15
+	 * times off < 2^16 stays below 2^32); large: 0 */
+	uint32_t rcp = 0;
 	uint32_t span = 0;      /* large: pages */
 	uint16_t cls = kFree;   /* kFree, 1..kHeapClasses, kLarge, kCont */
 	/* Small pages: the thread heap that allocates from it.  A page the
@@ -68,6 +82,7 @@ struct vpage {
 	std::atomic<uint64_t> vfree[kW];
 	std::atomic<uint64_t> xfree[kW];
 	std::atomic<uint64_t> vpend[kW];
+	std::atomic<uint64_t> vheld[kW];
 };
 
 struct heap;
@@ -106,6 +121,9 @@ struct heap {
 	uint64_t max_bytes = 0, bytes = 0; /* segment bytes: limit, now */
 	uint64_t reclaimed_blocks = 0, reclaimed_bytes = 0, recovery_ns = 0;
 	bool collected = false; /* the collection ran at the last open */
+	/* Volatile allocation map (layout.h, kHeapOpenVolatile): outside
+	 * transactions, allocation and free flush and fence nothing. */
+	bool vmap = false;
 };
 
 /* One thread's allocation state in one heap.  Only its thread touches it
@@ -127,18 +145,28 @@ void protected_ranges(mnemo_pool *p, void (*add)(void *, uint64_t, uint64_t),
  * entry of a transaction record may name it). */
 bool bitmap_word_ok(mnemo_pool *p, uint64_t addr);
 /* Pool open, after replay: load the heap, collect leaks if the last
- * process crashed (and MNEMO_HEAP_GC allows), mark the heap open. */
+ * process crashed (and MNEMO_HEAP_GC allows; always after a crash under a
+ * volatile map), mark the heap open. */
 int attach(mnemo_pool *p);
 /* Pool close, after the transaction logs are drained. */
 void detach(mnemo_pool *p);
 /* A new segment with room for `need` bytes of pages.  pre: h->mu held. */
 int grow(heap *h, uint64_t need);
 /* The page holding addr, or nullptr. */
-vpage *page_of(const heap *h, uintptr_t addr);
+inline vpage *page_of(const heap *h, uintptr_t addr)
+{
+	uint64_t i = (addr >> 16) - h->base_page;
+	if (i >= h->map.size() * kMapLeaf)
+		return nullptr;
+	vpage **leaf = h->map[i / kMapLeaf];
+	return leaf ? leaf[i % kMapLeaf] : nullptr;
+}
+/* A small page of class cls: cls, bsize, cap, rcp. */
+void set_small(vpage *pg, unsigned cls);
 /* Persist a page's new desc (kind, cls, span).  pre: h->mu held. */
 void format_page(vpage *pg, uint64_t kind, unsigned cls, uint32_t span);
 void set_free_page(segment *s, uint64_t i, bool is_free);
-/* vfree/vpend of a page from its durable bits. */
+/* The volatile bitmaps of a page from its durable bits. */
 void build_volatile(vpage *pg);
 void destroy(heap *h);
 
@@ -154,6 +182,16 @@ inline uint64_t cap_mask(const vpage *pg, unsigned w)
 				    : (1ull << (pg->cap - lo)) - 1;
 }
 
+/* Allocated blocks among those bitmap word w names (see vpage). */
+inline uint64_t live_word(const vpage *pg, unsigned w)
+{
+	constexpr auto r = std::memory_order_acquire;
+	if (!pg->seg->h->vmap || pg->cls == kLarge)
+		return pg->bits[w].load(r);
+	return cap_mask(pg, w) & ~(pg->vfree[w].load(r) | pg->xfree[w].load(r) |
+				   pg->vheld[w].load(r));
+}
+
 /* ---- alloc.cc ---- */
 
 /* What a new block holds before it is durably allocated. */
@@ -164,7 +202,19 @@ struct fill {
 	size_t n;
 	bool notx = false; /* outside any transaction of the thread */
 };
-unsigned class_of(size_t size); /* 0 if larger than kHeapSmallMax */
+/* The class of size, 0 if larger than kHeapSmallMax (layout.h gives the
+ * class sizes). */
+inline unsigned class_of(size_t n)
+{
+	if (n <= 128)
+		return n <= 16 ? 1 : (unsigned)((n + 15) / 16);
+	if (n > layout::kHeapSmallMax)
+		return 0;
+	unsigned lg = 63 - (unsigned)__builtin_clzll(n - 1);
+	uint64_t base = 1ull << lg; /* base < n <= 2 base */
+	unsigned q = (unsigned)((n - 1 - base) / (base / 4));
+	return 9 + (lg - 7) * 4 + q;
+}
 theap *thread_heap(heap *h);
 /* The heap of the open pool whose window holds addr, or nullptr. */
 heap *heap_of(uintptr_t addr);
@@ -199,8 +249,10 @@ void tx_apply(const hop &o, uint64_t wv);
 uint64_t *hop_word(const hop &o);
 
 /* ---- gc.cc ---- */
-/* Mark from the roots, free what is allocated and unreachable. */
-void collect(heap *h);
+/* Mark from the roots, free what is allocated and unreachable.  rebuild:
+ * the bits mean nothing (a crash under a volatile map): every block the
+ * descs name is a candidate, and the bits become exactly the marks. */
+void collect(heap *h, bool rebuild);
 
 /* ---- check.cc ---- */
 int check(heap *h);

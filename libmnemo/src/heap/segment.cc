@@ -26,7 +26,6 @@ using layout::kHeapPage;
 constexpr uint64_t kSegMin = 4ull << 20;   /* first segment */
 constexpr uint64_t kSegMax = 1ull << 30;   /* growth step cap */
 constexpr unsigned kMaxSegs = 64;          /* see tx pool_state::own */
-constexpr uint64_t kLeaf = 4096;           /* pages per map leaf */
 
 std::atomic<uint64_t> g_next_id{1};
 
@@ -92,43 +91,84 @@ bool bits_zero(const vpage &pg, unsigned from_bit)
 void map_set(heap *h, const vpage *pg, vpage *v)
 {
 	uint64_t i = ((uintptr_t)pg->start >> 16) - h->base_page;
-	vpage **&leaf = h->map[i / kLeaf];
+	vpage **&leaf = h->map[i / kMapLeaf];
 	if (!leaf)
-		leaf = (vpage **)calloc(kLeaf, sizeof(vpage *));
-	leaf[i % kLeaf] = v;
+		leaf = (vpage **)calloc(kMapLeaf, sizeof(vpage *));
+	leaf[i % kMapLeaf] = v;
+}
+
+void set_large(segment *s, uint64_t i, uint64_t span)
+{
+	vpage &pg = s->pages[i];
+	pg.cls = kLarge;
+	pg.span = (uint32_t)span;
+	pg.bsize = span * kHeapPage;
+	pg.cap = 1;
+	pg.rcp = 0;
+	for (uint64_t k = 1; k < span; k++) {
+		s->pages[i + k].cls = kCont;
+		s->pages[i + k].head = &pg;
+	}
+}
+
+bool small_desc(uint64_t d)
+{
+	unsigned cls = (unsigned)(d >> 8 & 0xff);
+	return d == (layout::kHeapSmall | (uint64_t)cls << 8) && cls >= 1 &&
+	       cls <= layout::kHeapClasses;
+}
+
+/* The span of a large desc that fits the segment from page i, or 0. */
+uint64_t large_span(const segment *s, uint64_t i, uint64_t d)
+{
+	uint64_t span = d >> 32;
+	return (d & 0xffffffffull) == layout::kHeapLarge && span &&
+			       span <= s->npages - i
+		       ? span
+		       : 0;
 }
 
 /* The durable kind of page i (small or large block, or free). */
 int load_page(heap *h, segment *s, uint64_t i, uint64_t *next)
 {
 	vpage &pg = s->pages[i];
-	uint64_t d = *pg.desc, kind = d & 0xff, cls = d >> 8 & 0xff;
-	uint64_t span = d >> 32;
+	uint64_t d = *pg.desc;
 	*next = i + 1;
 	if (bits_zero(pg, 0))
 		return 0;
-	if (kind == layout::kHeapSmall && cls >= 1 &&
-	    cls <= layout::kHeapClasses) {
-		pg.cls = (uint16_t)cls;
-		pg.bsize = layout::heap_class_size((unsigned)cls);
-		pg.cap = (uint32_t)(kHeapPage / pg.bsize);
+	if (small_desc(d)) {
+		set_small(&pg, (unsigned)(d >> 8 & 0xff));
 		return bits_zero(pg, pg.cap)
 			       ? 0
 			       : corrupt(h, s, i, "bits set past the last block");
 	}
-	if (kind != layout::kHeapLarge || span == 0 || span > s->npages - i)
+	uint64_t span = large_span(s, i, d);
+	if (!span)
 		return corrupt(h, s, i, "allocated blocks under an invalid "
 			       "page descriptor");
 	if (!bits_zero(pg, 1))
 		return corrupt(h, s, i, "a large block with extra bits set");
-	pg.cls = kLarge;
-	pg.span = (uint32_t)span;
-	pg.bsize = span * kHeapPage;
-	pg.cap = 1;
-	for (uint64_t k = 1; k < span; k++) {
-		s->pages[i + k].cls = kCont;
-		s->pages[i + k].head = &pg;
+	set_large(s, i, span);
+	*next = i + span;
+	return 0;
+}
+
+/* Page i from its desc alone, the bits meaning nothing (a crash under a
+ * volatile map, layout.h): the blocks it names are candidates for the
+ * rebuilding collection. */
+int load_page_desc(heap *h, segment *s, uint64_t i, uint64_t *next)
+{
+	uint64_t d = *s->pages[i].desc, span = large_span(s, i, d);
+	*next = i + 1;
+	if (d == 0)
+		return 0;
+	if (small_desc(d)) {
+		set_small(&s->pages[i], (unsigned)(d >> 8 & 0xff));
+		return 0;
 	}
+	if (!span)
+		return corrupt(h, s, i, "an invalid page descriptor");
+	set_large(s, i, span);
 	*next = i + span;
 	return 0;
 }
@@ -159,9 +199,9 @@ segment *new_segment(heap *h, unsigned index, const geometry &g)
 	return s;
 }
 
-/* Check the header of segment s and load its pages; a fresh (zero) header
- * is initialised. */
-int load_segment(heap *h, segment *s)
+/* Check the header of segment s and load its pages (from their descs
+ * alone if rebuild); a fresh (zero) header is initialised. */
+int load_segment(heap *h, segment *s, bool rebuild)
 {
 	layout::heap_seg *hd = s->hdr;
 	if (hd->magic == 0) { /* fresh, or a crash before magic landed */
@@ -175,7 +215,8 @@ int load_segment(heap *h, segment *s)
 	    hd->hdr_pages != s->hdr_pages)
 		return corrupt(h, s, 0, "the segment header is not valid");
 	for (uint64_t i = s->hdr_pages, next; i < s->npages; i = next) {
-		int rc = load_page(h, s, i, &next);
+		int rc = rebuild ? load_page_desc(h, s, i, &next)
+				 : load_page(h, s, i, &next);
 		if (rc)
 			return rc;
 	}
@@ -200,6 +241,42 @@ int config_gc(int *mode)
 		    v);
 }
 
+/* Flush a used page's bits; a volatile map's small pages get theirs from
+ * the volatile state first (no allocation in flight: detach). */
+void write_bits(vpage *pg)
+{
+	if (pg->seg->h->vmap && pg->cls != kLarge)
+		for (unsigned w = 0; w < nwords(pg); w++)
+			pg->bits[w].store(live_word(pg, w),
+					  std::memory_order_relaxed);
+	scm::flush(pg->bits, nwords(pg) * 8);
+}
+
+void set_state(layout::heap_seg *s0, uint64_t state)
+{
+	scm::store64(&s0->state, state);
+	scm::persist(&s0->state, 8);
+}
+
+/* Entering a volatile map: a large desc may lie only on a large head
+ * (layout.h).  A durable-map process leaves them on freed heads. */
+void clear_stale_large(heap *h)
+{
+	bool any = false;
+	for (segment *s : h->segs)
+		for (uint64_t i = s->hdr_pages; i < s->npages; i++) {
+			vpage &pg = s->pages[i];
+			uint64_t d = *pg.desc;
+			if (pg.cls == kLarge || (d & 0xff) != layout::kHeapLarge)
+				continue;
+			scm::store64(pg.desc, 0);
+			scm::flush(pg.desc, 8);
+			any = true;
+		}
+	if (any)
+		scm::fence();
+}
+
 } // namespace
 
 /* ---- volatile state from the durable one ---- */
@@ -222,6 +299,7 @@ void build_volatile(vpage *pg)
 		pg->vfree[w].store(m & ~b, std::memory_order_relaxed);
 		pg->xfree[w].store(0, std::memory_order_relaxed);
 		pg->vpend[w].store(0, std::memory_order_relaxed);
+		pg->vheld[w].store(0, std::memory_order_relaxed);
 	}
 }
 
@@ -275,13 +353,12 @@ bool bitmap_word_ok(mnemo_pool *p, uint64_t addr)
 	return ok;
 }
 
-vpage *page_of(const heap *h, uintptr_t addr)
+void set_small(vpage *pg, unsigned cls)
 {
-	uint64_t i = (addr >> 16) - h->base_page;
-	if (i >= h->map.size() * kLeaf)
-		return nullptr;
-	vpage **leaf = h->map[i / kLeaf];
-	return leaf ? leaf[i % kLeaf] : nullptr;
+	pg->cls = (uint16_t)cls;
+	pg->bsize = layout::heap_class_size(cls);
+	pg->cap = (uint32_t)(kHeapPage / pg->bsize);
+	pg->rcp = (uint32_t)(((1ull << 32) + pg->bsize - 1) / pg->bsize);
 }
 
 void format_page(vpage *pg, uint64_t kind, unsigned cls, uint32_t span)
@@ -335,17 +412,16 @@ int grow(heap *h, uint64_t need)
 	tx::protect(h->pool, (uint64_t)a,
 			(uint64_t)g.start + g.hdr_pages * kHeapPage);
 	segment *s = new_segment(h, index, g);
-	if ((rc = load_segment(h, s))) {
+	if ((rc = load_segment(h, s, false))) {
 		delete s;
 		return rc;
 	}
 	segment_volatile(s);
 	h->segs.push_back(s);
 	h->bytes += size;
-	if (index == 0) {
-		scm::store64(&s->hdr->state, layout::kHeapOpen);
-		scm::persist(&s->hdr->state, 8);
-	}
+	if (index == 0)
+		set_state(s->hdr, h->vmap ? layout::kHeapOpenVolatile
+					  : layout::kHeapOpen);
 	return 0;
 }
 
@@ -356,34 +432,43 @@ int attach(mnemo_pool *p)
 	h->id = g_next_id++;
 	p->heap = h;
 	h->base_page = (uintptr_t)p->base >> 16;
-	h->map.assign((p->hdr.size >> 16) / kLeaf + 2, nullptr);
+	h->map.assign((p->hdr.size >> 16) / kMapLeaf + 2, nullptr);
 	int gc, rc = config_gc(&gc);
+	h->vmap = gc != 0; /* the collection is what rebuilds its bits */
 	if (rc == 0 && getenv("MNEMO_HEAP_MAX"))
 		rc = parse_size("MNEMO_HEAP_MAX", getenv("MNEMO_HEAP_MAX"),
 				&h->max_bytes);
+	if (rc)
+		return rc;
 	auto t0 = std::chrono::steady_clock::now();
 	each_region(p, [&](unsigned index, char *a, uint64_t size) {
 		geometry g;
-		if (rc || !geometry_of(a, size, &g))
+		if (!geometry_of(a, size, &g))
 			return;
-		segment *s = new_segment(h, index, g);
-		h->segs.push_back(s);
+		h->segs.push_back(new_segment(h, index, g));
 		h->bytes += size;
-		rc = load_segment(h, s);
 	});
-	if (rc)
-		return rc;
 	std::sort(h->segs.begin(), h->segs.end(),
 		  [](segment *a, segment *b) { return a->index < b->index; });
-	layout::heap_seg *s0 = h->segs.empty() ? nullptr : h->segs[0]->hdr;
-	if (s0 && gc && (gc == 2 || s0->state == layout::kHeapOpen))
-		collect(h);
+	layout::heap_seg *s0 = h->segs.empty() || h->segs[0]->index != 0
+				       ? nullptr
+				       : h->segs[0]->hdr;
+	uint64_t state = s0 && s0->magic == layout::kHeapMagic
+				 ? s0->state
+				 : layout::kHeapClosed;
+	bool rebuild = state == layout::kHeapOpenVolatile;
+	for (segment *s : h->segs)
+		if ((rc = load_segment(h, s, rebuild)))
+			return rc;
+	if (rebuild || (gc && (gc == 2 || state == layout::kHeapOpen)))
+		collect(h, rebuild);
 	for (segment *s : h->segs)
 		segment_volatile(s);
-	if (s0) {
-		scm::store64(&s0->state, layout::kHeapOpen);
-		scm::persist(&s0->state, 8);
-	}
+	if (h->vmap)
+		clear_stale_large(h);
+	if (s0)
+		set_state(s0, h->vmap ? layout::kHeapOpenVolatile
+				      : layout::kHeapOpen);
 	heap_register(h);
 	h->recovery_ns = (uint64_t)std::chrono::duration_cast<
 		std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
@@ -399,15 +484,14 @@ void detach(mnemo_pool *p)
 	if (!h->segs.empty() && h->segs[0]->index == 0) {
 		/* Frees are durable at their thread's next fence, which may
 		 * not come: flush every bitmap in use before "closed" (which
-		 * skips the collection) can be durable. */
+		 * skips the collection) can be durable.  A volatile map
+		 * writes its small pages' bits first. */
 		for (segment *s : h->segs)
 			for (vpage &pg : s->pages)
 				if (pg.cls != kFree && pg.cls != kCont)
-					scm::flush(pg.bits, nwords(&pg) * 8);
+					write_bits(&pg);
 		scm::fence();
-		layout::heap_seg *s0 = h->segs[0]->hdr;
-		scm::store64(&s0->state, layout::kHeapClosed);
-		scm::persist(&s0->state, 8);
+		set_state(h->segs[0]->hdr, layout::kHeapClosed);
 	}
 	destroy(h);
 	p->heap = nullptr;

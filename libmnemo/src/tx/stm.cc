@@ -38,6 +38,7 @@ struct holder {
 	desc *d = nullptr;
 	~holder()
 	{
+		tl_desc = nullptr;
 		if (d) {
 			desc_unregister(d);
 			delete d;
@@ -410,6 +411,8 @@ uint64_t take_wv(desc *d)
 
 } // namespace
 
+__thread desc *tl_desc;
+
 desc *self()
 {
 	if (!tl_holder.d) {
@@ -417,6 +420,7 @@ desc *self()
 		d->seed = (uint64_t)(uintptr_t)d * 0x9e3779b97f4a7c15ull | 1;
 		desc_register(d);
 		tl_holder.d = d;
+		tl_desc = d;
 	}
 	return tl_holder.d;
 }

@@ -108,6 +108,10 @@ struct desc {
 
 /* The calling thread's descriptor (created on first use). */
 desc *self();
+/* It, if self() ever created it: nullptr means no transaction is open.
+ * (__thread: no dynamic initialisation, so no TLS wrapper call.) */
+extern __thread desc *tl_desc;
+inline desc *self_if() { return tl_desc; }
 
 /* Begin (or join) a transaction.  `jb` is the frame's jmp_buf (frame mode)
  * or nullptr. */
