@@ -1,6 +1,7 @@
 /*
  * heap_crash.c -- the persistent heap crashed at every persist point under
- * the sim backend (drop, word tearing, line tearing).  After each crash the
+ * the sim backend (drop, word tearing, line tearing), with the durable
+ * allocation map (MNEMO_HEAP_GC=off) and the default volatile one.  After each crash the
  * reopened pool must hold exactly the published blocks of k or k+1 ops
  * (contents intact), and the heap must agree: mnemo_heap_check passes, the
  * allocated blocks are exactly the published ones (after the recovery
@@ -168,6 +169,15 @@ Test(heap_crash, transactional_never_leaks, .timeout = 900)
 	unsetenv("MNEMO_HEAP_GC");
 }
 
+/* The same under the default volatile map: the open after each crash
+ * rebuilds the bits from the descs and the roots. */
+Test(heap_crash, transactional_under_a_volatile_map, .timeout = 900)
+{
+	unsetenv("MNEMO_HEAP_GC");
+	t_crash_modes(heap_pool("txvmap", 16 << 20), publish_work,
+		      check_script, SEEDS);
+}
+
 /* ---- mnemo_heap_alloc_to, zeroed blocks, and growth by a segment ---- */
 
 #define GROW_OPS 6
@@ -207,4 +217,81 @@ Test(heap_crash, alloc_to_and_growth, .timeout = 900)
 	t_crash_modes(heap_pool("grow", 24 << 20), grow_work, grow_check,
 		      SEEDS);
 	unsetenv("MNEMO_HEAP_GC");
+}
+
+Test(heap_crash, alloc_to_and_growth_under_a_volatile_map, .timeout = 900)
+{
+	unsetenv("MNEMO_HEAP_GC");
+	t_crash_modes(heap_pool("growv", 24 << 20), grow_work, grow_check,
+		      SEEDS);
+}
+
+/* ---- large blocks freed and their pages reused by small ones ---- */
+
+#define LARGE_OPS 8
+#define LARGE_SIZE (200 << 10)
+
+/* ops 0-2 publish large blocks in slots 0-2; ops 3-4 free slots 0 and 1;
+ * ops 5-7 publish 1000-byte blocks in slots 3-5, on the freed pages: the
+ * rebuild must tell the live small pages from the dead large blocks whose
+ * pages they took. */
+static size_t large_size(int s)
+{
+	return s < 3 ? LARGE_SIZE : 1000;
+}
+
+static void large_work(mnemo_pool *p, struct t_progress *pr)
+{
+	void **sl = slots(p);
+	for (int i = 0; i < LARGE_OPS; i++) {
+		T_BEGIN(pr);
+		if (i < 3 || i >= 5) {
+			int s = i < 3 ? i : i - 2;
+			unsigned char *b = mnemo_heap_alloc(p, large_size(s), 0, 0);
+			cr_assert_not_null(b, "%s", mnemo_errormsg());
+			memset(b, s + 1, large_size(s));
+			mnemo_persist(b, large_size(s));
+			cr_assert_eq(mnemo_store64((uint64_t *)&sl[s],
+						   (uint64_t)b), 0);
+		} else {
+			void *b = sl[i - 3];
+			cr_assert_eq(mnemo_store64((uint64_t *)&sl[i - 3], 0), 0);
+			pfree(b);
+		}
+		T_END(pr);
+	}
+}
+
+static bool large_live(int k, int s)
+{
+	if (s < 3)
+		return k > s && !(s < 2 && k > 3 + s);
+	return s < 6 && k > s + 2;
+}
+
+static bool large_check(mnemo_pool *p, int k)
+{
+	void **sl = slots(p);
+	int live = 0;
+	for (int s = 0; s < NSLOT; s++) {
+		if (!large_live(k, s)) {
+			if (sl[s])
+				return false;
+			continue;
+		}
+		const unsigned char *b = sl[s];
+		if (!b || pmalloc_usable_size(sl[s]) < large_size(s) ||
+		    b[0] != s + 1 || b[large_size(s) - 1] != s + 1)
+			return false;
+		live++;
+	}
+	heap_agrees(p, sl, live);
+	return true;
+}
+
+Test(heap_crash, large_pages_reused_under_a_volatile_map, .timeout = 900)
+{
+	unsetenv("MNEMO_HEAP_GC");
+	t_crash_modes(heap_pool("largev", 16 << 20), large_work, large_check,
+		      SEEDS);
 }

@@ -94,6 +94,18 @@ std::atomic<uint64_t> &durable_word(vpage *pg, unsigned bit)
 
 /* ---- small pages ---- */
 
+/* Under a volatile map the owner keeps a small page's durable bits as a
+ * hint with plain stores (no flush, no atomic): after a process crash
+ * they tell the rebuild what the process had allocated, hence what it
+ * reclaimed.  Racing atomic updates from transactions may be lost; only
+ * that count depends on them (heap.h). */
+inline void owner_mark(vpage *pg, unsigned bit, bool set)
+{
+	std::atomic<uint64_t> &w = pg->bits[bit / 64];
+	uint64_t v = w.load(kRlx), m = 1ull << (bit % 64);
+	w.store(set ? v | m : v & ~m, kRlx);
+}
+
 [[gnu::always_inline]] inline int scan_bit(vpage *pg)
 {
 	unsigned nw = nwords(pg);
@@ -119,6 +131,9 @@ bool merge_remote(vpage *pg)
 		if (pg->xfree[w].load(kRlx)) {
 			uint64_t x = pg->xfree[w].exchange(0, kAcq);
 			pg->vfree[w].store(pg->vfree[w].load(kRlx) | x, kRlx);
+			if (pg->seg->h->vmap)
+				pg->bits[w].store(pg->bits[w].load(kRlx) & ~x,
+						  kRlx);
 			any = true;
 		}
 	return any;
@@ -205,6 +220,7 @@ bool vmap_free(vpage *pg, unsigned bit)
 		if ((v | pg->xfree[w].load(kRlx)) & m)
 			return false;
 		pg->vfree[w].store(v | m, kRlx);
+		owner_mark(pg, bit, false);
 	} else if ((pg->vfree[w].load(kRlx) & m) ||
 		   (pg->xfree[w].fetch_or(m, kRel) & m)) {
 		return false;
@@ -423,7 +439,9 @@ vpage *reserve_large(heap *h, size_t size)
 
 /* Its pages become free.  Under a volatile map, a large desc lies only on
  * a live head (layout.h): zero it, with the cleared bit (exact at the next
- * clean open), before any of the pages gets another desc.
+ * clean open), before any of the pages gets another desc.  (First fit
+ * hands out the head page first, which overwrites the desc anyway; this
+ * keeps the invariant whatever the page order.)
  * pre: the heap's mu held */
 void release_span(vpage *head)
 {
@@ -662,7 +680,9 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	}
 	if (f.zero || f.src)
 		scm::flush(p, f.zero ? size : f.n);
-	if (!depth && (!h->vmap || pg->cls == kLarge)) {
+	if (!depth && h->vmap && pg->cls != kLarge) {
+		owner_mark(pg, (unsigned)bit, true);
+	} else if (!depth) {
 		std::atomic<uint64_t> &w = durable_word(pg, (unsigned)bit);
 		w.fetch_or(bit_mask((unsigned)bit), kRel);
 		if (!h->vmap) {
@@ -758,8 +778,10 @@ bool apply_free(const hop &o)
 	if (o.pg->seg->h->vmap && o.pg->cls != kLarge) {
 		ok = !((o.pg->vfree[w].load(kAcq) | o.pg->xfree[w].load(kAcq)) &
 		       m);
-		if (ok) /* deferred: held before vpend lets go */
+		if (ok) { /* deferred: held before vpend lets go */
 			o.pg->vheld[w].fetch_or(m, kRel);
+			durable_word(o.pg, o.bit).fetch_and(~m, kRel);
+		}
 	} else {
 		ok = durable_word(o.pg, o.bit).fetch_and(~m, kRel) & m;
 		if (ok && o.pg->cls != kLarge)

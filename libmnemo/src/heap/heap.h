@@ -22,11 +22,11 @@
  * read-modify-write (any thread may free); vfree by its owner alone.
  *
  * Under a volatile map (heap::vmap, layout.h) the durable bits of small
- * pages are not kept while the pool is open: a small block is allocated
- * iff none of vfree, xfree, vheld has its bit (live_word()), so the fast
- * paths take no atomic; detach() writes the bits from that.  Large blocks
- * keep their durable bit (atomics, no flush).  Free pages' bits are zero
- * in both modes.
+ * pages are only a hint while the pool is open (alloc.cc, owner_mark): a
+ * small block is allocated iff none of vfree, xfree, vheld has its bit
+ * (live_word()), so the fast paths take no atomic; detach() writes the
+ * exact bits from that.  Large blocks keep their durable bit (atomics, no
+ * flush).  Free pages' bits are zero in both modes.
  *
  * Locking: heap::mu guards segments, free pages, abandoned pages, deferred
  * frees and the thread-heap list; it is taken before mnemo_pool::mu
