@@ -3,20 +3,23 @@
  * libpmem2 with MAP_SYNC, so that flushed and fenced cache lines are
  * power-fail durable without any system call.
  *
- * libpmem2's upstream is archived; it is used here and nowhere else.
+ * libpmem2's upstream is archived; it is used here and nowhere else,
+ * loaded at the first dax open (pmem2_lib.h).
  */
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <libpmem2.h>
 #include <map>
 #include <sys/mman.h>
 
 #include "../error.h"
 #include "backends.h"
+#include "pmem2_lib.h"
 
 namespace mnemo::scm {
 namespace {
+
+const pmem2_lib *P; /* set by open_dax() before any device exists */
 
 int pmem2_fail(int rc, const char *what)
 {
@@ -24,7 +27,7 @@ int pmem2_fail(int rc, const char *what)
 	int err = rc > -100000 ? -rc : EINVAL;
 	if (rc == PMEM2_E_GRANULARITY_NOT_SUPPORTED)
 		err = ENODEV;
-	return fail(err, "%s: %s", what, pmem2_errormsg());
+	return fail(err, "%s: %s", what, P->errormsg());
 }
 
 class dax_device final : public device {
@@ -32,27 +35,27 @@ public:
 	dax_device(pmem2_source *src, pmem2_vm_reservation *rsv)
 		: src_(src), rsv_(rsv)
 	{
-		base_ = (char *)pmem2_vm_reservation_get_address(rsv);
-		window_ = pmem2_vm_reservation_get_size(rsv);
-		pmem2_source_get_fd(src, &fd_);
+		base_ = (char *)P->vm_reservation_get_address(rsv);
+		window_ = P->vm_reservation_get_size(rsv);
+		P->source_get_fd(src, &fd_);
 		map_flags_ = MAP_SHARED_VALIDATE | MAP_SYNC;
 	}
 	~dax_device() override
 	{
 		unregister_window(this);
 		for (auto &m : maps_)
-			pmem2_map_delete(&m.second);
-		pmem2_vm_reservation_delete(&rsv_);
-		pmem2_source_delete(&src_);
+			P->map_delete(&m.second);
+		P->vm_reservation_delete(&rsv_);
+		P->source_delete(&src_);
 	}
 	int map(uint64_t off, size_t len) override;
 	int unmap(uint64_t off, size_t len) override
 	{
 		auto it = maps_.find(off);
-		if (it == maps_.end() || pmem2_map_get_size(it->second) != len)
+		if (it == maps_.end() || P->map_get_size(it->second) != len)
 			return fail(EINVAL, "no dax mapping at offset %llu",
 				    (unsigned long long)off);
-		int rc = pmem2_map_delete(&it->second);
+		int rc = P->map_delete(&it->second);
 		if (rc)
 			return pmem2_fail(rc, "pmem2_map_delete");
 		maps_.erase(it);
@@ -77,20 +80,20 @@ private:
 int dax_device::map(uint64_t off, size_t len)
 {
 	pmem2_config *cfg;
-	int rc = pmem2_config_new(&cfg);
+	int rc = P->config_new(&cfg);
 	if (rc)
 		return pmem2_fail(rc, "pmem2_config_new");
-	pmem2_config_set_required_store_granularity(
+	P->config_set_required_store_granularity(
 		cfg, PMEM2_GRANULARITY_CACHE_LINE);
-	pmem2_config_set_offset(cfg, off);
-	pmem2_config_set_length(cfg, len);
-	pmem2_config_set_vm_reservation(cfg, rsv_, off);
+	P->config_set_offset(cfg, off);
+	P->config_set_length(cfg, len);
+	P->config_set_vm_reservation(cfg, rsv_, off);
 	pmem2_map *m;
-	rc = pmem2_map_new(&m, cfg, src_);
-	pmem2_config_delete(&cfg);
+	rc = P->map_new(&m, cfg, src_);
+	P->config_delete(&cfg);
 	if (rc)
 		return pmem2_fail(rc, "dax mapping (MAP_SYNC) failed");
-	byte_granular_ = pmem2_map_get_store_granularity(m) ==
+	byte_granular_ = P->map_get_store_granularity(m) ==
 			 PMEM2_GRANULARITY_BYTE;
 	maps_[off] = m;
 	return 0;
@@ -156,24 +159,27 @@ int open_dax(int fd, void *base, size_t window, std::unique_ptr<device> *out)
 			    "backend");
 	/* Refuse to replace anything first: libpmem2 reserves with
 	 * MAP_FIXED_NOREPLACE too, but our message names the occupant. */
-	int rc = reserve(base, window);
+	int rc = load_pmem2(&P);
+	if (rc)
+		return rc;
+	rc = reserve(base, window);
 	if (rc)
 		return rc;
 	munmap(base, window);
 	pmem2_source *src;
-	rc = pmem2_source_from_fd(&src, fd);
+	rc = P->source_from_fd(&src, fd);
 	if (rc)
 		return pmem2_fail(rc, "pmem2_source_from_fd");
 	pmem2_vm_reservation *rsv;
-	rc = pmem2_vm_reservation_new(&rsv, base, window);
+	rc = P->vm_reservation_new(&rsv, base, window);
 	if (rc) {
-		pmem2_source_delete(&src);
+		P->source_delete(&src);
 		return pmem2_fail(rc, "reserving the pool window");
 	}
 	trim_reservation_tail((char *)base, window);
-	if (pmem2_vm_reservation_get_address(rsv) != base) {
-		pmem2_vm_reservation_delete(&rsv);
-		pmem2_source_delete(&src);
+	if (P->vm_reservation_get_address(rsv) != base) {
+		P->vm_reservation_delete(&rsv);
+		P->source_delete(&src);
 		return fail(EADDRINUSE, "address clash: the pool window at %p "
 			    "was taken while it was being reserved", base);
 	}
