@@ -504,8 +504,13 @@ void settle_to(mnemo_pool *p, uint64_t target)
 
 void settle(mnemo_pool *p)
 {
-	if (p->tx)
-		settle_to(p, p->tx->last_wv.load());
+	pool_state *ps = p->tx;
+	if (!ps || !ps->meta)
+		return;
+	/* pfree's path: one compare while nothing committed is live */
+	uint64_t target = ps->last_wv.load();
+	if (__atomic_load_n(&ps->meta->floor, __ATOMIC_ACQUIRE) < target)
+		settle_to(p, target);
 }
 
 void settle_at(const void *addr)
