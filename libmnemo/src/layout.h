@@ -177,8 +177,8 @@ inline constexpr char kTxLogPrefix[] = "mnemo.tx."; /* RAWL name prefix */
 inline constexpr char kReservedPrefix[] = "mnemo."; /* library-owned names */
 
 /*
- * The persistent heap (format 3).  Segment n is the region
- * "mnemo.heap.<n>" (n = 0, 1, ...; never deleted).  Its first byte at a
+ * The persistent heap (format 3; kHeapOpenVolatile: 4).  Segment n is the
+ * region "mnemo.heap.<n>" (n = 0, 1, ...; never deleted).  Its first byte at a
  * kHeapPage-aligned address is the segment start S; the bytes of the region
  * before S are unused.  From S on the segment is npages pages of kHeapPage
  * bytes, npages = (region end - S) / kHeapPage; the first hdr_pages of them
@@ -227,7 +227,7 @@ struct heap_seg {
 	uint64_t magic;     /* kHeapMagic once initialised (else fresh) */
 	uint64_t npages;    /* pages from S to the region end */
 	uint64_t hdr_pages; /* pages taken by this header */
-	uint64_t state;     /* segment 0: kHeapOpen or kHeapClosed */
+	uint64_t state;     /* segment 0: kHeapClosed, kHeapOpen(Volatile) */
 	uint64_t reserved[4];
 };
 static_assert(sizeof(heap_seg) == 64);
