@@ -2,11 +2,14 @@
  * alloc.cc -- allocation and free: thread heaps, size-class pages, large
  * blocks, and the transactional forms (block states in heap.h).
  *
- * Fast path of a small allocation: one scan of the current page's vfree
- * bitmap and one atomic or on the durable bit; under a durable map
- * (MNEMO_HEAP_GC=off) also one flush and one fence.  A free: one atomic and
- * on the durable bit, a plain or on vfree (the owner) or an atomic one on
- * xfree; under a durable map also one flush (no fence: layout.h says why).
+ * Fast path of a small allocation outside a transaction: one scan of the
+ * current page's vfree bitmap, then under the volatile map (the default) a
+ * plain store of the hint bit (owner_mark); under the durable map
+ * (MNEMO_HEAP_GC=off) an atomic or on the durable bit, one flush and one
+ * fence.  A free: under the volatile map, plain loads and stores by the
+ * page's owner, or one atomic or on xfree from another thread; under the
+ * durable map an atomic and on the durable bit and one flush (no fence:
+ * layout.h says why), then the same as the volatile map's.
  */
 #include <cerrno>
 #include <cstring>
