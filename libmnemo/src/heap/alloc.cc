@@ -196,6 +196,13 @@ bool mine(const vpage *pg)
 	       tl_f.epoch == g_epoch.load(kRlx);
 }
 
+/* A free into a parked page hands it back to its owner. */
+inline void unpark(vpage *pg)
+{
+	if (pg->full.load(kRlx) && pg->full.exchange(false))
+		push_returned(pg);
+}
+
 /* A small block becomes allocatable again. */
 void give_back(vpage *pg, unsigned bit)
 {
@@ -204,8 +211,7 @@ void give_back(vpage *pg, unsigned bit)
 		w.store(w.load(kRlx) | bit_mask(bit), kRlx);
 	else
 		pg->xfree[bit / 64].fetch_or(bit_mask(bit), kRel);
-	if (pg->full.load(kRlx) && pg->full.exchange(false))
-		push_returned(pg);
+	unpark(pg);
 }
 
 /* Free a small block under a volatile map (heap.h): false if it is not
@@ -228,8 +234,7 @@ bool vmap_free(vpage *pg, unsigned bit)
 		   (pg->xfree[w].fetch_or(m, kRel) & m)) {
 		return false;
 	}
-	if (pg->full.load(kRlx) && pg->full.exchange(false))
-		push_returned(pg);
+	unpark(pg);
 	return true;
 }
 
@@ -683,7 +688,7 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	}
 	if (f.zero || f.src)
 		scm::flush(p, f.zero ? size : f.n);
-	if (!depth && h->vmap && pg->cls != kLarge) {
+	if (!depth && bits_hint(h, pg)) {
 		owner_mark(pg, (unsigned)bit, true);
 	} else if (!depth) {
 		std::atomic<uint64_t> &w = durable_word(pg, (unsigned)bit);
@@ -717,7 +722,7 @@ int free_block(void *p, bool notx)
 	 * write into its next owner's data.  Free of cost while no
 	 * transaction has committed since the last truncation. */
 	tx::settle(h->pool);
-	if (h->vmap && pg->cls != kLarge)
+	if (bits_hint(h, pg))
 		return vmap_free(pg, bit) ? 0 : not_allocated(p, "pfree");
 	std::atomic<uint64_t> &w = durable_word(pg, bit);
 	if (!(w.fetch_and(~m, std::memory_order_acq_rel) & m))
@@ -778,7 +783,7 @@ bool apply_free(const hop &o)
 	unsigned w = o.bit / 64;
 	uint64_t m = bit_mask(o.bit);
 	bool ok;
-	if (o.pg->seg->h->vmap && o.pg->cls != kLarge) {
+	if (bits_hint(o.pg->seg->h, o.pg)) {
 		ok = !((o.pg->vfree[w].load(kAcq) | o.pg->xfree[w].load(kAcq)) &
 		       m);
 		if (ok) { /* deferred: held before vpend lets go */

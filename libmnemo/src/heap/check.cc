@@ -53,7 +53,7 @@ const char *check_page(const segment *s, uint64_t i)
 {
 	const vpage &pg = s->pages[i];
 	uint64_t d = *pg.desc;
-	if (s->h->vmap && pg.cls != kLarge && (d & 0xff) == layout::kHeapLarge)
+	if (bits_hint(s->h, &pg) && (d & 0xff) == layout::kHeapLarge)
 		return "a large desc off a large block's head";
 	switch (pg.cls) {
 	case kFree:

@@ -182,11 +182,18 @@ inline uint64_t cap_mask(const vpage *pg, unsigned w)
 				    : (1ull << (pg->cap - lo)) - 1;
 }
 
+/* Whether pg's durable bits are only a hint while the pool is open: a
+ * small page of heap h under a volatile map (see vpage). */
+inline bool bits_hint(const heap *h, const vpage *pg)
+{
+	return h->vmap && pg->cls != kLarge;
+}
+
 /* Allocated blocks among those bitmap word w names (see vpage). */
 inline uint64_t live_word(const vpage *pg, unsigned w)
 {
 	constexpr auto r = std::memory_order_acquire;
-	if (!pg->seg->h->vmap || pg->cls == kLarge)
+	if (!bits_hint(pg->seg->h, pg))
 		return pg->bits[w].load(r);
 	return cap_mask(pg, w) & ~(pg->vfree[w].load(r) | pg->xfree[w].load(r) |
 				   pg->vheld[w].load(r));

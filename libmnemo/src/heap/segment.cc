@@ -245,7 +245,7 @@ int config_gc(int *mode)
  * the volatile state first (no allocation in flight: detach). */
 void write_bits(vpage *pg)
 {
-	if (pg->seg->h->vmap && pg->cls != kLarge)
+	if (bits_hint(pg->seg->h, pg))
 		for (unsigned w = 0; w < nwords(pg); w++)
 			pg->bits[w].store(live_word(pg, w),
 					  std::memory_order_relaxed);
