@@ -42,24 +42,25 @@ inline uint64_t hash64(const void *p, size_t n, uint64_t seed)
  * megabytes): four independent lanes, so the multiplies of consecutive
  * words overlap instead of forming one dependent chain.  Same guarantees as
  * hash64: word j of each 32-byte block feeds lane j with its position.
- * pre: n is a multiple of 8.
+ * hash64_wide_of hashes the nwords words word(0), word(1), ... as if they
+ * were contiguous (the RAWL hashes a header and a caller's buffer without
+ * copying them together); hash64_wide hashes n bytes (a multiple of 8).
  */
-inline uint64_t hash64_wide(const void *p, size_t n, uint64_t seed)
+template <class W>
+inline uint64_t hash64_wide_of(W &&word, size_t nwords, uint64_t seed)
 {
-	const unsigned char *b = static_cast<const unsigned char *>(p);
+	const size_t n = nwords * 8;
 	uint64_t h[4]; /* distinct lanes; the first word's mix spreads them */
 	for (int j = 0; j < 4; j++)
 		h[j] = seed + (uint64_t)(j + 1) * 0x9e3779b97f4a7c15ull;
 	size_t i = 0;
 	for (; i + 32 <= n; i += 32)
 		for (int j = 0; j < 4; j++) {
-			uint64_t w;
-			memcpy(&w, b + i + 8 * j, 8);
+			uint64_t w = word(i / 8 + j);
 			h[j] = mix64(h[j] ^ w ^ ((i + 8 * j) * 0xc2b2ae3d27d4eb4full));
 		}
 	for (int j = 0; i < n; i += 8, j++) {
-		uint64_t w;
-		memcpy(&w, b + i, 8);
+		uint64_t w = word(i / 8);
 		h[j] = mix64(h[j] ^ w ^ (i * 0xc2b2ae3d27d4eb4full));
 	}
 	/* Lanes enter rotated by different amounts: swapping two lanes'
@@ -68,6 +69,16 @@ inline uint64_t hash64_wide(const void *p, size_t n, uint64_t seed)
 		     (h[1] << 17 | h[1] >> 47) ^ (h[2] << 31 | h[2] >> 33) ^
 		     (h[3] << 47 | h[3] >> 17);
 	return mix64(r);
+}
+
+inline uint64_t hash64_wide(const void *p, size_t n, uint64_t seed)
+{
+	const unsigned char *b = static_cast<const unsigned char *>(p);
+	return hash64_wide_of([b](size_t k) {
+		uint64_t w;
+		memcpy(&w, b + 8 * k, 8);
+		return w;
+	}, n / 8, seed);
 }
 
 } // namespace mnemo

@@ -102,6 +102,11 @@ int rawl_open_internal(mnemo_pool *pool, const std::string &rname,
 		       size_t capacity, mnemo_rawl **logp);
 /* The region a log occupies: [*lo, *hi). */
 void rawl_range(const mnemo_rawl *l, uint64_t *lo, uint64_t *hi);
+/* mnemo_rawl_append without its fence: the record (and any WRAP before
+ * it) is written, counted and on its way to SCM; the caller's next
+ * scm::fence() is its persist point, so the caller may drop a lock first.
+ * Until then a crash may or may not keep it. */
+int rawl_put(mnemo_rawl *l, const uint64_t *words, size_t n);
 
 /* addr.cc: choice of a pool's base address. */
 int addr_pick(const uint8_t uuid[16], uint64_t size, uint64_t *base);

@@ -154,15 +154,22 @@ void scrub_orphan(mnemo_rawl *l)
 	scm::persist(&l->ring[0], 8);
 }
 
+/* rec_sum of the record {hdr, w[0..n)} before it is in the ring. */
+uint64_t rec_sum_of(uint64_t hdr, const uint64_t *w, uint64_t n, uint64_t seq)
+{
+	return hash64_wide_of([&](size_t k) { return k ? w[k - 1] : hdr; },
+			      n + 1, layout::kRecordSeed ^ seq);
+}
+
+/* Write a record at ring index idx and start its write-back, from the
+ * caller's words: the ring is never read back, so the device may stream
+ * it with non-temporal stores. */
 void write_rec(mnemo_rawl *l, uint64_t idx, uint64_t hdr, const uint64_t *w,
 	       uint64_t n)
 {
-	uint64_t *r = l->ring + idx;
-	r[0] = hdr;
-	if (n)
-		memcpy(r + 1, w, n * 8);
-	r[n + 1] = rec_sum(r, n, l->tail_seq++);
-	scm::flush(r, (n + 2) * 8);
+	uint64_t sum = rec_sum_of(hdr, w, n, l->tail_seq++);
+	const scm::piece v[3] = {{&hdr, 8}, {w, n * 8}, {&sum, 8}};
+	l->pool->dev->stream(l->ring + idx, v, 3);
 }
 
 /* Make room for `need` words at tail, wrapping if needed.  Changes nothing
@@ -246,11 +253,18 @@ API int mnemo_rawl_append(mnemo_rawl *l, const uint64_t *words, size_t n)
 {
 	if (!l || (n && !words) || n > kMaxWords - 2)
 		return fail(EINVAL, "mnemo_rawl_append: bad arguments");
+	int rc = rawl_put(l, words, n);
+	if (rc == 0)
+		scm::fence(); /* the one persist point of an append */
+	return rc;
+}
+
+int mnemo::rawl_put(mnemo_rawl *l, const uint64_t *words, size_t n)
+{
 	int rc = make_room(l, n + 2);
 	if (rc)
 		return rc;
 	write_rec(l, l->tail % l->cap, n, words, n);
-	scm::fence(); /* the one persist point of an append */
 	l->tail += n + 2;
 	l->records++;
 	return 0;

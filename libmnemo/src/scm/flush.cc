@@ -94,6 +94,20 @@ void cpu_flush(const void *p, size_t n)
 	account_flush(p, n);
 }
 
+void nt_stream(void *dst, const piece *v, unsigned k)
+{
+	auto *d = (long long *)dst;
+	for (unsigned i = 0; i < k; i++) {
+		const char *s = (const char *)v[i].p;
+		for (size_t b = 0; b < v[i].n; b += 8) {
+			long long w;
+			__builtin_memcpy(&w, s + b, 8);
+			__builtin_ia32_movnti64(d++, w);
+		}
+	}
+	account_flush(dst, (size_t)((char *)d - (char *)dst));
+}
+
 void account_fence()
 {
 	tl_fences++;

@@ -159,6 +159,17 @@ __attribute__((constructor)) void register_fork_handler()
 }
 } // namespace
 
+void device::stream(void *dst, const piece *v, unsigned k)
+{
+	char *d = (char *)dst;
+	for (unsigned i = 0; i < k; i++) {
+		if (v[i].n) /* p may be null then */
+			memcpy(d, v[i].p, v[i].n);
+		d += v[i].n;
+	}
+	flush(dst, (size_t)(d - (char *)dst));
+}
+
 void flush(const void *p, size_t n)
 {
 	device *d = find_window(p);

@@ -33,6 +33,12 @@ inline constexpr size_t kPage = 4096;
 
 enum class kind { file, dax, sim, kmod };
 
+/* Bytes to write one after another (device::stream). */
+struct piece {
+	const void *p;
+	size_t n;
+};
+
 struct config {
 	kind backend = kind::file;
 	bool power = false; /* file backend: durability=power */
@@ -56,6 +62,15 @@ public:
 	virtual int unmap(uint64_t off, size_t len) = 0;
 	/* Write back the lines of [p, p+n); pre: inside this device's window. */
 	virtual void flush(const void *p, size_t n) = 0;
+	/* Write the k pieces one after another from dst and start their
+	 * write-back, which the next fence() completes; pre: inside this
+	 * window, dst 8-aligned, every piece a multiple of 8 bytes.  The
+	 * default is memcpy then flush().  Where the CPU's flushes make lines
+	 * durable, non-temporal stores instead: they neither read the lines
+	 * nor keep them in the cache, and a write to a line whose clwb is
+	 * still in flight (a log's next record) would wait for it.  Counted
+	 * as flushed lines, like flush(). */
+	virtual void stream(void *dst, const piece *v, unsigned k);
 	virtual const char *name() const = 0;
 	/* pre: at and len page aligned, [off, off+len) inside the file.  Map
 	 * the file range a second time at `at`, replacing what is mapped
@@ -112,6 +127,8 @@ inline void store64(uint64_t *p, uint64_t v)
 
 /* CPU flush of the lines of [p, p+n), counted and charged. */
 void cpu_flush(const void *p, size_t n);
+/* device::stream by non-temporal stores (movnti), counted and charged. */
+void nt_stream(void *dst, const piece *v, unsigned k);
 /* Count and charge n lines without touching the CPU caches (backends whose
  * durability does not come from cache flushes). */
 void account_flush(const void *p, size_t n);

@@ -68,6 +68,13 @@ public:
 		else
 			cpu_flush(p, n);
 	}
+	void stream(void *dst, const piece *v, unsigned k) override
+	{
+		if (byte_granular_) /* eADR: plain stores are durable */
+			device::stream(dst, v, k);
+		else
+			nt_stream(dst, v, k);
+	}
 	const char *name() const override { return "dax"; }
 
 private:

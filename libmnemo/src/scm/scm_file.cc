@@ -89,6 +89,13 @@ public:
 		if (power_ && n)
 			note_dirty(p, n);
 	}
+	void stream(void *dst, const piece *v, unsigned k) override
+	{
+		if (pmem_)
+			nt_stream(dst, v, k);
+		else
+			device::stream(dst, v, k);
+	}
 	const char *name() const override
 	{
 		return power_ ? "file(power)" : pmem_ ? "file(pmem)" : "file";

@@ -63,6 +63,10 @@ public:
 		return unreserve_to_none(base_ + off, len);
 	}
 	void flush(const void *p, size_t n) override { cpu_flush(p, n); }
+	void stream(void *dst, const piece *v, unsigned k) override
+	{
+		nt_stream(dst, v, k);
+	}
 	const char *name() const override { return "kmod"; }
 	int map_at(void *at, uint64_t off, size_t len) override;
 	void make_private() override;

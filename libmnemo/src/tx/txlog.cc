@@ -576,11 +576,17 @@ int log_commit(desc *d)
 		return fail(ENOSPC, "transaction needs %zu log words; the log "
 			    "holds %zu (raise MNEMO_TX_LOG_SIZE)",
 			    d->rec.size() + 2, cap);
+	/* Before the record: settle() must wait for it from the moment it
+	 * may be live.  Raising last_wv for a record that never lands costs
+	 * settle() one pass. */
+	std::atomic<uint64_t> &l = d->pool->tx->last_wv;
+	uint64_t v = l.load();
+	while (v < d->rec[0] && !l.compare_exchange_weak(v, d->rec[0]))
+		;
 	for (int tries = 0;; tries++) {
 		{
 			std::lock_guard<std::mutex> g(s->mu);
-			rc = mnemo_rawl_append(s->log, d->rec.data(),
-					       d->rec.size());
+			rc = rawl_put(s->log, d->rec.data(), d->rec.size());
 			d->log_space = mnemo_rawl_space(s->log);
 		}
 		if (rc != -ENOSPC)
@@ -593,12 +599,14 @@ int log_commit(desc *d)
 		if (tries)
 			sched_yield();
 	}
-	if (rc == 0) {
-		std::atomic<uint64_t> &l = d->pool->tx->last_wv;
-		uint64_t v = l.load();
-		while (v < d->rec[0] && !l.compare_exchange_weak(v, d->rec[0]))
-			;
-	}
+	/* The persist point, after the unlock (which, a locked instruction,
+	 * already waits for the record's write-back).  No other locked
+	 * instruction follows until the next transaction writes, so the
+	 * plain stores of the write-back in place and of the stripe unlocks
+	 * run on while the fence completes.  A pass cannot retire the record
+	 * meanwhile: d is busy (its wv is above the watermark). */
+	if (rc == 0)
+		scm::fence();
 	return rc;
 }
 
