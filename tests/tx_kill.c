@@ -165,9 +165,11 @@ static void child(const char *path, uint64_t seed)
 static uint64_t verify(const char *path)
 {
 	mnemo_pool *p = t_open(path, 0);
-	const char *dur = getenv("MNEMO_DURABILITY");
-	if (dur && strcmp(dur, "pmem") == 0)
-		cr_assert_str_eq(mnemo_pool_backend(p), "file(pmem)");
+	/* pmem: CPU flushes on the file backend (the guest's DAX mount
+	 * gives the dax backend, which flushes with the CPU anyway) */
+	const char *dur = getenv("MNEMO_DURABILITY"), *b = mnemo_pool_backend(p);
+	if (dur && strcmp(dur, "pmem") == 0 && strncmp(b, "file", 4) == 0)
+		cr_assert_str_eq(b, "file(pmem)");
 	struct world *w;
 	cr_assert_eq(mnemo_region_find(p, "world", (void **)&w, NULL), 0);
 	uint64_t total = 0;

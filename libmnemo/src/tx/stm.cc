@@ -27,7 +27,7 @@
 namespace mnemo::tx {
 namespace {
 
-constexpr unsigned kStripeShift = 5; /* 32-byte stripes = write-set chunks */
+constexpr unsigned kStripeShift = 6; /* 64-byte stripes = write-set chunks */
 static_assert(((size_t)1 << kStripeShift) == kChunk);
 constexpr size_t kStripes = (size_t)1 << 16;
 std::atomic<uint64_t> g_locks[kStripes];
@@ -249,7 +249,7 @@ int read_piece(desc *d, uintptr_t a, char *dst, size_t n)
 	/* Ours: memory is stable; overlay the bytes we wrote. */
 	const wentry *e = d->ws.find(a & ~(kChunk - 1));
 	size_t off = a & (kChunk - 1);
-	uint64_t want = (((uint64_t)1 << n) - 1) << off;
+	uint64_t want = byte_mask(off, n);
 	if (e && (e->mask & want) == want) {
 		__builtin_memcpy(dst, e->val + off, n);
 		return 0;
@@ -273,7 +273,7 @@ int write_piece(desc *d, uintptr_t a, const char *src, size_t n)
 	wentry *e = d->ws.insert(a & ~(kChunk - 1), dur);
 	size_t off = a & (kChunk - 1);
 	memcpy(e->val + off, src, n);
-	e->mask |= (uint32_t)((((uint64_t)1 << n) - 1) << off);
+	e->mask |= byte_mask(off, n);
 	return 0;
 }
 

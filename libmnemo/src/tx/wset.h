@@ -1,8 +1,8 @@
 /*
- * wset.h -- a transaction's write set: buffered 32-byte chunks (one per
- * stripe lock), found by address in O(1) so that reads see the
- * transaction's own writes.  Chunks keep ranges cheap: a 1 KiB store is 32
- * entries, not 128 words.
+ * wset.h -- a transaction's write set: buffered 64-byte chunks (one per
+ * stripe lock, a cache line), found by address in O(1) so that reads see
+ * the transaction's own writes.  Chunks keep ranges cheap: a 1 KiB store
+ * is 16 or 17 entries, not 128 words.
  *
  * Invariants: each aligned chunk address appears at most once; `mask` has a
  * bit per byte of `val` the transaction wrote (bit i = byte i); the index
@@ -17,12 +17,18 @@
 
 namespace mnemo::tx {
 
-inline constexpr size_t kChunk = 32;
-inline constexpr uint32_t kFullMask = 0xffffffffu;
+inline constexpr size_t kChunk = 64;
+inline constexpr uint64_t kFullMask = ~0ull;
+
+/* The mask bits of bytes [off, off+n) of a chunk; pre: off + n <= kChunk. */
+inline uint64_t byte_mask(size_t off, size_t n)
+{
+	return n >= 64 ? kFullMask : (((uint64_t)1 << n) - 1) << off;
+}
 
 struct wentry {
 	uint64_t addr;  /* kChunk-aligned */
-	uint32_t mask;
+	uint64_t mask;
 	bool durable;   /* inside the transaction's pool: logged */
 	alignas(8) char val[kChunk];
 };
@@ -85,7 +91,7 @@ private:
 
 	size_t hash(uint64_t addr) const
 	{
-		return (size_t)(((addr >> 5) * 0x9e3779b97f4a7c15ull) >>
+		return (size_t)(((addr / kChunk) * 0x9e3779b97f4a7c15ull) >>
 				(64 - bits_));
 	}
 
