@@ -393,16 +393,13 @@ struct scan {
 	size_t n;
 };
 
-static void object_path(const char *dlname, char *out)
+/* The file of a loaded object, as the loader names it. */
+static void object_file(const char *dlname, char *out)
 {
-	char raw[PATH_MAX];
-	if (!dlname || !*dlname) {
-		preload_exe(raw, sizeof(raw));
-	} else {
-		snprintf(raw, sizeof(raw), "%s", dlname);
-	}
-	if (!realpath(raw, out))
-		snprintf(out, PATH_MAX, "%s", raw);
+	if (!dlname || !*dlname)
+		preload_exe(out, PATH_MAX);
+	else
+		snprintf(out, PATH_MAX, "%s", dlname);
 }
 
 static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
@@ -417,15 +414,20 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
 		return 0;
 	if (seen(info->dlpi_addr))
 		return 0;
-	object_path(info->dlpi_name, o.path);
-	int rc = elf_read_section(o.path, info->dlpi_phdr, info->dlpi_phnum,
+	char file[PATH_MAX];
+	object_file(info->dlpi_name, file);
+	int rc = elf_read_section(file, info->dlpi_phdr, info->dlpi_phnum,
 				  SEC_NAME, &o.sec, &why);
 	if (rc < 0 && why && strcmp(why, "cannot open the file") != 0)
-		preload_say("%s: not bound: %s", o.path, why);
+		preload_say("%s: not bound: %s", file, why);
 	if (rc <= 0 || o.sec.size == 0) {
 		elf_sec_free(&o.sec);
 		return 0;
 	}
+	/* The binding is keyed by the real path; resolved only for objects
+	 * with a section (a dozen readlinks per object otherwise). */
+	if (!realpath(file, o.path))
+		snprintf(o.path, sizeof(o.path), "%s", file);
 	o.start = info->dlpi_addr + o.sec.vaddr;
 	struct object *objs = realloc(sc->objs, (sc->n + 1) * sizeof(o));
 	uintptr_t *bases = realloc(sc->bases, (sc->n + 1) * sizeof(uintptr_t));
