@@ -41,6 +41,11 @@ struct tl_fast {
 	uintptr_t lo, hi;
 	heap *h;
 	theap *t;
+	/* The page of h that locate() found last, and its first byte: a
+	 * page's address never moves to another vpage while h lives, so
+	 * the epoch check covers it too. */
+	vpage *pg;
+	uintptr_t pg_base;
 };
 __attribute__((tls_model("initial-exec"))) thread_local tl_fast tl_f;
 
@@ -507,8 +512,21 @@ unsigned class_for(size_t size, size_t align)
 					 vpage **pgp, unsigned *bitp,
 					 const char *who)
 {
-	heap *h = cached_heap_of((uintptr_t)p);
-	vpage *pg = h ? page_of(h, (uintptr_t)p) : nullptr;
+	uintptr_t a = (uintptr_t)p;
+	heap *h;
+	vpage *pg;
+	if (tl_f.pg && a - tl_f.pg_base < kHeapPage &&
+	    tl_f.epoch == g_epoch.load(kAcq)) { /* frees cluster by page */
+		h = tl_f.h;
+		pg = tl_f.pg;
+	} else {
+		h = cached_heap_of(a);
+		pg = h ? page_of(h, a) : nullptr;
+		if (pg && h == tl_f.h) {
+			tl_f.pg = pg;
+			tl_f.pg_base = a & ~(uintptr_t)(kHeapPage - 1);
+		}
+	}
 	if (!pg)
 		return fail(EINVAL, "%s(%p): not a block of a persistent "
 			    "heap of an open pool", who, p);
@@ -619,7 +637,7 @@ theap *thread_heap(heap *h)
 	}
 	uintptr_t lo = (uintptr_t)h->pool->base;
 	tl_f = tl_fast{h->id, g_epoch.load(kAcq), lo, lo + h->pool->hdr.size,
-		       h, t};
+		       h, t, nullptr, 0};
 	return t;
 }
 
