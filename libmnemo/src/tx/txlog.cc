@@ -599,12 +599,11 @@ int log_commit(desc *d)
 		if (tries)
 			sched_yield();
 	}
-	/* The persist point, after the unlock (which, a locked instruction,
-	 * already waits for the record's write-back).  No other locked
-	 * instruction follows until the next transaction writes, so the
-	 * plain stores of the write-back in place and of the stripe unlocks
-	 * run on while the fence completes.  A pass cannot retire the record
-	 * meanwhile: d is busy (its wv is above the watermark). */
+	/* The persist point.  After the unlock, which (a locked
+	 * instruction) already waits for the record's write-back, so the
+	 * fence costs little more; no locked instruction follows it until
+	 * the next transaction writes.  A pass cannot retire the record
+	 * before it: d is busy (its wv is above the watermark). */
 	if (rc == 0)
 		scm::fence();
 	return rc;
