@@ -719,6 +719,22 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	return p;
 }
 
+void *alloc_plain(heap *h, size_t size, bool notx)
+{
+	unsigned c = class_of(size);
+	tx::desc *d = notx ? nullptr : tx::self_if();
+	if (c && h->vmap && !(d && d->depth)) {
+		theap *t = cached_theap(h);
+		vpage *pg = t->cur[c];
+		int bit;
+		if (pg && (bit = scan_bit(pg)) >= 0) {
+			owner_mark(pg, (unsigned)bit, true);
+			return pg->start + (uint64_t)bit * pg->bsize;
+		}
+	}
+	return alloc(h, size, 0, fill{false, nullptr, 0, notx});
+}
+
 int free_block(void *p, bool notx)
 {
 	heap *h = nullptr;

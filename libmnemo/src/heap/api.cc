@@ -148,6 +148,9 @@ API void *mnemo_heap_alloc(mnemo_pool *pool, size_t size, size_t align,
 				 "alignment of 0 or a power of two, and flags "
 				 "from MNEMO_HEAP_ZERO | MNEMO_HEAP_NOTX are "
 				 "required");
+	if (align <= 16 && !(flags & MNEMO_HEAP_ZERO))
+		return alloc_plain(pool->heap, size,
+				   (flags & MNEMO_HEAP_NOTX) != 0);
 	return alloc(pool->heap, size, align,
 		     fill{(flags & MNEMO_HEAP_ZERO) != 0, nullptr, 0,
 			  (flags & MNEMO_HEAP_NOTX) != 0});

@@ -228,6 +228,10 @@ heap *heap_of(uintptr_t addr);
 /* Allocate: reserve a block (volatile), then prepare it and make it
  * allocated durably.  align is a power of two. */
 void *alloc(heap *h, size_t size, size_t align, const fill &f);
+/* alloc(h, size, 0, {notx}) without its general cases: a small block
+ * outside a transaction under the volatile map from the current page;
+ * anything else goes to alloc(). */
+void *alloc_plain(heap *h, size_t size, bool notx);
 /* 0, or -EINVAL with a message (foreign, interior or free block). */
 /* notx: at once, even inside a transaction of the calling thread. */
 int free_block(void *p, bool notx = false);
