@@ -679,7 +679,7 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 		errno = ENOMEM;
 		return nullptr;
 	}
-	char *p = pg->start + (uint64_t)bit * pg->bsize;
+	char *p = block_at(pg, (uint64_t)bit);
 	if (depth) {
 		int rc = tx::heap_pool(d, h->pool);
 		if (rc) {
@@ -723,16 +723,16 @@ void *alloc_plain(heap *h, size_t size, bool notx)
 {
 	unsigned c = class_of(size);
 	tx::desc *d = notx ? nullptr : tx::self_if();
-	if (c && h->vmap && !(d && d->depth)) {
-		theap *t = cached_theap(h);
-		vpage *pg = t->cur[c];
-		int bit;
-		if (pg && (bit = scan_bit(pg)) >= 0) {
-			owner_mark(pg, (unsigned)bit, true);
-			return pg->start + (uint64_t)bit * pg->bsize;
-		}
+	if (!c || !h->vmap || (d && d->depth))
+		return alloc(h, size, 0, fill{false, nullptr, 0, notx});
+	int bit = 0;
+	vpage *pg = reserve_small(cached_theap(h), c, &bit);
+	if (!pg) {
+		errno = ENOMEM;
+		return nullptr;
 	}
-	return alloc(h, size, 0, fill{false, nullptr, 0, notx});
+	owner_mark(pg, (unsigned)bit, true);
+	return block_at(pg, (uint64_t)bit);
 }
 
 int free_block(void *p, bool notx)

@@ -70,7 +70,7 @@ struct marker {
 		    (*mw & m))
 			return;
 		*mw |= m;
-		stack.push_back({pg->start + bit * pg->bsize, pg->bsize});
+		stack.push_back({block_at(pg, bit), pg->bsize});
 	}
 
 	void scan(const char *p, uint64_t n)

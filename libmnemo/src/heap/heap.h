@@ -222,6 +222,11 @@ inline unsigned class_of(size_t n)
 	unsigned q = (unsigned)((n - 1 - base) / (base / 4));
 	return 9 + (lg - 7) * 4 + q;
 }
+/* The first byte of block `bit` of a small page (of a large block: bit 0). */
+inline char *block_at(const vpage *pg, uint64_t bit)
+{
+	return pg->start + bit * pg->bsize;
+}
 theap *thread_heap(heap *h);
 /* The heap of the open pool whose window holds addr, or nullptr. */
 heap *heap_of(uintptr_t addr);
@@ -229,8 +234,8 @@ heap *heap_of(uintptr_t addr);
  * allocated durably.  align is a power of two. */
 void *alloc(heap *h, size_t size, size_t align, const fill &f);
 /* alloc(h, size, 0, {notx}) without its general cases: a small block
- * outside a transaction under the volatile map from the current page;
- * anything else goes to alloc(). */
+ * outside a transaction under the volatile map is reserved and marked in
+ * the hint only; anything else goes to alloc(). */
 void *alloc_plain(heap *h, size_t size, bool notx);
 /* 0, or -EINVAL with a message (foreign, interior or free block). */
 /* notx: at once, even inside a transaction of the calling thread. */
