@@ -186,6 +186,13 @@ int preload_pool(void)
 		return -1;
 	char buf[PATH_MAX + 64];
 	const char *path = pool_path(buf, sizeof(buf));
+	if (plt_unbind_owners() != 0) {
+		g_pool_failed = 1;
+		preload_fail("cannot open pool %s: a call slot bound to "
+			     "glibc's free could not be restored (mprotect "
+			     "failed; MNEMO_PRELOAD_DIRECT=0 avoids this)", path);
+		return -1;
+	}
 	t_inside++;
 	int rc = open_pool(path);
 	t_inside--;
@@ -302,6 +309,8 @@ __attribute__((constructor)) static void preload_init(void)
 	/* Routing starts only now, and only with a pool. */
 	__atomic_store_n(&g_route, g_pool ? g_want : ROUTE_OFF,
 			 __ATOMIC_RELEASE);
+	if (g_route == ROUTE_OFF) /* for good: calls may skip the wrappers */
+		plt_bind();
 	g_started = 1;
 	t_inside--;
 }

@@ -154,6 +154,14 @@ PRELOAD_API void *realloc(void *p, size_t n)
 	return g_forked ? child_realloc(p, n) : p_realloc(p, n);
 }
 
+/* The wrappers' own addresses (whatever the global lookup finds). */
+#define OWN(name, ours) \
+	extern __typeof__(name) ours __attribute__((alias(#name), copy(name)))
+OWN(malloc, preload_malloc);
+OWN(calloc, preload_calloc);
+OWN(free, preload_free);
+OWN(realloc, preload_realloc);
+
 PRELOAD_API void *reallocarray(void *p, size_t k, size_t n)
 {
 	size_t total;

@@ -8,6 +8,7 @@
  *   section.c  binding `mnemo_persistent` sections to regions
  *   elfsec.c   reading an object's section and symbols from its file
  *   dl.c       dlopen/dlclose: binding objects loaded later
+ *   plt.c      routing off: callers' PLT slots straight to glibc
  *   itm.S      the GCC TM ABI, forwarded to libmnemo
  *
  * Recursion rule: a thread with t_inside > 0 is running libmnemo or the
@@ -73,6 +74,19 @@ uint64_t preload_hash(const char *s);
 void sections_bind_all(void);
 /* dlclose: forget bindings whose object is gone. */
 void sections_forget_gone(void);
+
+/* malloc.c: our wrappers' own addresses (for plt.c). */
+void *preload_malloc(size_t n);
+void *preload_calloc(size_t k, size_t n);
+void preload_free(void *p);
+void *preload_realloc(void *p, size_t n);
+
+/* plt.c: with routing off, point loaded objects' PLT slots for malloc
+ * and calloc (and free and realloc while no pool is open) at glibc. */
+void plt_bind(void);
+/* Before a pool opens: free/realloc slots back to the wrappers.  0, or -1
+ * if a slot could not be restored (the pool must then stay closed). */
+int plt_unbind_owners(void);
 
 /* brk.c */
 void brk_init(void);

@@ -71,6 +71,27 @@ expect "volatile without the interposer" "$(tests/preload/pdl "$lib")" "10014 10
 expect "first process" "$(pre tests/preload/pdl "$lib")" "10014 10024"
 expect "second process" "$(pre tests/preload/pdl "$lib")" "10034 10044"
 
+echo "== routing off: a pool opened late (by dlopen) takes free back from glibc"
+late_pool() { # PROGRAM: its calls to free must reach a pool opened late
+	export MNEMO_POOL="$tmp/late.pool"
+	rm -f "$MNEMO_POOL"
+	expect "$1: a block from malloc under MNEMO_MALLOC=all" \
+		"$(MNEMO_MALLOC=all pre "$1" "$lib" keep)" "kept"
+	expect "$1: realloc and free of it with routing off" \
+		"$(MNEMO_PRELOAD_VERBOSE=1 pre "$1" "$lib" free 2>"$tmp/err")" "freed"
+	cat "$tmp/err"
+	grep -q "off: [1-9][0-9]* call slots in [1-9][0-9]* objects go straight to glibc$" \
+		"$tmp/err" || fail "no call slot was bound to glibc"
+	grep -q "at exit: .*, 0 blocks (0 bytes) live" "$tmp/err" ||
+		fail "the block did not go back to the persistent heap"
+}
+(late_pool tests/preload/pdl)
+(late_pool tests/preload/pdl_now)
+MNEMO_PRELOAD_VERBOSE=1 MNEMO_PRELOAD_DIRECT=0 pre tests/preload/pdl "$lib" \
+	>/dev/null 2>"$tmp/err"
+! grep -q "straight to glibc" "$tmp/err" || fail "MNEMO_PRELOAD_DIRECT=0 ignored"
+echo "ok: MNEMO_PRELOAD_DIRECT=0 keeps every call in the wrappers"
+
 echo "== the paper's example: a flag toggled in a transaction"
 expect "volatile without the interposer" "$(examples/flag; examples/flag)" "1
 1"
