@@ -13,6 +13,7 @@
 #ifndef MNEMO_POOL_H
 #define MNEMO_POOL_H
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +49,12 @@ struct mnemo_pool {
 	std::vector<extent> extents;
 	uint64_t next_gen = 1;
 	mnemo::tx::pool_state *tx = nullptr; /* transaction logs (tx/) */
+	/* tx/: what settle()'s inline test (txlog.h) reads.  The durable
+	 * floor word, once the transaction metadata exists, and the largest
+	 * wv appended to a log of this pool: records up to it may be live
+	 * while the floor is below it. */
+	std::atomic<const uint64_t *> tx_floor{nullptr};
+	std::atomic<uint64_t> tx_last_wv{0};
 	mnemo::heap::heap *heap = nullptr;   /* persistent heap (heap/) */
 
 	mnemo::layout::slot *regions() const

@@ -719,11 +719,21 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	return p;
 }
 
-void *alloc_plain(heap *h, size_t size, bool notx)
+namespace {
+
+/* Whether the calling thread has a transaction open (notx: ignore it). */
+[[gnu::always_inline]] inline bool in_tx(bool notx)
+{
+	if (notx)
+		return false;
+	tx::desc *d = tx::self_if();
+	return d && d->depth;
+}
+
+[[gnu::noinline]] void *alloc_plain_slow(heap *h, size_t size, bool notx)
 {
 	unsigned c = class_of(size);
-	tx::desc *d = notx ? nullptr : tx::self_if();
-	if (!c || !h->vmap || (d && d->depth))
+	if (!c || !h->vmap || in_tx(notx))
 		return alloc(h, size, 0, fill{false, nullptr, 0, notx});
 	int bit = 0;
 	vpage *pg = reserve_small(cached_theap(h), c, &bit);
@@ -735,7 +745,61 @@ void *alloc_plain(heap *h, size_t size, bool notx)
 	return block_at(pg, (uint64_t)bit);
 }
 
-int free_block(void *p, bool notx)
+} // namespace
+
+/* Fast path: the volatile map, the thread's cached heap, a free block in
+ * the cursor word of the class's current page (scan_bit's first look). */
+void *alloc_plain(heap *h, size_t size, bool notx)
+{
+	unsigned c = class_of(size);
+	if (c && h->vmap && tl_f.id == h->id &&
+	    tl_f.epoch == g_epoch.load(kAcq) && !in_tx(notx)) {
+		vpage *pg = tl_f.t->cur[c];
+		unsigned w = pg ? pg->cursor : 0;
+		uint64_t v = pg ? pg->vfree[w].load(kRlx) : 0;
+		if (v) {
+			pg->vfree[w].store(v & (v - 1), kRlx);
+			unsigned bit = w * 64 + (unsigned)__builtin_ctzll(v);
+			owner_mark(pg, bit, true);
+			return block_at(pg, bit);
+		}
+	}
+	return alloc_plain_slow(h, size, notx);
+}
+
+namespace {
+
+/* free_block()'s common case in one pass, without a call: a small block
+ * of the page this thread freed into last (tl_f.pg), which it owns and
+ * has not parked, under the volatile map, outside a transaction, with no
+ * committed record live (settle() has nothing to do), allocated and not
+ * held by a transaction.  False: the general path decides (and reports
+ * errors). */
+[[gnu::always_inline]] inline bool free_owned(void *p, bool notx)
+{
+	uintptr_t a = (uintptr_t)p;
+	vpage *pg = tl_f.pg;
+	if (!pg || a - tl_f.pg_base >= kHeapPage ||
+	    tl_f.epoch != g_epoch.load(kAcq) || !tl_f.h->vmap ||
+	    pg->owner.load(kRlx) != tl_f.t || in_tx(notx))
+		return false; /* an owned page is a small one (new_page) */
+	uint64_t off = a - (uintptr_t)pg->start;
+	uint64_t bit = off * pg->rcp >> 32;
+	if (bit * pg->bsize != off || bit >= pg->cap)
+		return false;
+	unsigned w = (unsigned)(bit / 64);
+	uint64_t m = bit_mask((unsigned)bit), v = pg->vfree[w].load(kRlx);
+	if ((v | pg->xfree[w].load(kRlx) | pg->vpend[w].load(kAcq) |
+	     pg->vheld[w].load(kAcq)) & m ||
+	    pg->full.load(kRlx) || !tx::settled(tl_f.h->pool))
+		return false;
+	pg->vfree[w].store(v | m, kRlx);
+	owner_mark(pg, (unsigned)bit, false);
+	return true;
+}
+
+/* free_block() outside free_owned()'s case. */
+[[gnu::noinline]] int free_general(void *p, bool notx)
 {
 	heap *h = nullptr;
 	vpage *pg = nullptr;
@@ -772,6 +836,13 @@ int free_block(void *p, bool notx)
 		give_back(pg, bit);
 	}
 	return 0;
+}
+
+} // namespace
+
+int free_block(void *p, bool notx)
+{
+	return free_owned(p, notx) ? 0 : free_general(p, notx);
 }
 
 size_t usable_size(const void *p, const char *who, int *err)

@@ -21,11 +21,21 @@ using namespace mnemo::heap;
 
 namespace {
 
-void *fail_null(int err, const char *msg)
+[[gnu::noinline, gnu::cold]] void *fail_null(int err, const char *msg)
 {
 	fail(err, "%s", msg);
 	errno = err;
 	return nullptr;
+}
+
+/* mnemo_heap_alloc's general case, out of line: the fast path then
+ * needs no stack frame. */
+[[gnu::noinline]] void *alloc_flags(heap::heap *h, size_t size, size_t align,
+				    unsigned flags)
+{
+	return alloc(h, size, align,
+		     fill{(flags & MNEMO_HEAP_ZERO) != 0, nullptr, 0,
+			  (flags & MNEMO_HEAP_NOTX) != 0});
 }
 
 void *default_alloc(size_t size, size_t align, const fill &f)
@@ -151,9 +161,7 @@ API void *mnemo_heap_alloc(mnemo_pool *pool, size_t size, size_t align,
 	if (align <= 16 && !(flags & MNEMO_HEAP_ZERO))
 		return alloc_plain(pool->heap, size,
 				   (flags & MNEMO_HEAP_NOTX) != 0);
-	return alloc(pool->heap, size, align,
-		     fill{(flags & MNEMO_HEAP_ZERO) != 0, nullptr, 0,
-			  (flags & MNEMO_HEAP_NOTX) != 0});
+	return alloc_flags(pool->heap, size, align, flags);
 }
 
 API int mnemo_heap_free(void *ptr, unsigned flags)

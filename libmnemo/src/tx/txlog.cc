@@ -58,9 +58,6 @@ struct pool_state {
 	std::atomic<unsigned> nown{0};
 	uint64_t log_bytes = 0;
 	uint64_t id = 0;
-	/* The largest wv appended to a log: records up to it may be live
-	 * while the floor is below it. */
-	std::atomic<uint64_t> last_wv{0};
 };
 
 void pool_state_free(pool_state *ps)
@@ -213,6 +210,7 @@ int open_meta(mnemo_pool *p, pool_state *ps, bool create)
 	if (rc)
 		return rc;
 	ps->meta = (layout::tx_meta *)a;
+	p->tx_floor.store(&ps->meta->floor, std::memory_order_release);
 	add_own(ps, (uintptr_t)a, (uintptr_t)a + sz);
 	return 0;
 }
@@ -463,6 +461,7 @@ int pool_detach(mnemo_pool *p)
 		return 0;
 	int rc = drain(p);
 	reg_del(p);
+	p->tx_floor.store(nullptr, std::memory_order_release);
 	pool_state_free(p->tx);
 	p->tx = nullptr;
 	return rc;
@@ -500,17 +499,6 @@ void settle_to(mnemo_pool *p, uint64_t target)
 		if (floor_of(p) < target)
 			sched_yield();
 	}
-}
-
-void settle(mnemo_pool *p)
-{
-	pool_state *ps = p->tx;
-	if (!ps || !ps->meta)
-		return;
-	/* pfree's path: one compare while nothing committed is live */
-	uint64_t target = ps->last_wv.load();
-	if (__atomic_load_n(&ps->meta->floor, __ATOMIC_ACQUIRE) < target)
-		settle_to(p, target);
 }
 
 void settle_at(const void *addr)
@@ -579,7 +567,7 @@ int log_commit(desc *d)
 	/* Before the record: settle() must wait for it from the moment it
 	 * may be live.  Raising last_wv for a record that never lands costs
 	 * settle() one pass. */
-	std::atomic<uint64_t> &l = d->pool->tx->last_wv;
+	std::atomic<uint64_t> &l = d->pool->tx_last_wv;
 	uint64_t v = l.load();
 	while (v < d->rec[0] && !l.compare_exchange_weak(v, d->rec[0]))
 		;

@@ -9,9 +9,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "../pool.h"
 #include "stm.h"
-
-struct mnemo_pool;
 
 namespace mnemo::tx {
 
@@ -33,7 +32,7 @@ uint64_t floor_of(mnemo_pool *p);
 /* Before a non-transactional persist point: make every committed record
  * of the pool (holding addr; of every pool) dead, so that replay cannot
  * roll back a plain store made after the commit to bytes it wrote. */
-void settle(mnemo_pool *p);
+inline void settle(mnemo_pool *p);
 /* Retire every record with wv <= target (waits for commits under way;
  * call it holding no library lock). */
 void settle_to(mnemo_pool *p, uint64_t target);
@@ -56,6 +55,21 @@ void desc_register(desc *d);
  * locks. */
 void wait_others_idle(desc *d);
 void desc_unregister(desc *d); /* thread exit: also frees its logs */
+
+/* Whether settle() has nothing to do: no record of p can be live. */
+inline bool settled(mnemo_pool *p)
+{
+	const uint64_t *floor = p->tx_floor.load(std::memory_order_acquire);
+	return !floor ||
+	       __atomic_load_n(floor, __ATOMIC_ACQUIRE) >= p->tx_last_wv.load();
+}
+
+/* pfree's path: one compare while nothing committed is live. */
+inline void settle(mnemo_pool *p)
+{
+	if (!settled(p))
+		settle_to(p, p->tx_last_wv.load());
+}
 
 } // namespace mnemo::tx
 
