@@ -90,7 +90,8 @@ template <class F> int in_tx(F &&body)
 
 API void *pmalloc(size_t size)
 {
-	return default_alloc(size, 0, fill{});
+	mnemo_pool *p = default_pool();
+	return p ? alloc_plain(p->heap, size, false) : nullptr;
 }
 
 API void *pcalloc(size_t n, size_t size)
