@@ -506,6 +506,16 @@ unsigned class_for(size_t size, size_t align)
 	return 0;
 }
 
+/* The index of pg's block that starts at a (a in pg's 64 KiB); false if
+ * no block starts there.  Small pages and large heads (rcp 0: bit 0). */
+[[gnu::always_inline]] inline bool block_index(const vpage *pg, uintptr_t a,
+					       uint64_t *bit)
+{
+	uint64_t off = (uint64_t)(a - (uintptr_t)pg->start); /* < 64 KiB */
+	*bit = off * pg->rcp >> 32;
+	return *bit * pg->bsize == off && *bit < pg->cap;
+}
+
 /* A block in the heap: its page (the head for large ones) and bit, or a
  * negative code with a message. */
 [[gnu::always_inline]] inline int locate(const void *p, heap **hp,
@@ -534,9 +544,8 @@ unsigned class_for(size_t size, size_t align)
 		return fail(EINVAL, "%s(%p): %s", who, p,
 			    pg->cls == kFree ? "not allocated (double free?)"
 					     : "points inside a large block");
-	uint64_t off = (uint64_t)((const char *)p - pg->start); /* < 64 KiB */
-	uint64_t bit = off * pg->rcp >> 32;
-	if (bit * pg->bsize != off || bit >= pg->cap)
+	uint64_t bit;
+	if (!block_index(pg, (uintptr_t)p, &bit))
 		return fail(EINVAL, "%s(%p): points inside a block of %llu "
 			    "bytes", who, p, (unsigned long long)pg->bsize);
 	*hp = h;
@@ -783,9 +792,8 @@ namespace {
 	    tl_f.epoch != g_epoch.load(kAcq) || !tl_f.h->vmap ||
 	    pg->owner.load(kRlx) != tl_f.t || in_tx(notx))
 		return false; /* an owned page is a small one (new_page) */
-	uint64_t off = a - (uintptr_t)pg->start;
-	uint64_t bit = off * pg->rcp >> 32;
-	if (bit * pg->bsize != off || bit >= pg->cap)
+	uint64_t bit;
+	if (!block_index(pg, a, &bit))
 		return false;
 	unsigned w = (unsigned)(bit / 64);
 	uint64_t m = bit_mask((unsigned)bit), v = pg->vfree[w].load(kRlx);
