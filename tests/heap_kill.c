@@ -8,7 +8,9 @@
  * After each kill the parent reopens the pool (recovery and collection)
  * and checks: every published block is intact and distinct, the heap's
  * own check passes, and the allocated blocks are exactly the published
- * ones (leaks were reclaimed, nothing published was lost).
+ * ones (leaks were reclaimed, nothing published was lost).  Each thread
+ * counts its finished ops in a word after the slots; the child signals
+ * readiness after its first, and the sum must grow with every kill.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -26,8 +28,17 @@ struct blk {
 	uint64_t slot, size, sum;
 };
 
-static void **g_slot;
+static void **g_slot; /* NSLOT slots, then one op count per thread */
 static mnemo_pool *g_pool;
+static int g_ready_fd;
+
+#define REGION_SIZE ((NSLOT + 2) * sizeof(void *))
+
+/* Finished ops of thread `half`: only that thread writes it. */
+static uint64_t *done_count(void **slots, unsigned half)
+{
+	return (uint64_t *)&slots[NSLOT + half];
+}
 
 static uint64_t step(uint64_t *s)
 {
@@ -129,12 +140,16 @@ static void *worker(void *arg)
 		default:
 			op_publish(s, size, r);
 		}
+		uint64_t *n = done_count(g_slot, half);
+		mnemo_store64(n, *n + 1);
+		t_ready(g_ready_fd);
 	}
 	return NULL;
 }
 
-static void child(const char *path, uint64_t seed)
+static void child(const char *path, uint64_t seed, int ready_fd)
 {
+	g_ready_fd = ready_fd;
 	g_pool = t_open(path, 0);
 	g_slot = t_region(g_pool, "slots");
 	pthread_t t;
@@ -148,7 +163,8 @@ static int cmp_ptr(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void verify(const char *path)
+/* Asserts the invariants; returns the ops finished so far. */
+static uint64_t verify(const char *path)
 {
 	mnemo_pool *p = t_open(path, 0);
 	void **sl = t_region(p, "slots");
@@ -179,7 +195,9 @@ static void verify(const char *path)
 		     "published (%llu reclaimed at open)",
 		     (unsigned long long)st.live_blocks, live,
 		     (unsigned long long)st.reclaimed_blocks);
+	uint64_t done = *done_count(sl, 0) + *done_count(sl, 1);
 	mnemo_pool_close(&p);
+	return done;
 }
 
 Test(heap_kill, random_kill9_then_recover, .timeout = 300)
@@ -187,6 +205,9 @@ Test(heap_kill, random_kill9_then_recover, .timeout = 300)
 	setenv("MNEMO_TX_LOG_SIZE", "16K", 1);
 	unsetenv("MNEMO_HEAP_GC");
 	const char *path = t_pool_with_region("heapkill", 64 << 20, "slots",
-					      NSLOT * sizeof(void *));
+					      REGION_SIZE);
 	t_kill_loop(path, KILLS, child, verify);
+	/* t_kill_loop saw the count grow with each kill */
+	uint64_t done = verify(path);
+	cr_assert_geq(done, (uint64_t)KILLS, "a finished op was lost");
 }

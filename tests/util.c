@@ -235,25 +235,85 @@ void *t_region(mnemo_pool *pool, const char *name)
 	return a;
 }
 
-void t_kill_loop(const char *path, int kills,
-		 void (*child)(const char *path, uint64_t seed),
-		 void (*after)(const char *path))
+/* Set in a kill child once its ready byte is written; t_kill_loop clears
+ * it in each new child. */
+static int g_ready_sent;
+
+void t_ready(int ready_fd)
 {
-	uint64_t seed = t_seed();
+	if (__atomic_load_n(&g_ready_sent, __ATOMIC_RELAXED) ||
+	    __atomic_exchange_n(&g_ready_sent, 1, __ATOMIC_RELAXED))
+		return;
+	if (write(ready_fd, "r", 1) != 1)
+		_exit(7); /* the parent reports "exited 7 before ready" */
+}
+
+/* "killed by signal 9", "exited 3": for failure messages. */
+static const char *status_str(int st, char *buf, size_t n)
+{
+	if (WIFSIGNALED(st))
+		snprintf(buf, n, "killed by signal %d", WTERMSIG(st));
+	else
+		snprintf(buf, n, "exited %d", WEXITSTATUS(st));
+	return buf;
+}
+
+/* Block until child `pid` wrote its ready byte to `fd`; a read of 0 means
+ * every write end is closed: the child died without committing. */
+static void await_ready(int fd, pid_t pid, int k)
+{
+	char c, buf[64];
+	ssize_t n;
+	while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n == 1)
+		return;
+	if (n < 0) /* a read error says nothing of the child: stop it */
+		kill(pid, SIGKILL);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	cr_assert_fail("kill round %d: the child %s before it committed its "
+		       "first operation (read of the ready pipe: %zd)", k,
+		       status_str(st, buf, sizeof(buf)), n);
+}
+
+void t_kill_loop(const char *path, int kills,
+		 void (*child)(const char *path, uint64_t seed, int ready_fd),
+		 uint64_t (*after)(const char *path))
+{
+	uint64_t seed = t_seed(), last = after(path);
 	for (int k = 0; k < kills; k++) {
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		int fd[2];
+		cr_assert_eq(pipe(fd), 0, "pipe: %s", strerror(errno));
 		pid_t pid = fork();
 		cr_assert(pid >= 0);
 		if (pid == 0) {
-			child(path, seed);
+			close(fd[0]);
+			g_ready_sent = 0;
+			child(path, seed, fd[1]);
 			_exit(0); /* not reached: children loop until killed */
 		}
-		usleep(3000 + (unsigned)(seed >> 33) % 40000);
+		/* only the child holds a write end now: its death ends
+		 * the read below */
+		close(fd[1]);
+		await_ready(fd[0], pid, k);
+		close(fd[0]);
+		usleep((unsigned)(seed >> 33) % 20001);
 		kill(pid, SIGKILL);
 		int st;
-		waitpid(pid, &st, 0);
-		cr_assert(WIFSIGNALED(st), "child exited early with %d",
-			  WEXITSTATUS(st));
-		after(path);
+		char buf[64];
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+			  "kill round %d: the child %s before the kill", k,
+			  status_str(st, buf, sizeof(buf)));
+		uint64_t now = after(path);
+		cr_assert_gt(now, last, "kill round %d: %llu operations committed, "
+			     "%llu before it: the child's committed operation "
+			     "was lost", k, (unsigned long long)now,
+			     (unsigned long long)last);
+		last = now;
 	}
+	cr_log_info("%s: %llu operations committed over %d kills", path,
+		    (unsigned long long)last, kills);
 }

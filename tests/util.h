@@ -71,14 +71,26 @@ void t_crash_modes(const char *base, t_workload work, t_check check,
 		   int seeds);
 
 /*
- * kill -9 stress: `kills` times, fork a child that runs child(path, seed)
- * (it must not return), kill it after 3 to 43 ms (drawn from the seed),
- * assert it died of the signal, then call after(path) to recover and check.
- * Seeds derive from t_seed().
+ * kill -9 stress: `kills` times, fork a child that runs
+ * child(path, seed, ready_fd) and never returns; the child calls
+ * t_ready(ready_fd) once it has committed an operation (and may keep calling
+ * it).  The parent blocks until that byte arrives (failing, with the child's
+ * status, if the child dies first), waits 0 to 20 ms more (drawn from the
+ * seed), kills it, asserts it died of SIGKILL, then calls after(path) to
+ * recover and check.  after() returns the number of operations the pool
+ * holds as committed (it is called once before the first kill too): each
+ * child committed one before it was killed, so this must grow with every
+ * kill.  Readiness, not a fixed sleep, decides
+ * when the kill may come: a slow machine (qemu TCG) changes nothing but
+ * the run time.  Seeds derive from t_seed().
  */
 void t_kill_loop(const char *path, int kills,
-		 void (*child)(const char *path, uint64_t seed),
-		 void (*after)(const char *path));
+		 void (*child)(const char *path, uint64_t seed, int ready_fd),
+		 uint64_t (*after)(const char *path));
+/* In a t_kill_loop child, after a committed operation: tell the parent
+ * (the first call writes the byte; later calls, from any thread, return
+ * at once). */
+void t_ready(int ready_fd);
 
 #ifdef __cplusplus
 }

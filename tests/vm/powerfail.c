@@ -3,10 +3,13 @@
  * transactions on the dax backend, cut by a (virtual) power failure.
  *
  *   powerfail create POOL   create the pool (dax backend) and its region
- *   powerfail run POOL      commit transactions until the power goes;
+ *   powerfail run POOL READY
+ *                           commit transactions until the power goes;
  *                           after each commit returns, print
  *                           "powerfail: committed N" (N = transactions
- *                           committed so far in the pool)
+ *                           committed so far in the pool); after the
+ *                           first, create the file READY (the script
+ *                           waits for it before it may cut the power)
  *   powerfail check POOL N  reopen (recovery) and check that at least N
  *                           transactions are there and the state is one
  *                           that committed transactions produce
@@ -91,7 +94,14 @@ static int append(struct state *s, uint64_t n)
 	return rc ? rc : crc;
 }
 
-static int do_run(const char *path)
+static void say_ready(const char *ready)
+{
+	FILE *f = fopen(ready, "w");
+	if (f)
+		fclose(f);
+}
+
+static int do_run(const char *path, const char *ready)
 {
 	mnemo_pool *p;
 	struct state *s;
@@ -104,6 +114,10 @@ static int do_run(const char *path)
 		if (rc)
 			return die("commit", rc);
 		printf("powerfail: committed %" PRIu64 "\n", n + 1);
+		if (ready) { /* after the first commit */
+			say_ready(ready);
+			ready = NULL;
+		}
 	}
 	printf("powerfail: array full\n");
 	mnemo_pool_close(&p);
@@ -152,10 +166,11 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "create") == 0)
 		return do_create(argv[2]);
-	if (argc == 3 && strcmp(argv[1], "run") == 0)
-		return do_run(argv[2]);
+	if (argc == 4 && strcmp(argv[1], "run") == 0)
+		return do_run(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "check") == 0)
 		return do_check(argv[2], argv[3]);
-	fprintf(stderr, "usage: powerfail create|run POOL | check POOL N\n");
+	fprintf(stderr, "usage: powerfail create POOL | run POOL READY | "
+		"check POOL N\n");
 	return 2;
 }

@@ -13,10 +13,14 @@ case $MNEMO_BOOT in
 	# Creating the pool is not under test: make it durable first.
 	/payload/bin/powerfail create $pool
 	sync
-	/payload/bin/powerfail run $pool &
-	# Let it commit for a while (TCG: a few hundred transactions), then
-	# pull the plug while it is still running.
-	sleep 2
+	/payload/bin/powerfail run $pool /tmp/ready &
+	# Wait until it has committed (however slow the machine), let it
+	# commit a while longer, then pull the plug while it still runs.
+	while [ ! -e /tmp/ready ]; do
+		kill -0 $! 2>/dev/null || vm_fail "powerfail run ended before its first commit"
+		sleep 0.1
+	done
+	sleep 1
 	kill -0 $! || vm_fail "powerfail run stopped before the power cut"
 	vm_power_loss
 	;;
