@@ -143,23 +143,62 @@ static void parse_config(void)
 	parse_route();
 }
 
-/* $MNEMO_POOL, else one pool per program, next to libmnemo's default
- * pool: DIR/preload/NAME-HASH.pool (DIR = the default pool's directory,
- * see mnemo_pool_default_path), keyed by the executable's path so that
- * programs never share data or contend for one pool's lock. */
-static const char *pool_path(char *buf, size_t n)
+/*
+ * Which pool a process gets (libmnemo-preload(7), PROCESS TREES):
+ *
+ *   $MNEMO_POOL if set, else the program's own pool, next to libmnemo's
+ *   default pool: DIR/preload/NAME-HASH.pool, keyed by the executable's
+ *   path so that programs never share data.
+ *
+ * A pool is open in one process at a time.  When it is busy:
+ *   - a process that only routes malloc (no persistent variables, no
+ *     persistent break) takes the next free one of its program's own pool
+ *     and instance pools NAME-HASH.2.pool ... NAME-HASH.16.pool, and if
+ *     all are busy runs with volatile memory: it never stops for a pool;
+ *   - a process whose persistent variables or break live in the pool uses
+ *     its program's own pool if $MNEMO_POOL is held by an ancestor (it is a
+ *     helper started by the pool's owner), and otherwise stops with a
+ *     message naming the holder (MNEMO_FALLBACK=volatile runs it volatile).
+ */
+#define INSTANCES 16
+
+static char g_path_env[PATH_MAX];  /* $MNEMO_POOL, or "" */
+static char g_path_prog[PATH_MAX]; /* the program's own pool */
+static int g_substitute;           /* g_pool is not the pool first chosen */
+
+/* Called once by the constructor, single-threaded: libmnemo's default
+ * path names $MNEMO_POOL first, so it is hidden for the call. */
+static void pool_paths(void)
 {
-	const char *def = mnemo_pool_default_path(); /* $MNEMO_POOL first */
 	const char *env = getenv("MNEMO_POOL");
 	if (env && *env)
-		return def;
+		snprintf(g_path_env, sizeof(g_path_env), "%s", env);
+	if (*g_path_env)
+		unsetenv("MNEMO_POOL");
+	const char *def = mnemo_pool_default_path();
 	char exe[PATH_MAX];
 	preload_exe(exe, sizeof(exe));
 	const char *base = strrchr(exe, '/'), *slash = strrchr(def, '/');
 	base = base ? base + 1 : exe;
 	int dir = slash ? (int)(slash - def) : 0;
-	snprintf(buf, n, "%.*s/preload/%s-%016llx.pool", dir, def, base,
-		 (unsigned long long)preload_hash(exe));
+	if (snprintf(g_path_prog, sizeof(g_path_prog),
+		     "%.*s/preload/%s-%016llx", dir, def, base,
+		     (unsigned long long)preload_hash(exe)) >=
+	    (int)sizeof(g_path_prog) - 16) /* room for ".16.pool" */
+		g_path_prog[0] = '\0'; /* too long: the open says so */
+	if (*g_path_env)
+		setenv("MNEMO_POOL", g_path_env, 1);
+}
+
+/* The program's pool (k = 1) or instance pool k, in buf. */
+static const char *instance_path(char *buf, size_t n, int k)
+{
+	if (!*g_path_prog)
+		snprintf(buf, n, "%s", "");
+	else if (k == 1)
+		snprintf(buf, n, "%s.pool", g_path_prog);
+	else
+		snprintf(buf, n, "%s.%d.pool", g_path_prog, k);
 	return buf;
 }
 
@@ -176,16 +215,109 @@ static int open_pool(const char *path)
 	return rc;
 }
 
-static void say_pool(const char *path);
+static void say_pool(const char *path, const char *why);
 
-int preload_pool(void)
+/* Open path; 0, -EBUSY (held by another process), or another failure
+ * after reporting it. */
+static int try_pool(const char *path, const char *why)
 {
+	if (!*path) {
+		g_pool_failed = 1;
+		preload_fail("cannot name a pool for this program: its path is "
+			     "too long (set MNEMO_POOL)");
+		return -ENAMETOOLONG;
+	}
+	int rc = open_pool(path);
+	if (rc == -EBUSY)
+		return rc;
+	if (rc) {
+		g_pool_failed = 1;
+		preload_fail("cannot open pool %s: %s", path, mnemo_errormsg());
+		return rc;
+	}
+	g_pool_lo = (uintptr_t)mnemo_pool_base(g_pool);
+	g_pool_span = mnemo_pool_max(g_pool); /* the window: it grows */
+	if (g_verbose)
+		say_pool(path, why);
+	return 0;
+}
+
+/* "pid 123 (bash)", or "another process" if /proc/locks does not say. */
+static const char *holder_name(pid_t pid, char *buf, size_t n)
+{
+	char comm[64];
+	if (pid <= 0)
+		return "another process";
+	tree_comm(pid, comm, sizeof(comm));
+	snprintf(buf, n, "pid %d (%s)", (int)pid, comm);
+	return buf;
+}
+
+/* Routing only: the first free one of the program's pools; volatile
+ * memory if all are busy. */
+static int substitute_pool(const char *busy, pid_t holder)
+{
+	char path[PATH_MAX + 16], why[PATH_MAX + 128], who[96];
+	for (int k = 1; k <= INSTANCES; k++) {
+		instance_path(path, sizeof(path), k);
+		if (strcmp(path, busy) == 0)
+			continue;
+		snprintf(why, sizeof(why), "%s is held by %s", busy,
+			 holder_name(holder, who, sizeof(who)));
+		int rc = try_pool(path, why);
+		if (rc != -EBUSY) {
+			g_substitute = rc == 0;
+			return rc;
+		}
+	}
+	g_pool_failed = 1;
+	if (g_verbose)
+		preload_say("pid %d: all %d pools of this program are in use: "
+			    "malloc stays volatile", (int)getpid(), INSTANCES);
+	return -1;
+}
+
+/* The pool holding this process's persistent data is busy. */
+static int data_pool_busy(const char *path, pid_t holder)
+{
+	char why[PATH_MAX + 128], who[96], own[PATH_MAX + 16];
+	holder_name(holder, who, sizeof(who));
+	if (*g_path_env && strcmp(path, g_path_env) == 0 &&
+	    tree_is_ancestor(holder)) {
+		if (snprintf(why, sizeof(why), "MNEMO_POOL %s is held by %s, "
+			     "which started this process", path, who) < 0)
+			why[0] = '\0';
+		int rc = try_pool(instance_path(own, sizeof(own), 1), why);
+		if (rc != -EBUSY)
+			return rc;
+		path = own;
+		holder_name(tree_holder(own), who, sizeof(who));
+	}
+	g_pool_failed = 1;
+	preload_fail("pool %s is in use by %s, and this program's persistent "
+		     "variables live there (one process at a time may have a "
+		     "pool open): wait for that process to end, or give this "
+		     "one another pool with MNEMO_POOL=PATH", path, who);
+	return -1;
+}
+
+/* data: the process's persistent variables or break will live in the
+ * pool, so a substitute will not do. */
+int preload_pool(int data)
+{
+	if (g_pool && data && g_substitute) {
+		preload_fail("persistent variables cannot be bound: this "
+			     "process runs on a substitute pool (its own was "
+			     "busy when it started)");
+		return -1;
+	}
 	if (g_pool)
 		return 0;
 	if (g_pool_failed || g_forked)
 		return -1;
-	char buf[PATH_MAX + 64];
-	const char *path = pool_path(buf, sizeof(buf));
+	char buf[PATH_MAX + 16];
+	const char *path = *g_path_env ? g_path_env
+				       : instance_path(buf, sizeof(buf), 1);
 	if (plt_unbind_owners() != 0) {
 		g_pool_failed = 1;
 		preload_fail("cannot open pool %s: a call slot bound to "
@@ -194,25 +326,23 @@ int preload_pool(void)
 		return -1;
 	}
 	t_inside++;
-	int rc = open_pool(path);
-	t_inside--;
-	if (rc) {
-		g_pool_failed = 1;
-		preload_fail("cannot open pool %s: %s", path, mnemo_errormsg());
-		return -1;
+	int rc = try_pool(path, *g_path_env ? "MNEMO_POOL" : "its own");
+	if (rc == -EBUSY) {
+		pid_t holder = tree_holder(path);
+		rc = data ? data_pool_busy(path, holder)
+			  : substitute_pool(path, holder);
 	}
-	g_pool_lo = (uintptr_t)mnemo_pool_base(g_pool);
-	g_pool_span = mnemo_pool_size(g_pool);
-	if (g_verbose)
-		say_pool(path);
-	return 0;
+	t_inside--;
+	return rc ? -1 : 0;
 }
 
-/* MNEMO_PRELOAD_VERBOSE: the heap at open and at exit. */
-static void say_pool(const char *path)
+/* MNEMO_PRELOAD_VERBOSE: what this process got, and the heap at open
+ * and at exit. */
+static void say_pool(const char *path, const char *why)
 {
 	struct mnemo_heap_stats st;
-	preload_say("pool %s (%s backend)", path, mnemo_pool_backend(g_pool));
+	preload_say("pid %d: pool %s (%s; %s backend)", (int)getpid(), path,
+		    why, mnemo_pool_backend(g_pool));
 	if (mnemo_heap_stats(g_pool, &st) == 0 && st.collected)
 		preload_say("collection at open: %llu blocks (%llu bytes) "
 			    "reclaimed", (unsigned long long)st.reclaimed_blocks,
@@ -279,31 +409,35 @@ __attribute__((visibility("hidden"))) void mnemo_preload_itm_resolve(void)
 
 /* ---- fork ---- */
 
-/* libmnemo has turned every pool mapping of the child into a private copy
- * (a private view) and dropped its lock; the child allocates from glibc and
- * never frees into the persistent heap (see libmnemo-preload(7)). */
+/* libmnemo has moved a snapshot of every pool over its mappings and let go
+ * of the pool file (see its fork.cc): the child allocates from glibc and
+ * never frees into its copy of the persistent heap (libmnemo-preload(7)). */
 static void fork_child(void)
 {
 	g_forked = 1;
 	g_route = ROUTE_OFF;
+	if (g_verbose && g_pool)
+		preload_say("pid %d: fork child of pid %d: a private snapshot "
+			    "of the pool; allocates from glibc", (int)getpid(),
+			    (int)getppid());
 }
 
-/* Routing needs the pool whatever is loaded; sections open it when the
- * scan finds one (sections_bind_all). */
-static int routing_needs_pool(void)
+static int sbrk_in_pool(void)
 {
 	const char *s = getenv("MNEMO_SBRK");
-	return g_want != ROUTE_OFF || (s && strcmp(s, "pool") == 0);
+	return s && strcmp(s, "pool") == 0;
 }
 
 __attribute__((constructor)) static void preload_init(void)
 {
 	t_inside++;
 	parse_config();
+	pool_paths();
 	/* The TM ABI slots fill at the first TM call (itm.S's slow path). */
 	pthread_atfork(NULL, NULL, fork_child);
-	if (!routing_needs_pool() || preload_pool() == 0)
-		sections_bind_all();
+	sections_bind_all(); /* opens the pool if an object has a section */
+	if (g_want != ROUTE_OFF || sbrk_in_pool())
+		preload_pool(sbrk_in_pool());
 	if (g_pool)
 		brk_init();
 	/* Routing starts only now, and only with a pool. */

@@ -33,8 +33,7 @@ static void heap_full(size_t n)
 	static int said;
 	if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
 		preload_say("persistent allocation of %zu bytes failed: %s "
-			    "(further failures are not reported; raise "
-			    "MNEMO_HEAP_MAX or MNEMO_POOL_SIZE for a new pool)",
+			    "(further failures are not reported)",
 			    n, mnemo_errormsg());
 	errno = ENOMEM;
 }

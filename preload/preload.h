@@ -2,7 +2,8 @@
  * preload.h -- libmnemo-preload.so, the LD_PRELOAD interposer: shared
  * state of its parts.
  *
- *   init.c     configuration, the pool, start-up and fork
+ *   init.c     configuration, which pool, start-up and fork
+ *   tree.c     who holds a busy pool: the process tree around us
  *   malloc.c   the malloc family, routed by MNEMO_MALLOC
  *   brk.c      sbrk/brk, optionally on a persistent break (MNEMO_SBRK)
  *   section.c  binding `mnemo_persistent` sections to regions
@@ -23,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mnemosyne.h"
 
@@ -54,9 +56,11 @@ extern int g_verbose;      /* MNEMO_PRELOAD_VERBOSE=1 */
 extern __thread int t_inside __attribute__((tls_model("initial-exec")));
 
 /* init.c */
-/* Open the pool if not yet open.  0, or -1 after reporting why (and, if
- * the user did not ask for a volatile fallback, exiting). */
-int preload_pool(void);
+/* Open the pool if not yet open (init.c says which).  data: persistent
+ * variables or the break will live there.  0, or -1: no pool, after
+ * reporting why (and exiting, if persistence was needed and the user did
+ * not ask for a volatile fallback). */
+int preload_pool(int data);
 /* Report once per message key on stderr: "mnemo-preload: ...". */
 void preload_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A failure the program cannot continue past unless MNEMO_FALLBACK=volatile:
@@ -87,6 +91,11 @@ void plt_bind(void);
 /* Before a pool opens: free/realloc slots back to the wrappers.  0, or -1
  * if a slot could not be restored (the pool must then stay closed). */
 int plt_unbind_owners(void);
+
+/* tree.c: the process tree around a busy pool (reads /proc) */
+pid_t tree_holder(const char *path);   /* who holds its flock; 0 unknown */
+int tree_is_ancestor(pid_t pid);       /* pid started us (transitively) */
+void tree_comm(pid_t pid, char *buf, size_t n); /* its command name */
 
 /* brk.c */
 void brk_init(void);

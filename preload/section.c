@@ -476,7 +476,7 @@ void sections_bind_all(void)
 	t_inside++;
 	pthread_mutex_lock(&g_sec_mu);
 	scan(&sc);
-	if (sc.n && preload_pool() == 0)
+	if (sc.n && preload_pool(1) == 0)
 		for (size_t i = 0; i < sc.n; i++) {
 			whole_section_var(&sc.objs[i]);
 			bind(&sc.objs[i], sc.bases[i]);

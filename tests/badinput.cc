@@ -144,6 +144,29 @@ Test(badinput, wrong_format_version)
 	refused(path, ENOTSUP, "format version 3.0");
 }
 
+/* A pool of format 4.0 (no grow records) opens and works, but cannot
+ * grow: a clear message, and its data stays. */
+Test(badinput, format_4_pool_opens_but_cannot_grow)
+{
+	const char *path = pool_with_region("v4");
+	auto h = read_hdr(path);
+	h.major = layout::kFormatMajorOld;
+	memset(h.grow, 0, sizeof(h.grow));
+	uint64_t sum = hash64(&h, layout::kHeaderSum4, layout::kHeaderSeed);
+	memcpy((char *)&h + layout::kHeaderSum4, &sum, sizeof(sum));
+	write_at(path, &h, sizeof(h), 0);
+	mnemo_pool *p = t_open(path, 0);
+	cr_assert_eq(mnemo_pool_size(p), 1u << 20);
+	cr_assert_eq(mnemo_pool_max(p), 1u << 20);
+	void *a;
+	cr_assert_eq(mnemo_region_find(p, "r", &a, nullptr), 0);
+	cr_assert_eq(((unsigned char *)a)[100], 0x5a);
+	cr_assert_eq(mnemo_region_create(p, "big", 2 << 20, &a), -ENOSPC);
+	cr_assert(strstr(mnemo_errormsg(), "format 4.0"), "%s",
+		  mnemo_errormsg());
+	mnemo_pool_close(&p);
+}
+
 Test(badinput, truncated_file)
 {
 	const char *path = pool_1m("trunc");
@@ -194,7 +217,10 @@ Test(badinput, already_open)
 
 Test(badinput, full_pool_keeps_data)
 {
-	const char *path = pool_1m("full");
+	const char *path = t_path("full");
+	setenv("MNEMO_POOL_MAX", "1M", 1); /* a pool that may not grow */
+	t_create(path, 1 << 20);
+	unsetenv("MNEMO_POOL_MAX");
 	mnemo_pool *p = t_open(path, 0);
 	void *a[64];
 	int n = 0;
@@ -203,8 +229,9 @@ Test(badinput, full_pool_keeps_data)
 		memset(a[n], n + 1, 64 << 10);
 		n++;
 	}
-	cr_assert_eq(rc, -ENOSPC);
-	cr_assert(strstr(mnemo_errormsg(), "is full"));
+	cr_assert_eq(rc, -ENOMEM);
+	cr_assert(strstr(mnemo_errormsg(), "its limit is 1048576 bytes"), "%s",
+		  mnemo_errormsg());
 	cr_assert_gt(n, 10);
 	mnemo_pool_close(&p);
 	p = t_open(path, 0);
@@ -311,7 +338,8 @@ Test(badinput, api_misuse_on_open_pool)
 	cr_assert_eq(mnemo_region_create(p, "r", 4096, &a), -EEXIST);
 	cr_assert_eq(mnemo_region_create(p, longname, 4096, &a), -ENAMETOOLONG);
 	cr_assert_eq(mnemo_region_create(p, nullptr, 0, &a), -EINVAL);
-	cr_assert_eq(mnemo_region_create(p, nullptr, (size_t)1 << 40, &a), -ENOSPC);
+	cr_assert_eq(mnemo_region_create(p, nullptr, (size_t)1 << 40, &a),
+		     -ENOMEM); /* past the pool's growth limit */
 	cr_assert_eq(mnemo_region_delete(p, (void *)0x1000), -EINVAL);
 	cr_assert_eq(mnemo_root_set(p, "", nullptr), -EINVAL);
 	cr_assert_eq(mnemo_root_set(p, longname, nullptr), -ENAMETOOLONG);

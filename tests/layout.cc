@@ -32,7 +32,22 @@ Test(layout, pool_header)
 	AT(pool_header, data_off, 80);
 	AT(pool_header, create_time, 88);
 	AT(pool_header, reserved, 96);
-	AT(pool_header, checksum, 4088);
+	AT(pool_header, checksum, 3960);
+	AT(pool_header, grow, 3968);
+	cr_assert_eq(kHeaderSum, 3960u);
+	cr_assert_eq(kHeaderSum4, 4088u); /* format 4.0's checksum offset */
+}
+
+Test(layout, grow_rec)
+{
+	cr_assert_eq(sizeof(grow_rec), 64u);
+	AT(grow_rec, seq, 0);
+	AT(grow_rec, size, 8);
+	AT(grow_rec, max_size, 16);
+	AT(grow_rec, reserved, 24);
+	AT(grow_rec, checksum, 56);
+	cr_assert_eq(kGrowSeed, 0x6d6e656d6f67726full);
+	cr_assert_eq(offsetof(pool_header, grow) % 64, 0u); /* one line each */
 }
 
 Test(layout, slot)
@@ -62,7 +77,8 @@ Test(layout, rawl)
 Test(layout, constants)
 {
 	cr_assert_eq(memcmp(kMagic, "MNEMOPL", 8), 0);
-	cr_assert_eq(kFormatMajor, 4u);
+	cr_assert_eq(kFormatMajor, 5u);
+	cr_assert_eq(kFormatMajorOld, 4u);
 	cr_assert_eq(kSlotLive, 0x45564c4f4d454e4dull);
 	cr_assert_eq(kSlotFree, 0u);
 	cr_assert_eq(kRegionSlots, 256u);

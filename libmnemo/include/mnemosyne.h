@@ -84,9 +84,12 @@ int mnemo_pool_delete(const char *path);
 /* Path of the default pool as the next mnemo_pool_open(NULL) would use. */
 const char *mnemo_pool_default_path(void);
 
-/* Address of byte 0 of the pool, its size, and its backend's name. */
+/* Address of byte 0 of the pool, its current size (it grows on demand),
+ * its growth limit (addresses [base, base + max) are the pool's while it
+ * is open), and its backend's name. */
 void *mnemo_pool_base(const mnemo_pool *pool);
 size_t mnemo_pool_size(const mnemo_pool *pool);
+size_t mnemo_pool_max(const mnemo_pool *pool);
 const char *mnemo_pool_backend(const mnemo_pool *pool);
 
 /* ---- regions ----------------------------------------------------------- */

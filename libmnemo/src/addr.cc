@@ -1,14 +1,19 @@
 /*
  * addr.cc -- where pools live in the virtual address space.
  *
- * Pools are mapped in [kLow, kHigh), far above the usual places of
- * executables, the brk heap and shared libraries, and above the
- * AddressSanitizer shadow (which ends below 0x10007fff8000 on x86-64).  A new
+ * Pools are mapped in [kLow, kHigh), far from the usual places of
+ * executables (a PIE is loaded at 0x555555554000 plus up to 1 TiB of
+ * randomisation, its brk heap right after), shared libraries (top down
+ * from about 0x7fxxxxxxxxxx), and above the AddressSanitizer shadow (which
+ * ends below 0x10007fff8000 on x86-64).  A pool's window spans its growth
+ * limit, which may be tens of GiB.  A new
  * pool gets the first free 1 GiB-aligned slot at or after a position derived
  * from its UUID, so that pools created by different processes rarely collide
  * when opened together; the chosen base is then fixed in the header forever.
  */
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <sys/mman.h>
 
 #include "error.h"
@@ -19,7 +24,7 @@ namespace mnemo {
 namespace {
 
 constexpr uint64_t kLow = 0x200000000000ull;  /* 32 TiB */
-constexpr uint64_t kHigh = 0x600000000000ull; /* 96 TiB */
+constexpr uint64_t kHigh = 0x500000000000ull; /* 80 TiB */
 constexpr uint64_t kUserTop = 0x7ff000000000ull;
 constexpr uint64_t kSlotAlign = 1ull << 30;
 constexpr int kProbes = 256;
@@ -71,6 +76,24 @@ int addr_pick(const uint8_t uuid[16], uint64_t size, uint64_t *base)
 	}
 	return fail(EADDRINUSE, "no free address range for a pool of %llu "
 		    "bytes", (unsigned long long)size);
+}
+
+uint64_t addr_room(uint64_t base, uint64_t want)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return want;
+	char line[512];
+	uint64_t room = want;
+	while (fgets(line, sizeof(line), f)) {
+		uintptr_t a, b;
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &a, &b) != 2)
+			continue;
+		if (b > base && a < base + room)
+			room = a > base ? a - base : 0;
+	}
+	fclose(f);
+	return room & ~(uint64_t)(scm::kPage - 1);
 }
 
 } // namespace mnemo

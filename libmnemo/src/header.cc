@@ -16,7 +16,12 @@ namespace mnemo {
 
 using namespace layout;
 
-void header_init(pool_header *h, uint64_t size, uint64_t base)
+uint64_t grow_checksum(const grow_rec *g)
+{
+	return hash64(g, offsetof(grow_rec, checksum), kGrowSeed);
+}
+
+void header_init(pool_header *h, uint64_t size, uint64_t max, uint64_t base)
 {
 	memset(h, 0, sizeof(*h));
 	memcpy(h->magic, kMagic, sizeof(kMagic));
@@ -37,11 +42,25 @@ void header_init(pool_header *h, uint64_t size, uint64_t base)
 	uint64_t meta_end = h->root_off + (uint64_t)kRootSlots * kSlotSize;
 	h->data_off = (meta_end + h->align - 1) & ~(h->align - 1);
 	h->create_time = (uint64_t)time(nullptr);
+	h->grow[0].seq = 1;
+	h->grow[0].size = size;
+	h->grow[0].max_size = max;
+	h->grow[0].checksum = grow_checksum(&h->grow[0]);
 }
 
 void header_seal(pool_header *h)
 {
-	h->checksum = hash64(h, offsetof(pool_header, checksum), kHeaderSeed);
+	h->checksum = hash64(h, kHeaderSum, kHeaderSeed);
+}
+
+const grow_rec *grow_current(const pool_header *h)
+{
+	const grow_rec *best = nullptr;
+	for (const grow_rec &g : h->grow)
+		if (g.checksum == grow_checksum(&g) && g.seq &&
+		    (!best || g.seq > best->seq))
+			best = &g;
+	return best;
 }
 
 namespace {
@@ -82,22 +101,48 @@ int header_check(const pool_header *h, uint64_t file_size, const char *path)
 			    "header magic); refusing to touch it", path);
 	/* The version comes first: another major may lay out (and checksum)
 	 * the rest of the header differently. */
-	if (h->major != kFormatMajor)
+	if (h->major != kFormatMajor && h->major != kFormatMajorOld)
 		return fail(ENOTSUP, "%s: pool format version %u.%u, but this "
-			    "library reads only version %u.x",
-			    path, h->major, h->minor, kFormatMajor);
-	if (h->checksum !=
-	    hash64(h, offsetof(pool_header, checksum), kHeaderSeed))
+			    "library reads only versions %u.x and %u.x",
+			    path, h->major, h->minor, kFormatMajorOld,
+			    kFormatMajor);
+	bool old = h->major == kFormatMajorOld;
+	uint64_t sum;
+	memcpy(&sum, (const char *)h + (old ? kHeaderSum4 : kHeaderSum),
+	       sizeof(sum));
+	if (sum != hash64(h, old ? kHeaderSum4 : kHeaderSum, kHeaderSeed))
 		return fail(EUCLEAN, "%s: pool header checksum mismatch "
 			    "(corrupt pool)", path);
 	int rc = geometry_check(h, path);
 	if (rc)
 		return rc;
-	if (file_size < h->size)
+	uint64_t size, max;
+	rc = header_sizes(h, path, &size, &max);
+	if (rc)
+		return rc;
+	if (file_size < size)
 		return fail(EUCLEAN, "%s is truncated: %llu bytes, but the pool "
 			    "is %llu bytes", path,
 			    (unsigned long long)file_size,
-			    (unsigned long long)h->size);
+			    (unsigned long long)size);
+	return 0;
+}
+
+int header_sizes(const pool_header *h, const char *path, uint64_t *size,
+		 uint64_t *max)
+{
+	if (h->major == kFormatMajorOld) { /* fixed size */
+		*size = *max = h->size;
+		return 0;
+	}
+	const grow_rec *g = grow_current(h);
+	if (!g || g->size < h->size || g->max_size < g->size ||
+	    g->size % h->align || g->max_size % h->align ||
+	    addr_check(h->base, g->max_size) != 0)
+		return fail(EUCLEAN, "%s: pool header has no valid size record "
+			    "(corrupt pool)", path);
+	*size = g->size;
+	*max = g->max_size;
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 /*
- * layout.h -- the on-media format of a pool (format version 2).
+ * layout.h -- the on-media format of a pool (format version 5.0; 4.0 is
+ * read too).
  *
  * This header is the format's single source of truth; man/mnemosyne-format.5
  * describes it in prose and tests/layout.cc pins every size and offset below.
@@ -9,10 +10,17 @@
  * A pool is one regular file (or DAX file / device) mapped at a fixed virtual
  * address `base`:
  *
- *   offset 0            pool_header        4 KiB, written once at creation
+ *   offset 0            pool_header        4 KiB: written once at creation,
+ *                                          but for its two grow records
  *   region_off          slot[region_slots] the region table
  *   root_off            slot[root_slots]   the named-root table
  *   data_off ... size   region extents     each aligned to `align`
+ *
+ * A pool grows: its size is the current grow record's, which only grows,
+ * up to the record's max_size.  The file is at least `size` bytes; bytes
+ * past `size` (a crash during growth) hold nothing and are cut at open.
+ * The pool is mapped in a window [base, base + max_size), so growing
+ * never moves an address.
  *
  * Glossary:
  *   slot    a 128-byte table entry (two cache lines) naming a region or a
@@ -21,6 +29,10 @@
  *           occupies; extents of live regions never overlap.  Free space is
  *           not recorded: it is whatever live extents do not cover.
  *   gen     a pool-wide creation counter; newer slots have larger gens.
+ *   window  the virtual address range [base, base + max_size) reserved for
+ *           the pool while it is open; only [0, size) can be mapped.
+ *   OS page 4 KiB (scm::kPage), the unit of mappings and of `align`;
+ *           a heap page is kHeapPage (64 KiB), see "The persistent heap".
  */
 #ifndef MNEMO_LAYOUT_H
 #define MNEMO_LAYOUT_H
@@ -38,7 +50,10 @@ inline constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'P', 'L', '\0'};
  * or, worse, leave unapplied.  4: the heap state kHeapOpenVolatile, whose
  * allocation bits lag while a process runs (a version-3 library would
  * trust them after a crash and hand out live blocks again). */
-inline constexpr uint32_t kFormatMajor = 4; /* incompatible changes */
+/* 5: pools grow (grow records in the header, which a version-4 library
+ * would ignore, refusing a grown pool's regions as corrupt). */
+inline constexpr uint32_t kFormatMajor = 5; /* incompatible changes */
+inline constexpr uint32_t kFormatMajorOld = 4; /* still read; cannot grow */
 inline constexpr uint32_t kFormatMinor = 0; /* compatible additions */
 inline constexpr size_t kHeaderSize = 4096;
 inline constexpr size_t kSlotSize = 128;
@@ -53,16 +68,34 @@ inline constexpr uint64_t kSlotFree = 0;
 inline constexpr uint64_t kSlotLive = 0x45564c4f4d454e4dull; /* "MNEMOLVE" */
 
 /*
- * The pool header.  Invariants: written (with its checksum) and made
- * durable before the pool file gets its final name; never modified after.
- * checksum = hash64 of bytes [0, 4088) with seed kHeaderSeed.
+ * A grow record: the pool's current size and growth limit.  The header has
+ * two; the valid one (checksum) with the larger seq is current.  Growth and
+ * limit changes write the other one and persist it: a crash leaves the old
+ * record current, or the new one whole.  Each record is one cache line.
+ * checksum = hash64 of bytes [0, 56) with seed kGrowSeed.
+ */
+struct grow_rec {
+	uint64_t seq;         /* 1 at creation, then +1 per write */
+	uint64_t size;        /* bytes of the pool: [0, size) of the file */
+	uint64_t max_size;    /* size never exceeds it; the window's size */
+	uint64_t reserved[4]; /* zero */
+	uint64_t checksum;
+};
+static_assert(sizeof(grow_rec) == 64);
+
+/*
+ * The pool header.  Invariants: written (with its checksum and grow[0]) and
+ * made durable before the pool file gets its final name; afterwards only
+ * the grow records change.  checksum = hash64 of bytes [0, 3960) with seed
+ * kHeaderSeed.  (Format 4.0 had no grow records: reserved ran to byte
+ * 4088, where its checksum of [0, 4088) was, and size was fixed.)
  */
 struct pool_header {
 	char magic[8];          /* kMagic */
 	uint32_t major;         /* kFormatMajor of the creating library */
 	uint32_t minor;         /* kFormatMinor of the creating library */
 	uint8_t uuid[16];       /* random, identifies the pool */
-	uint64_t size;          /* pool file size in bytes */
+	uint64_t size;          /* pool size at creation (see grow) */
 	uint64_t base;          /* virtual address of file offset 0 */
 	uint64_t align;         /* region extents are multiples of this */
 	uint64_t region_off;    /* file offset of the region table */
@@ -71,8 +104,9 @@ struct pool_header {
 	uint32_t root_slots;    /* entries in the root table */
 	uint64_t data_off;      /* first byte available to regions */
 	uint64_t create_time;   /* seconds since the epoch, informational */
-	uint8_t reserved[3992]; /* zero */
+	uint8_t reserved[3864]; /* zero */
 	uint64_t checksum;
+	grow_rec grow[2];       /* mutable: current size and limit */
 };
 static_assert(sizeof(pool_header) == kHeaderSize);
 
@@ -97,6 +131,10 @@ struct slot {
 static_assert(sizeof(slot) == kSlotSize);
 
 inline constexpr uint64_t kHeaderSeed = 0x6d6e656d6f686472ull;
+inline constexpr uint64_t kGrowSeed = 0x6d6e656d6f67726full;
+/* Bytes of the header its checksum covers (format 4.0: kHeaderSum4). */
+inline constexpr size_t kHeaderSum = 3960;
+inline constexpr size_t kHeaderSum4 = 4088;
 inline constexpr uint64_t kSlotSeed = 0x6d6e656d6f736c74ull;
 
 /*
@@ -139,7 +177,7 @@ inline constexpr uint64_t kDescSeed = 0x6d6e656d6f647363ull;
 inline constexpr char kRawlPrefix[] = "rawl:";
 
 /*
- * Durable transactions (format minor 0 of major 1; a pool without them
+ * Durable transactions (since format 2.0; a pool without them
  * simply has none of these regions).
  *
  * Region "mnemo.tx" (one page) holds a tx_meta.  Region "rawl:mnemo.tx.<i>"

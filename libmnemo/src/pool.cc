@@ -6,6 +6,7 @@
  * file therefore either does not exist or has a complete, valid header.
  * Opening never writes: validation failures leave the file untouched.
  */
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -75,6 +76,18 @@ int publish_name(const char *tmp, const char *path)
 	return sys_fail("cannot create pool", path);
 }
 
+/* The growth limit of a new pool: an explicit address fixes the window
+ * at the pool's size unless MNEMO_POOL_MAX asks for more. */
+int new_pool_max(int fd, uint64_t size, uint64_t base, uint64_t *max)
+{
+	const char *env = getenv("MNEMO_POOL_MAX");
+	*max = size;
+	if (base && !(env && *env))
+		return 0;
+	int rc = pool_default_max(fd, size, max);
+	return rc == 0 && base ? addr_check(base, *max) : rc;
+}
+
 int write_new_pool(int fd, const char *path, uint64_t size, uint64_t base)
 {
 	layout::pool_header h;
@@ -83,8 +96,12 @@ int write_new_pool(int fd, const char *path, uint64_t size, uint64_t base)
 		return fail(err == EFBIG ? ENOSPC : err,
 			    "cannot allocate %llu bytes for pool %s: %s",
 			    (unsigned long long)size, path, strerror(err));
-	header_init(&h, size, base);
-	int rc = base ? 0 : addr_pick(h.uuid, size, &h.base);
+	uint64_t max;
+	int rc = new_pool_max(fd, size, base, &max);
+	if (rc)
+		return rc;
+	header_init(&h, size, max, base);
+	rc = base ? 0 : addr_pick(h.uuid, max, &h.base);
 	if (rc)
 		return rc;
 	header_seal(&h);
@@ -160,7 +177,13 @@ int open_backend(mnemo_pool *p, unsigned flags)
 	if (rc)
 		return rc;
 	void *base = (void *)p->hdr.base;
-	size_t window = window_of(p->hdr.size);
+	size_t window = window_of(p->max);
+	/* Something mapped inside the growth window but past the pool (a
+	 * pool or program another process placed there): the pool opens,
+	 * and may grow up to it. */
+	uint64_t room = addr_room(p->hdr.base, window);
+	if (room >= p->size.load() && room < window)
+		p->max = window = room;
 	if (autodetect) {
 		scm::config dax = cfg;
 		dax.backend = scm::kind::dax;
@@ -171,12 +194,35 @@ int open_backend(mnemo_pool *p, unsigned flags)
 	return scm::open_device(p->fd, cfg, base, window, &p->dev);
 }
 
+/* Size, limit and window of a pool whose header checked out; a larger
+ * MNEMO_POOL_MAX raises the limit (recorded once the pool is open). */
+int load_sizes(mnemo_pool *p, uint64_t file_size, uint64_t *raise)
+{
+	uint64_t size, max, want = 0;
+	int rc = header_sizes(&p->hdr, p->path.c_str(), &size, &max);
+	p->size.store(size);
+	p->zero_above = size;
+	p->max = max;
+	p->can_grow = p->hdr.major == layout::kFormatMajor;
+	const char *env = getenv("MNEMO_POOL_MAX");
+	if (rc == 0 && p->can_grow && env && *env)
+		rc = pool_default_max(p->fd, size, &want);
+	*raise = want > max ? want : 0; /* recorded if the window has room */
+	if (rc == 0 && *raise)
+		rc = addr_check(p->hdr.base, want);
+	if (rc == 0 && *raise)
+		p->max = want;
+	return rc ? rc : pool_trim(p, file_size);
+}
+
 int attach(mnemo_pool *p, unsigned flags)
 {
-	uint64_t file_size;
+	uint64_t file_size = 0, raise = 0;
 	int rc = lock_fd(p->fd, p->path.c_str());
 	if (rc == 0)
 		rc = read_header(p->fd, p->path.c_str(), &p->hdr, &file_size);
+	if (rc == 0)
+		rc = load_sizes(p, file_size, &raise);
 	if (rc == 0)
 		rc = open_backend(p, flags);
 	if (rc)
@@ -191,6 +237,8 @@ int attach(mnemo_pool *p, unsigned flags)
 		rc = tx::pool_attach(p); /* replays committed transactions */
 	if (rc == 0)
 		rc = heap::attach(p); /* after replay: it reads heap bits */
+	if (rc == 0 && raise) /* the window may have come out smaller */
+		rc = pool_raise_max(p, std::min(raise, p->max));
 	return rc;
 }
 
@@ -344,7 +392,12 @@ API void *mnemo_pool_base(const mnemo_pool *pool)
 
 API size_t mnemo_pool_size(const mnemo_pool *pool)
 {
-	return pool ? pool->hdr.size : 0;
+	return pool ? pool->size.load(std::memory_order_acquire) : 0;
+}
+
+API size_t mnemo_pool_max(const mnemo_pool *pool)
+{
+	return pool ? pool->max : 0;
 }
 
 API const char *mnemo_pool_backend(const mnemo_pool *pool)

@@ -3,8 +3,11 @@
  *
  * Invariants of an open mnemo_pool:
  *  - the calling process holds an exclusive flock on `fd` (one opener);
- *  - [base, base + hdr.size) is reserved; [0, data_off) and every live
- *    region's extent are mapped read-write, everything else is inaccessible;
+ *  - [base, base + max) is reserved (the window); [0, data_off) and every
+ *    live region's extent are mapped read-write, everything else is
+ *    inaccessible;
+ *  - size is the current grow record's (layout.h): the file holds at least
+ *    size bytes; size only grows, under `mu`, up to max;
  *  - `extents` lists exactly the live region slots, sorted by offset,
  *    non-overlapping, each inside [data_off, size);
  *  - next_gen is larger than the gen of every live slot.
@@ -43,8 +46,16 @@ struct mnemo_pool {
 	std::string path;
 	int fd = -1;
 	std::unique_ptr<mnemo::scm::device> dev;
-	mnemo::layout::pool_header hdr; /* validated copy */
+	mnemo::layout::pool_header hdr; /* validated copy, as opened */
 	char *base = nullptr;
+	std::atomic<uint64_t> size{0}; /* current size (grows) */
+	uint64_t max = 0;              /* growth limit = window size */
+	bool can_grow = false;         /* format 5 (a 4.0 pool cannot) */
+	/* Under mu: every byte of [zero_above, size) is durably zero and in
+	 * no extent (space grown since open), so a region created there
+	 * needs no zeroing.  The size at open, then raised past each new
+	 * extent. */
+	uint64_t zero_above = 0;
 	std::mutex mu;
 	std::vector<extent> extents;
 	uint64_t next_gen = 1;
@@ -71,10 +82,19 @@ struct mnemo_pool {
 namespace mnemo {
 
 /* header.cc: build and validate the header. */
-void header_init(layout::pool_header *h, uint64_t size, uint64_t base);
+/* A new header: size at creation, growth limit max, base address. */
+void header_init(layout::pool_header *h, uint64_t size, uint64_t max,
+		 uint64_t base);
+/* Validate a header read from a file of file_size bytes. */
 int header_check(const layout::pool_header *h, uint64_t file_size,
 		 const char *path);
 void header_seal(layout::pool_header *h);
+/* The current size and growth limit of a checked header. */
+int header_sizes(const layout::pool_header *h, const char *path,
+		 uint64_t *size, uint64_t *max);
+/* The current grow record, or nullptr if neither is valid. */
+const layout::grow_rec *grow_current(const layout::pool_header *h);
+uint64_t grow_checksum(const layout::grow_rec *g);
 
 /* table.cc: load and validate both tables at open (read-only). */
 int tables_load(mnemo_pool *pool);
@@ -115,10 +135,30 @@ void rawl_range(const mnemo_rawl *l, uint64_t *lo, uint64_t *hi);
  * Until then a crash may or may not keep it. */
 int rawl_put(mnemo_rawl *l, const uint64_t *words, size_t n);
 
+/* grow.cc: make the pool at least `end` bytes (growing it by a
+ * geometric step), or fail with a message naming the limit that stops
+ * it.  pre: pool->mu held. */
+int pool_grow(mnemo_pool *pool, uint64_t end);
+/* The error pool_grow gives when the pool cannot reach `end` bytes. */
+int pool_cannot_grow(mnemo_pool *pool, uint64_t end);
+/* The growth limit for a new pool of `size` bytes in the directory of
+ * fd: $MNEMO_POOL_MAX, else the smaller of kDefaultMax and what the file
+ * system has room for. */
+int pool_default_max(int fd, uint64_t size, uint64_t *max);
+/* Record a larger growth limit, at most the window (max); a limit not
+ * larger than the recorded one is left as it is. */
+int pool_raise_max(mnemo_pool *pool, uint64_t max);
+/* Cut a file longer than the pool back to its size (a crash during
+ * growth), at open. */
+int pool_trim(mnemo_pool *pool, uint64_t file_size);
+
 /* addr.cc: choice of a pool's base address. */
 int addr_pick(const uint8_t uuid[16], uint64_t size, uint64_t *base);
 int addr_check(uint64_t base, uint64_t size);
 uint64_t window_of(uint64_t size);
+/* How much of [base, base + want) is free from base on (page multiple;
+ * 0 if base itself is taken). */
+uint64_t addr_room(uint64_t base, uint64_t want);
 
 } // namespace mnemo
 

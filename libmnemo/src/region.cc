@@ -8,6 +8,7 @@
  * pages inaccessible.  Free space is derived, never stored, so there is no
  * allocator state to keep consistent.
  */
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -46,7 +47,7 @@ long find_gap(const mnemo_pool *pool, uint64_t size, uint64_t *off)
 	uint64_t at = pool->hdr.data_off;
 	const auto &ex = pool->extents;
 	for (size_t i = 0; i <= ex.size(); i++) {
-		uint64_t end = i < ex.size() ? ex[i].offset : pool->hdr.size;
+		uint64_t end = i < ex.size() ? ex[i].offset : pool->size.load();
 		if (end - at >= size) {
 			*off = at;
 			return (long)i;
@@ -75,14 +76,25 @@ long find_named(const mnemo_pool *pool, const char *name)
 	return -1;
 }
 
+/* Where the free space at the pool's end begins. */
+uint64_t tail_start(const mnemo_pool *pool)
+{
+	const auto &ex = pool->extents;
+	return ex.empty() ? pool->hdr.data_off
+			  : ex.back().offset + ex.back().size;
+}
+
+/* A free extent of size bytes, growing the pool if no gap has one. */
 int reserve_space(mnemo_pool *pool, uint64_t size, uint64_t *off,
 		  long *where, long *sl)
 {
 	*where = find_gap(pool, size, off);
-	if (*where < 0)
-		return fail(ENOSPC, "pool %s is full: no free extent of %llu "
-			    "bytes", pool->path.c_str(),
-			    (unsigned long long)size);
+	if (*where < 0) {
+		int rc = pool_grow(pool, tail_start(pool) + size);
+		if (rc)
+			return rc;
+		*where = find_gap(pool, size, off);
+	}
 	*sl = find_free_slot(pool);
 	if (*sl < 0)
 		return fail(ENOSPC, "pool %s is full: all %u region slots are "
@@ -105,8 +117,11 @@ int create_locked(mnemo_pool *pool, const char *name, uint64_t size,
 	if (rc)
 		return rc;
 	char *addr = pool->base + off;
-	memset(addr, 0, size);
-	scm::flush(addr, size);
+	if (off < pool->zero_above) { /* else fresh from growth: zero */
+		memset(addr, 0, size);
+		scm::flush(addr, size);
+	}
+	pool->zero_above = std::max(pool->zero_above, off + size);
 	slot body{};
 	body.offset = off;
 	body.size = size;
@@ -153,9 +168,8 @@ int mnemo::region_create_internal(mnemo_pool *pool, const char *name,
 	if (rc)
 		return rc;
 	uint64_t align = pool->hdr.align;
-	if (size > pool->hdr.size)
-		return fail(ENOSPC, "region of %zu bytes is larger than pool %s",
-			    size, pool->path.c_str());
+	if (size > pool->max - pool->hdr.data_off)
+		return pool_cannot_grow(pool, pool->hdr.data_off + size);
 	uint64_t sz = (size + align - 1) & ~(align - 1);
 	if (sizep)
 		*sizep = sz;
@@ -305,7 +319,7 @@ API int punmap(void *addr, size_t length)
 	mnemo_pool *pool = mnemo_default_pool();
 	if (!pool)
 		return -errno;
-	if (length == 0 || length > pool->hdr.size)
+	if (length == 0 || length > pool->max)
 		return fail(EINVAL, "punmap: length %zu is 0 or larger than "
 			    "the pool", length);
 	uint64_t align = pool->hdr.align;

@@ -40,9 +40,10 @@ int slot_check(mnemo_pool *pool, const slot *s, const char *table,
 int extent_check(mnemo_pool *pool, const slot *s, uint32_t i)
 {
 	const auto &h = pool->hdr;
+	uint64_t size = pool->size.load();
 	if (s->size == 0 || s->offset % h.align || s->size % h.align ||
-	    s->offset < h.data_off || s->offset > h.size ||
-	    s->size > h.size - s->offset)
+	    s->offset < h.data_off || s->offset > size ||
+	    s->size > size - s->offset)
 		return fail(EUCLEAN, "%s: region slot %u has an extent outside "
 			    "the pool (corrupt pool)", pool->path.c_str(), i);
 	pool->extents.push_back({s->offset, s->size, i});

@@ -645,7 +645,7 @@ theap *thread_heap(heap *h)
 		tl_l->v.push_back({h->id, t});
 	}
 	uintptr_t lo = (uintptr_t)h->pool->base;
-	tl_f = tl_fast{h->id, g_epoch.load(kAcq), lo, lo + h->pool->hdr.size,
+	tl_f = tl_fast{h->id, g_epoch.load(kAcq), lo, lo + h->pool->max,
 		       h, t, nullptr, 0};
 	return t;
 }

@@ -30,7 +30,8 @@
  *
  * Locking: heap::mu guards segments, free pages, abandoned pages, deferred
  * frees and the thread-heap list; it is taken before mnemo_pool::mu
- * (segment creation) and never while a transaction log mutex is held.
+ * (segment creation) and the transaction state's mutex (tx::protect,
+ * tx::reserve_log), and never while a transaction log mutex is held.
  */
 #ifndef MNEMO_HEAP_HEAP_H
 #define MNEMO_HEAP_HEAP_H

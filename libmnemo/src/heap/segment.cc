@@ -390,13 +390,24 @@ int grow(heap *h, uint64_t need)
 			    h->pool->path.c_str(),
 			    (unsigned long long)h->bytes,
 			    (unsigned long long)h->max_bytes);
+	/* Invariant: once the heap has a segment, the pool has a
+	 * transaction log (or had no room for one before the segment).  A
+	 * thread's log is a region of the pool and segments are never
+	 * returned, so a heap that once filled the pool would otherwise
+	 * leave no room for it, and every commit (mnemo_heap_alloc_to and
+	 * mnemo_heap_free_from too) would fail for good.  A failure here is
+	 * not the heap's: the segment may still fit. */
+	tx::reserve_log(h->pool);
 	unsigned index = h->segs.empty() ? 0 : h->segs.back()->index + 1;
 	std::string name = layout::kHeapPrefix + std::to_string(index);
 	void *a = nullptr;
 	size_t size = 0;
 	int rc;
-	while ((rc = region_create_internal(h->pool, name.c_str(), want, &a,
-					    &size)) == -ENOSPC &&
+	/* A full file system (ENOSPC) or the pool's limit (ENOMEM) may
+	 * still leave room for a smaller segment. */
+	while (((rc = region_create_internal(h->pool, name.c_str(), want, &a,
+					     &size)) == -ENOSPC ||
+		rc == -ENOMEM) &&
 	       want / 2 >= min)
 		want /= 2;
 	if (rc) {
@@ -425,6 +436,58 @@ int grow(heap *h, uint64_t need)
 	return 0;
 }
 
+namespace {
+
+/* Free blocks among those bitmap word w names: free by the volatile map
+ * (vfree, xfree) or by the durable bit, and not held by a transaction. */
+uint64_t free_word(const vpage *pg, unsigned w)
+{
+	constexpr auto r = std::memory_order_relaxed;
+	uint64_t f = bits_hint(pg->seg->h, pg)
+			     ? pg->vfree[w].load(r) | pg->xfree[w].load(r)
+			     : ~pg->bits[w].load(r);
+	return f & ~pg->vheld[w].load(r);
+}
+
+/* Whether no allocated block of small page pg overlaps [off, off+n). */
+bool small_range_free(const vpage *pg, uint64_t off, uint64_t n)
+{
+	uint64_t b0 = off / pg->bsize, b1 = (off + n - 1) / pg->bsize;
+	if (b1 >= pg->cap)
+		b1 = pg->cap - 1;
+	for (uint64_t b = b0; b <= b1; b = (b | 63) + 1) {
+		uint64_t hi = b1 - (b & ~63ull) < 63 ? b1 % 64 : 63;
+		uint64_t m = (~0ull >> (63 - hi)) & (~0ull << (b % 64));
+		if (m & ~free_word(pg, (unsigned)(b / 64)))
+			return false;
+	}
+	return true;
+}
+
+/* fork (scm::device::set_holes): whether the OS page at p holds no block
+ * a fork child may read.  Lock-free: the page map never moves, and a block
+ * allocated while fork copies races with the fork like any store. */
+bool unused_at(void *ctx, const char *p)
+{
+	vpage *pg = page_of((heap *)ctx, (uintptr_t)p);
+	if (!pg)
+		return false; /* a segment's header pages */
+	segment *s = pg->seg;
+	uint64_t i = (uint64_t)(pg - s->pages.data());
+	if (__atomic_load_n(&s->freemap[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1)
+		return true;
+	uint16_t cls = __atomic_load_n(&pg->cls, __ATOMIC_RELAXED);
+	if (cls == kFree || cls == kLarge || cls == kCont)
+		return false; /* being formatted, or one large block */
+	uint64_t off = (uint64_t)(p - pg->start);
+	if (!pg->bsize || !pg->cap)
+		return false; /* being formatted */
+	return off >= (uint64_t)pg->cap * pg->bsize ||
+	       small_range_free(pg, off, scm::kHoleGrain);
+}
+
+} // namespace
+
 int attach(mnemo_pool *p)
 {
 	auto *h = new heap;
@@ -432,7 +495,7 @@ int attach(mnemo_pool *p)
 	h->id = g_next_id++;
 	p->heap = h;
 	h->base_page = (uintptr_t)p->base >> 16;
-	h->map.assign((p->hdr.size >> 16) / kMapLeaf + 2, nullptr);
+	h->map.assign((p->max >> 16) / kMapLeaf + 2, nullptr); /* window */
 	int gc, rc = config_gc(&gc);
 	h->vmap = gc != 0; /* the collection is what rebuilds its bits */
 	if (rc == 0 && getenv("MNEMO_HEAP_MAX"))
@@ -470,6 +533,7 @@ int attach(mnemo_pool *p)
 		set_state(s0, h->vmap ? layout::kHeapOpenVolatile
 				      : layout::kHeapOpen);
 	heap_register(h);
+	p->dev->set_holes(unused_at, h);
 	h->recovery_ns = (uint64_t)std::chrono::duration_cast<
 		std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
 		.count();
@@ -499,6 +563,7 @@ void detach(mnemo_pool *p)
 
 void destroy(heap *h)
 {
+	h->pool->dev->set_holes(nullptr, nullptr);
 	heap_unregister(h);
 	for (segment *s : h->segs)
 		delete s;

@@ -1,6 +1,6 @@
 /*
- * alias.cc -- second mappings of pool pages ("aliases"), and what a fork
- * child does to every mapping of a pool.
+ * alias.cc -- second mappings of pool pages ("aliases"), and their fork
+ * snapshots (see fork.cc).
  *
  * An alias maps pages of a region at another address too, e.g. over the
  * `mnemo_persistent` section of a loaded ELF object, so that the object's
@@ -41,6 +41,7 @@ struct alias {
 	std::atomic<intptr_t> delta{0};
 	device *dev = nullptr; /* under g_alias_mu */
 	uint64_t off = 0;
+	char *snap = nullptr; /* fork: prepare's copy of [lo, hi) */
 };
 
 constexpr int kMaxAliases = 256;
@@ -118,40 +119,6 @@ int device::map_at(void *at, uint64_t off, size_t len)
 		return 0;
 	return fail(errno, "cannot map %zu pool bytes at %p: %s", len, at,
 		    strerror(errno));
-}
-
-/* A new open file description of fd's file, read-only: private mappings
- * made from it do not hold the pool's lock (flock belongs to the
- * description, and a mapping keeps its description alive). */
-static int reopen_unlocked(int fd)
-{
-	char proc[64];
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	return open(proc, O_RDONLY | O_CLOEXEC);
-}
-
-/* Map [p, p+n) privately from fd at off; if that fails, make it
- * inaccessible: a fork child must crash rather than write the pool. */
-static void remap_private(void *p, size_t n, int fd, uint64_t off)
-{
-	if (fd < 0 || mmap(p, n, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_FIXED, fd, (off_t)off) != p)
-		mprotect(p, n, PROT_NONE);
-}
-
-void device::make_private()
-{
-	struct stat st;
-	int fd = reopen_unlocked(fd_);
-	size_t n = window_;
-	/* A regular file may be shorter than the window; a device DAX
-	 * node reports size 0 and spans it. */
-	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0 &&
-	    (size_t)st.st_size < n)
-		n = (size_t)st.st_size;
-	remap_private(base_, n, fd, 0);
-	if (fd >= 0)
-		close(fd);
 }
 
 int alias_map(device *d, void *at, uint64_t off, size_t len)
@@ -235,35 +202,44 @@ void alias_forget_device(const device *d)
 	}
 }
 
-/*
- * fork: every window and alias of the child becomes a private mapping and
- * the child drops its reference to the pool locks (the lock fd is replaced
- * by /dev/null), so nothing it writes reaches a pool and the parent stays
- * the only writer.  Pages the child has not written may still show the
- * parent's later stores (MAP_PRIVATE): a private view, not a snapshot.  Runs in the child, single-threaded, before
- * fork() returns there; it must not take locks another thread may hold.
- */
-void make_all_private(device **windows, int n)
+/* Copy every alias of a shared window; the table stays locked until
+ * alias_snap_parent or alias_snap_child (fork.cc's prepare). */
+void alias_snap_prepare()
 {
-	for (int i = 0; i < n; i++)
-		if (windows[i])
-			windows[i]->make_private();
-	for (int i = 0; i < g_high.load(std::memory_order_relaxed); i++) {
+	g_alias_mu.lock();
+	for (int i = 0; i < g_high.load(); i++) {
 		alias &e = g_aliases[i];
 		uintptr_t lo = e.lo.load(), hi = e.hi.load();
-		if (!hi || !e.dev)
-			continue;
-		int fd = reopen_unlocked(e.dev->fd());
-		remap_private((void *)lo, hi - lo, fd, e.off);
-		if (fd >= 0)
-			close(fd);
+		if (hi && e.dev && e.dev->shared_window())
+			e.snap = snap_copy((const char *)lo, hi - lo);
 	}
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	for (int i = 0; i < n && null >= 0; i++)
-		if (windows[i] && windows[i]->fd() >= 0)
-			dup3(null, windows[i]->fd(), O_CLOEXEC);
-	if (null >= 0)
-		close(null);
+}
+
+void alias_snap_parent()
+{
+	for (int i = 0; i < g_high.load(); i++) {
+		alias &e = g_aliases[i];
+		if (e.snap)
+			munmap(e.snap, e.hi.load() - e.lo.load());
+		e.snap = nullptr;
+	}
+	g_alias_mu.unlock();
+}
+
+/* The child: each copy replaces its alias; an alias without one (no
+ * memory for it) maps the file privately, a view rather than a snapshot. */
+void alias_snap_child()
+{
+	for (int i = 0; i < g_high.load(); i++) {
+		alias &e = g_aliases[i];
+		uintptr_t lo = e.lo.load(), hi = e.hi.load();
+		if (!hi || !e.dev || !e.dev->shared_window())
+			continue;
+		if (!e.snap || !snap_move(e.snap, (char *)lo, hi - lo))
+			e.dev->remap_file_private((void *)lo, hi - lo, e.off);
+		e.snap = nullptr;
+	}
+	g_alias_mu.unlock();
 }
 
 } // namespace mnemo::scm

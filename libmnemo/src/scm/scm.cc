@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <pthread.h>
 #include <unistd.h>
 
 #include "../error.h"
@@ -25,7 +24,6 @@ namespace {
  * unregistered before it is destroyed, and flushing into a window while
  * another thread closes its pool is a caller bug.
  */
-constexpr int kMaxWindows = 64;
 device *g_windows[kMaxWindows];
 std::mutex g_reg_mu;
 
@@ -94,6 +92,21 @@ void unregister_window(device *d)
 			__atomic_store_n(&w, nullptr, __ATOMIC_RELEASE);
 }
 
+int windows_lock(device **out, int max)
+{
+	g_reg_mu.lock();
+	int n = 0;
+	for (device *w : g_windows)
+		if (w && n < max)
+			out[n++] = w;
+	return n;
+}
+
+void windows_unlock()
+{
+	g_reg_mu.unlock();
+}
+
 int config_from(unsigned flags, config *cfg, bool *autodetect)
 {
 	unsigned b = flags & MNEMO_BACKEND_MASK;
@@ -146,18 +159,6 @@ int open_device(int fd, const config &cfg, void *base, size_t window,
 	}
 	return rc;
 }
-
-namespace {
-void fork_child()
-{
-	make_all_private(g_windows, kMaxWindows);
-}
-
-__attribute__((constructor)) void register_fork_handler()
-{
-	pthread_atfork(nullptr, nullptr, fork_child);
-}
-} // namespace
 
 void device::stream(void *dst, const piece *v, unsigned k)
 {

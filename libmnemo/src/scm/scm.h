@@ -24,12 +24,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 
 namespace mnemo::scm {
 
 inline constexpr size_t kLine = 64;
 inline constexpr size_t kPage = 4096;
+inline constexpr size_t kHoleGrain = kPage; /* device::set_holes */
 
 enum class kind { file, dax, sim, kmod };
 
@@ -55,11 +58,12 @@ class device {
 public:
 	virtual ~device() = default;
 	/* pre: off and len are page multiples, [off, off+len) lies inside the
-	 * window and is not mapped.  Maps the file range at base + off. */
-	virtual int map(uint64_t off, size_t len) = 0;
+	 * window and is not mapped.  Maps the file range at base + off (the
+	 * backend's map_range) and records it for fork snapshots. */
+	int map(uint64_t off, size_t len);
 	/* pre: [off, off+len) was mapped by map().  Leaves it reserved and
 	 * inaccessible. */
-	virtual int unmap(uint64_t off, size_t len) = 0;
+	int unmap(uint64_t off, size_t len);
 	/* Write back the lines of [p, p+n); pre: inside this device's window. */
 	virtual void flush(const void *p, size_t n) = 0;
 	/* Write the k pieces one after another from dst and start their
@@ -76,19 +80,65 @@ public:
 	 * the file range a second time at `at`, replacing what is mapped
 	 * there, with the same durability as the window (alias.cc). */
 	virtual int map_at(void *at, uint64_t off, size_t len);
-	/* In a fork child: make every page of the window a private copy, so
-	 * that nothing the child writes reaches the pool file. */
-	virtual void make_private();
+	/* The pool file has grown to size bytes (pre: within the window, the
+	 * file extended).  0, or a failure (the pool then keeps its size). */
+	virtual int grow(uint64_t size) { (void)size; return 0; }
+	/* Whether the pool must survive power loss (dax, kmod, file with
+	 * durability=power), so file metadata (a new size) needs fdatasync;
+	 * else what the page cache survives is enough. */
+	virtual bool power_safe() const { return true; }
+
+	/* ---- fork (fork.cc) ---- */
+	/* Whether fork() would share the window with the child (a MAP_SHARED
+	 * mapping); false where the kernel copies it on write already (the
+	 * sim backend's cache view, a fork child's snapshot). */
+	virtual bool shared_window() const { return !snapshot_; }
+	/* prepare: copy the mapped part of the window into anonymous memory
+	 * (snap_); false if that memory cannot be had. */
+	bool snap_prepare();
+	/* parent: drop the parent's reference to the copy. */
+	void snap_parent();
+	/* child: move the copy over the window (or, if there is none, map the
+	 * file privately: a view, not a snapshot), and never write the pool
+	 * file again. */
+	virtual void snap_child();
+	/* The layer that knows which pages hold no data (the heap) tells
+	 * fork what it need not copy: f(ctx, p) is true if the kHoleGrain
+	 * bytes at p (kHoleGrain-aligned) hold nothing a child may read.  f
+	 * runs in fork's prepare with map_mu held: it takes no lock. */
+	using hole_fn = bool (*)(void *ctx, const char *p);
+	void set_holes(hole_fn f, void *ctx);
+	/* Whether this is a fork child's snapshot: nothing reaches the file,
+	 * and map() fails. */
+	bool snapshot() const { return snapshot_; }
+	/* The fallback of snap_child: [p, p+n) mapped privately from file
+	 * offset off through a new description of the file, which holds no
+	 * lock (flock belongs to a description, and a mapping keeps its
+	 * description alive); inaccessible if even that fails. */
+	void remap_file_private(void *p, size_t n, uint64_t off);
 
 	char *base() const { return base_; }
 	size_t window() const { return window_; }
 	int fd() const { return fd_; }
+	/* Guards mapped_; fork's prepare holds it until the child and parent
+	 * handlers release it, so the copy sees a stable set of ranges. */
+	std::mutex map_mu;
 
 protected:
+	virtual int map_range(uint64_t off, size_t len) = 0;
+	void snap_range(uint64_t off, size_t len);
+	virtual int unmap_range(uint64_t off, size_t len) = 0;
+
 	char *base_ = nullptr;
 	size_t window_ = 0;
 	int fd_ = -1;       /* the pool file (owned by the pool) */
 	int map_flags_ = 0; /* extra mmap flags of shared mappings */
+	std::map<uint64_t, size_t> mapped_; /* window ranges, by offset */
+	bool snapshot_ = false;
+	hole_fn holes_ = nullptr; /* under map_mu */
+	void *holes_ctx_ = nullptr;
+	char *snap_ = nullptr; /* prepare's copy of [snap_lo_, +snap_len_) */
+	uint64_t snap_lo_ = 0, snap_len_ = 0;
 };
 
 /*
@@ -150,8 +200,13 @@ void sim_drain_thread();
 int take_io_error();
 
 /* ---- registry of open windows (scm.cc) ---- */
+inline constexpr int kMaxWindows = 64; /* pools open in one process */
 bool register_window(device *d); /* false: table full */
 void unregister_window(device *d);
+/* fork.cc: lock the registry and list the open windows (at most max);
+ * windows_unlock() releases it. */
+int windows_lock(device **out, int max);
+void windows_unlock();
 
 /* ---- aliases (alias.cc): second mappings of pool pages ---- */
 /* Map [off, off+len) of d's file at `at` too, and register the alias so
@@ -164,8 +219,17 @@ int alias_forget(void *at);
 bool alias_into(const device *d, uint64_t off, size_t len);
 /* Forget every alias into d's window (close). */
 void alias_forget_device(const device *d);
-/* fork child: every window and alias private, pool locks released. */
-void make_all_private(device **windows, int n);
+/* fork (fork.cc): prepare copies each alias of a shared window
+ * (alias_snap_prepare, with the alias table locked until parent or child),
+ * the child moves the copies in place (alias_snap_child). */
+void alias_snap_prepare();
+/* fork.cc: [p, p+n) copied into new anonymous memory (nullptr if there is
+ * none to be had), and such a copy moved over dst (false if it could not
+ * be: the copy is then unmapped). */
+char *snap_copy(const char *p, size_t n);
+bool snap_move(char *copy, char *dst, size_t n);
+void alias_snap_parent();
+void alias_snap_child();
 
 extern int g_naliases; /* registered aliases; read without a lock */
 uintptr_t canon_slow(uintptr_t a);

@@ -48,8 +48,8 @@ public:
 		P->vm_reservation_delete(&rsv_);
 		P->source_delete(&src_);
 	}
-	int map(uint64_t off, size_t len) override;
-	int unmap(uint64_t off, size_t len) override
+	int map_range(uint64_t off, size_t len) override;
+	int unmap_range(uint64_t off, size_t len) override
 	{
 		auto it = maps_.find(off);
 		if (it == maps_.end() || P->map_get_size(it->second) != len)
@@ -84,7 +84,7 @@ private:
 	bool byte_granular_ = false;
 };
 
-int dax_device::map(uint64_t off, size_t len)
+int dax_device::map_range(uint64_t off, size_t len)
 {
 	pmem2_config *cfg;
 	int rc = P->config_new(&cfg);

@@ -65,7 +65,7 @@ public:
 			__atomic_store_n(&g_io_error, errno, __ATOMIC_RELAXED);
 		munmap(base_, window_);
 	}
-	int map(uint64_t off, size_t len) override
+	int map_range(uint64_t off, size_t len) override
 	{
 		void *want = base_ + off;
 		void *p = mmap(want, len, PROT_READ | PROT_WRITE,
@@ -75,7 +75,8 @@ public:
 		return fail(errno, "mmap of %zu bytes at offset %llu failed: %s",
 			    len, (unsigned long long)off, strerror(errno));
 	}
-	int unmap(uint64_t off, size_t len) override
+	bool power_safe() const override { return power_; }
+	int unmap_range(uint64_t off, size_t len) override
 	{
 		return unreserve_to_none(base_ + off, len);
 	}

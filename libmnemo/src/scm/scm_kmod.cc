@@ -8,7 +8,7 @@
  * The region is named after the pool file's device, inode and birth time,
  * created on first open with MNEMO_CREATE_KEEP (pages not yet in SCM are
  * read from the file) and found again by later opens.  Pages in SCM are
- * the truth; closing the pool (and fork, see make_private) writes them to
+ * the truth; closing the pool writes them to
  * the file with MNEMO_IOC_SYNC, so that after a clean close the file is a
  * complete image any backend can open.  Flushes are CPU flushes: SCM is
  * persistent memory (or the module's RAM, see mnemo.ko(4)).
@@ -54,11 +54,11 @@ public:
 			     "close: %s", strerror(errno));
 		close(kfd_);
 	}
-	int map(uint64_t off, size_t len) override
+	int map_range(uint64_t off, size_t len) override
 	{
 		return map_at(base_ + off, off, len);
 	}
-	int unmap(uint64_t off, size_t len) override
+	int unmap_range(uint64_t off, size_t len) override
 	{
 		return unreserve_to_none(base_ + off, len);
 	}
@@ -68,8 +68,14 @@ public:
 		nt_stream(dst, v, k);
 	}
 	const char *name() const override { return "kmod"; }
+	int grow(uint64_t size) override
+	{
+		return fail(ENOTSUP, "the kmod backend cannot grow a pool yet "
+			    "(its region in mnemo.ko has %llu bytes; %llu "
+			    "asked): use the file or dax backend",
+			    (unsigned long long)size_, (unsigned long long)size);
+	}
 	int map_at(void *at, uint64_t off, size_t len) override;
-	void make_private() override;
 
 private:
 	int kfd_;	/* /dev/mnemo, bound to the pool's region */
@@ -90,14 +96,6 @@ int kmod_device::map_at(void *at, uint64_t off, size_t len)
 	return fail(errno, "kmod backend: mmap of %zu bytes at offset %llu "
 		    "failed: %s", len, (unsigned long long)off,
 		    strerror(errno));
-}
-
-/* fork child: bring the pool file up to date, then map it privately
- * (windows here, aliases in make_all_private) like the file backend. */
-void kmod_device::make_private()
-{
-	ioctl(kfd_, MNEMO_IOC_SYNC);
-	device::make_private();
 }
 
 /* "pool-<dev>-<ino>-<birth time>" of the pool file. */

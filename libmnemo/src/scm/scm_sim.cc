@@ -78,7 +78,7 @@ public:
 		window_ = window;
 	}
 	~sim_device() override;
-	int map(uint64_t off, size_t len) override
+	int map_range(uint64_t off, size_t len) override
 	{
 		void *want = base_ + off;
 		void *p = mmap(want, len, PROT_READ | PROT_WRITE,
@@ -86,12 +86,10 @@ public:
 		if (p != want)
 			return fail(errno, "sim mmap failed: %s",
 				    strerror(errno));
-		mapped_[off] = len;
 		return 0;
 	}
-	int unmap(uint64_t off, size_t len) override
+	int unmap_range(uint64_t off, size_t len) override
 	{
-		mapped_.erase(off);
 		return unreserve_to_none(base_ + off, len);
 	}
 	void flush(const void *p, size_t n) override;
@@ -101,11 +99,28 @@ public:
 		return fail(ENOTSUP, "the sim backend cannot map pool pages "
 			    "at a second address; use the file or dax backend");
 	}
-	void make_private() override
+	bool power_safe() const override { return false; }
+	/* The durable image covers the whole file. */
+	int grow(uint64_t size) override
 	{
-		/* The window is private already; the durable image too now. */
-		mmap(durable_, size_, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_FIXED, fd_, 0);
+		std::lock_guard<std::mutex> g(g_sim_mu);
+		void *d = mremap(durable_, size_, size, MREMAP_MAYMOVE);
+		if (d == MAP_FAILED)
+			return fail(errno, "sim: cannot grow the durable image "
+				    "to %llu bytes: %s",
+				    (unsigned long long)size, strerror(errno));
+		durable_ = (char *)d;
+		size_ = size;
+		return 0;
+	}
+	/* The cache view is private: fork copies it on write. */
+	bool shared_window() const override { return false; }
+	void snap_child() override
+	{
+		/* The child's fences must not reach the file: its durable
+		 * image becomes private too (a view, as no test needs more). */
+		remap_file_private(durable_, size_, 0);
+		snapshot_ = true;
 	}
 
 	void commit(const pending_line &l)
@@ -120,7 +135,6 @@ public:
 private:
 	char *durable_;
 	size_t size_;
-	std::map<uint64_t, size_t> mapped_; /* cache-view ranges, by offset */
 };
 
 sim_device::~sim_device()

@@ -618,7 +618,7 @@ int heap_pool(desc *d, mnemo_pool *p)
 			    d->pool->path.c_str(), p->path.c_str());
 	d->pool = p;
 	d->pool_lo = (uintptr_t)p->base;
-	d->pool_hi = d->pool_lo + p->hdr.size;
+	d->pool_hi = d->pool_lo + p->max; /* the window */
 	return 0;
 }
 

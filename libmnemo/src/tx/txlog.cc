@@ -14,10 +14,14 @@
  * one without the floor would be wrong: an older record left in one log
  * could be replayed over a newer one already dropped from another.
  *
+ * A record up to the documented limit always gets room, wherever the
+ * log's ring stands: see "Room for a record" below.
+ *
  * Locking: pool_state::mu guards log ownership and creation; each log's mu
  * is held by its owner while appending and by a pass while reading or
- * truncating it; pass_mu serialises passes.  Order: pass_mu, then one log
- * mu at a time; mu is never held with a log mu.
+ * truncating it; pass_mu serialises passes and rewinds (the truncations).
+ * Order: pass_mu, then one log mu at a time; mu is never held with a log
+ * mu.
  */
 #include <algorithm>
 #include <cerrno>
@@ -248,10 +252,33 @@ int log_size(mnemo_pool *p, uint64_t *out)
 		if (v < 8192)
 			return fail(EINVAL, "MNEMO_TX_LOG_SIZE=%s: at least 8K",
 				    s);
-	} else if (v > p->hdr.size / 16) {
-		v = std::max<uint64_t>(p->hdr.size / 16, 8192);
+	} else if (v > p->size.load() / 16) {
+		v = std::max<uint64_t>(p->size.load() / 16, 8192);
 	}
 	*out = v;
+	return 0;
+}
+
+/* Create log i (and the metadata region if it is missing); a failure
+ * names what could not be created: usually the pool has no room.
+ * pre: ps->mu held. */
+int create_log(mnemo_pool *p, unsigned i, const char *whose)
+{
+	pool_state *ps = p->tx;
+	int rc = ps->meta ? 0 : open_meta(p, ps, true);
+	if (rc) {
+		std::string why = mnemo_errormsg(); /* fail() overwrites it */
+		return fail(-rc, "pool %s: cannot create its transaction "
+			    "metadata region (one page): %s", p->path.c_str(),
+			    why.c_str());
+	}
+	if ((rc = open_log(p, ps->logs[i], i, true))) {
+		std::string why = mnemo_errormsg();
+		return fail(-rc, "pool %s: cannot create %s transaction log of "
+			    "%llu bytes (MNEMO_TX_LOG_SIZE): %s",
+			    p->path.c_str(), whose,
+			    (unsigned long long)ps->log_bytes, why.c_str());
+	}
 	return 0;
 }
 
@@ -286,9 +313,7 @@ int claim_log(desc *d, log_slot **out)
 			return fail(EBUSY, "all %u transaction logs of pool %s "
 				    "are in use by other threads",
 				    layout::kTxLogs, d->pool->path.c_str());
-		int rc = ps->meta ? 0 : open_meta(d->pool, ps, true);
-		if (rc == 0)
-			rc = open_log(d->pool, ps->logs[free_i], free_i, true);
+		int rc = create_log(d->pool, free_i, "this thread's");
 		if (rc)
 			return rc;
 		idle = &ps->logs[free_i];
@@ -409,7 +434,7 @@ int reg_add(mnemo_pool *p)
 		if (r.pool.load())
 			continue;
 		r.lo.store((uintptr_t)p->base);
-		r.hi.store((uintptr_t)p->base + p->hdr.size);
+		r.hi.store((uintptr_t)p->base + p->max); /* the window */
 		r.pool.store(p);
 		return 0;
 	}
@@ -480,6 +505,18 @@ void protect(mnemo_pool *p, uint64_t lo, uint64_t hi)
 	add_own(p->tx, lo, hi);
 }
 
+int reserve_log(mnemo_pool *p)
+{
+	pool_state *ps = p->tx;
+	if (!ps)
+		return 0;
+	std::lock_guard<std::mutex> g(ps->mu);
+	for (const log_slot &s : ps->logs)
+		if (s.log)
+			return 0;
+	return create_log(p, 0, "the pool's first");
+}
+
 uint64_t floor_of(mnemo_pool *p)
 {
 	layout::tx_meta *m = p->tx ? p->tx->meta : nullptr;
@@ -535,7 +572,7 @@ mnemo_pool *pool_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi)
 bool writable(mnemo_pool *p, uintptr_t a, size_t n)
 {
 	uintptr_t lo = (uintptr_t)p->base + p->hdr.data_off;
-	uintptr_t hi = (uintptr_t)p->base + p->hdr.size;
+	uintptr_t hi = (uintptr_t)p->base + p->size.load();
 	if (a < lo || a > hi || n > hi - a)
 		return false;
 	pool_state *ps = p->tx;
@@ -553,17 +590,123 @@ size_t log_cap(const log_slot *s)
 	return (s->hi - s->lo - layout::kRawlRingOff) / 8;
 }
 
+namespace {
+
+/*
+ * Room for a record.  A RAWL record never straddles the ring's end, so in
+ * an empty log whose tail is r words before the end the largest record
+ * that fits is max(r, cap - r) words (header and checksum included), as
+ * little as cap / 2.  The documented limit, cap - 4 payload words, holds
+ * wherever the tail is: a record that does not fit (1) waits until passes
+ * have emptied its log, then (2) brings the tail to the ring's start (a
+ * "rewind"), where every record up to the limit fits.
+ *
+ * (1) ends: the log holds only finished commits of its owner, all with
+ * smaller wvs than the waiting one; what holds the watermark below them
+ * is commits of other threads that took their wv earlier and are still
+ * busy, and those never wait for a later one (the earliest of them can
+ * always empty its own log).  With one thread the first pass empties it.
+ *
+ * (2) appends a padding record and truncates it at once, up to twice (the
+ * RAWL has no call that moves an empty log's tail).  A padding record is
+ * a dead transaction record: its wv is 0, which no commit takes, so it is
+ * at or below every floor, and passes and recovery retire it like any
+ * other (the format is unchanged).  mnemo_rawl_space() gives max(r, cap -
+ * r) - 2 but not which side is larger: a padding of max(r, cap - r) words
+ * ends exactly at the ring's end if r is the larger; otherwise it wraps (a
+ * WRAP record over the r words, the padding after it) and ends r words
+ * before the end again, and a padding of r = cap - max(r, cap - r) words
+ * then ends there.  Each truncation is one fence; a crash anywhere leaves
+ * the log holding dead records at most.  Only records larger than half
+ * the log pay this, at most one ring of padding.
+ */
+
+/* d->rec into s's log, without its fence; -ENOSPC if it does not fit. */
+int put(desc *d, log_slot *s)
+{
+	std::lock_guard<std::mutex> g(s->mu);
+	int rc = rawl_put(s->log, d->rec.data(), d->rec.size());
+	d->log_space = mnemo_rawl_space(s->log);
+	return rc;
+}
+
+/* Append a padding record of `words` ring words (>= 3) and truncate it.
+ * pre: pass_mu and s->mu held; the log is empty. */
+int pad(log_slot *s, size_t words)
+{
+	std::vector<uint64_t> dead(words - 2, 0); /* wv 0, then zeros */
+	int rc = rawl_put(s->log, dead.data(), dead.size());
+	return rc ? rc : mnemo_rawl_truncate(s->log, SIZE_MAX);
+}
+
+/* Step (2) if s's log is empty: 0 once every record up to the limit fits,
+ * 1 if the log still holds records, or a negative code. */
+int rewind(pool_state *ps, log_slot *s)
+{
+	/* A pass counts the records it drops before truncating them: no
+	 * other truncation may come in between. */
+	std::lock_guard<std::mutex> pg(ps->pass_mu);
+	std::lock_guard<std::mutex> g(s->mu);
+	if (mnemo_rawl_count(s->log))
+		return 1;
+	/* A WRAP record whose record a crash lost may be left (recovery
+	 * truncates only logs with records): drop it. */
+	int rc = mnemo_rawl_truncate(s->log, SIZE_MAX);
+	size_t cap = log_cap(s);
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		size_t big = mnemo_rawl_space(s->log) + 2; /* max(r, cap - r) */
+		size_t words = i == 0 ? big : cap - big;
+		if (big >= cap || words < 3) /* at the start, or r <= 2 */
+			break;
+		rc = pad(s, words);
+	}
+	return rc;
+}
+
+/* d->rec into s's log (see above), without its fence. */
+int append(desc *d, log_slot *s)
+{
+	for (;;) {
+		int rc = put(d, s);
+		if (rc != -ENOSPC)
+			return rc;
+		if ((rc = pass(d->pool)) || (rc = put(d, s)) != -ENOSPC)
+			return rc;
+		if ((rc = rewind(d->pool->tx, s)) < 0)
+			return rc;
+		if (rc == 0) /* fits: log_commit checked the limit */
+			return put(d, s);
+		sched_yield(); /* (1): other threads' commits under way */
+	}
+}
+
+/* The limit of mnemo_tx_begin(3): a record of at most cap - 4 words fits
+ * in the log wherever its tail is (2 words for the record's header and
+ * checksum, 2 for a WRAP record or an implicit wrap at the ring's end). */
+int check_size(const desc *d, const log_slot *s)
+{
+	size_t limit = log_cap(s) - 4;
+	if (d->rec.size() <= limit)
+		return 0;
+	unsigned long long bytes = s->hi - s->lo;
+	return fail(ENOSPC, "a transaction record of %zu words does not fit "
+		    "this thread's transaction log of pool %s: a log of %llu "
+		    "bytes takes records of at most %zu words ((%llu - 128) / "
+		    "8 - 4); split the transaction, or raise MNEMO_TX_LOG_SIZE "
+		    "(it sizes logs when they are created)", d->rec.size(),
+		    d->pool->path.c_str(), bytes, limit, bytes);
+}
+
+} // namespace
+
 int log_commit(desc *d)
 {
 	log_slot *s = nullptr;
 	int rc = claim_log(d, &s);
+	if (rc == 0)
+		rc = check_size(d, s);
 	if (rc)
 		return rc;
-	size_t cap = log_cap(s);
-	if (d->rec.size() + 4 > cap)
-		return fail(ENOSPC, "transaction needs %zu log words; the log "
-			    "holds %zu (raise MNEMO_TX_LOG_SIZE)",
-			    d->rec.size() + 2, cap);
 	/* Before the record: settle() must wait for it from the moment it
 	 * may be live.  Raising last_wv for a record that never lands costs
 	 * settle() one pass. */
@@ -571,22 +714,7 @@ int log_commit(desc *d)
 	uint64_t v = l.load();
 	while (v < d->rec[0] && !l.compare_exchange_weak(v, d->rec[0]))
 		;
-	for (int tries = 0;; tries++) {
-		{
-			std::lock_guard<std::mutex> g(s->mu);
-			rc = rawl_put(s->log, d->rec.data(), d->rec.size());
-			d->log_space = mnemo_rawl_space(s->log);
-		}
-		if (rc != -ENOSPC)
-			break;
-		if (tries == 10000)
-			return fail(ENOSPC, "transaction log of pool %s stays "
-				    "full", d->pool->path.c_str());
-		if ((rc = pass(d->pool)))
-			return rc;
-		if (tries)
-			sched_yield();
-	}
+	rc = append(d, s);
 	/* The persist point.  After the unlock, which (a locked
 	 * instruction) already waits for the record's write-back, so the
 	 * fence costs little more; no locked instruction follows it until

@@ -26,6 +26,11 @@ int drain(mnemo_pool *p);
 
 /* Transactions must not write [lo, hi) of p (library metadata). */
 void protect(mnemo_pool *p, uint64_t lo, uint64_t hi);
+/* Create the pool's first transaction log (and the metadata region) if
+ * it has none, so that space taken later for good (heap segments, which
+ * are never returned) cannot starve every thread's commits; see
+ * heap::grow().  0, or the creation's code with a message naming it. */
+int reserve_log(mnemo_pool *p);
 /* Every record with wv <= the result is durable in place. */
 uint64_t floor_of(mnemo_pool *p);
 
@@ -45,7 +50,10 @@ mnemo_pool *pool_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 bool writable(mnemo_pool *p, uintptr_t a, size_t n);
 
 /* Make d->rec (built by the engine) durable in d's log of d->pool: one
- * fence.  Runs truncation when the log is full. */
+ * fence.  A record that does not fit runs passes, waits for commits of
+ * other threads under way and then rewinds the log (txlog.cc, "Room for
+ * a record"): only a record above the limit of mnemo_tx_begin(3) fails,
+ * with ENOSPC. */
 int log_commit(desc *d);
 /* After write-back: truncation when the log is half full. */
 void log_done(desc *d);
