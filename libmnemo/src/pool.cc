@@ -167,6 +167,15 @@ int read_header(int fd, const char *path, layout::pool_header *h,
 	return header_check(h, *file_size, path);
 }
 
+/* A window that fits in `room` bytes even as libpmem2 reserves it: it
+ * maps ALIGN_UP(w, a) + a bytes for a window of w (a = 2 MiB, or 1 GiB
+ * from 2 GiB on; scm_dax.cc), which would overlap what ends the room. */
+uint64_t room_for_pmem2(uint64_t room)
+{
+	uint64_t a = room >= (2ull << 30) ? 1ull << 30 : 2ull << 20;
+	return room > 2 * a ? (room - 2 * a) & ~(a - 1) : 0;
+}
+
 /* Open the backend `flags` and the environment ask for; "auto" is dax
  * when the file is on a DAX filesystem (open_dax probes it), else file. */
 int open_backend(mnemo_pool *p, unsigned flags)
@@ -182,6 +191,8 @@ int open_backend(mnemo_pool *p, unsigned flags)
 	 * pool or program another process placed there): the pool opens,
 	 * and may grow up to it. */
 	uint64_t room = addr_room(p->hdr.base, window);
+	if (room < window)
+		room = room_for_pmem2(room);
 	if (room >= p->size.load() && room < window)
 		p->max = window = room;
 	if (autodetect) {
