@@ -22,9 +22,7 @@
 #include <mutex>
 #include <pthread.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 #include "../error.h"
 #include "scm.h"
@@ -178,13 +176,8 @@ bool alias_into(const device *d, uint64_t off, size_t len)
  * the close). */
 static void copy_to_anon(void *p, size_t n)
 {
-	void *t = mmap(nullptr, n, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (t == MAP_FAILED)
-		return;
-	memcpy(t, p, n);
-	if (mremap(t, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, p) == MAP_FAILED)
-		munmap(t, n);
+	if (char *c = snap_copy((const char *)p, n)) /* fork.cc's copy */
+		snap_move(c, (char *)p, n);
 }
 
 /* The pool closes: its aliases stay readable and writable but become
