@@ -66,17 +66,25 @@ uint64_t rnd(desc *d)
 	return d->seed;
 }
 
-/* Randomised exponential backoff; yields early since threads often share
- * a core. */
+/* Randomised exponential backoff.  Randomised at every retry: threads
+ * that conflict in lockstep (each holding the stripe the other reads next)
+ * only fall out of step by chance, and sched_yield() alone returns at once
+ * when each has a core of its own. */
 void backoff(desc *d)
 {
 	unsigned r = d->retries < 10 ? d->retries : 10;
-	if (r >= 3) {
+	if (r >= 3)
 		sched_yield();
-		return;
-	}
 	for (uint64_t n = rnd(d) % (64u << r); n; n--)
 		__builtin_ia32_pause();
+}
+
+/* Remember that the lock word w of stripe s (held by another) made this
+ * attempt fail. */
+void contend(desc *d, size_t s, uint64_t w)
+{
+	d->contended = (uint32_t)s;
+	d->contended_word = w;
 }
 
 bool validate(desc *d)
@@ -206,8 +214,10 @@ int lock_stripe(desc *d, uintptr_t a)
 			w = l.load(std::memory_order_acquire);
 			continue;
 		}
-		if (w & 1)
+		if (w & 1) {
+			contend(d, s, w);
 			return -EAGAIN;
+		}
 		/* A newer version than the snapshot: any reads of this
 		 * stripe must still be valid, which extend() checks. */
 		if ((w >> 1) > d->rv && !extend(d))
@@ -234,14 +244,27 @@ int read_piece(desc *d, uintptr_t a, char *dst, size_t n)
 			sched_yield();
 			continue;
 		}
-		if (w1 & 1)
+		if (w1 & 1) {
+			contend(d, s, w1);
 			return -EAGAIN;
+		}
 		__builtin_memcpy(dst, (const void *)a, n);
 		std::atomic_thread_fence(std::memory_order_acquire);
 		if (l.load(std::memory_order_relaxed) != w1)
 			continue;
-		if ((w1 >> 1) > d->rv && !extend(d))
-			return -EAGAIN;
+		/* Newer than the snapshot: move the snapshot, then check the
+		 * stripe again.  A commit that wrote it after the copy with a
+		 * wv <= the new rv took its lock before extend() read the
+		 * clock, so the word has changed; without this check the stale
+		 * copy would enter rs as valid at rv, and a later write of the
+		 * stripe (validate() trusts stripes we hold) would commit an
+		 * update lost. */
+		if ((w1 >> 1) > d->rv) {
+			if (!extend(d))
+				return -EAGAIN;
+			if (l.load(std::memory_order_acquire) != w1)
+				continue;
+		}
 		if (d->rs.empty() || d->rs.back().stripe != s)
 			d->rs.push_back({(uint32_t)s, w1 >> 1});
 		return 0;
@@ -466,10 +489,20 @@ static void discard(desc *d, int err)
 
 namespace {
 
+/* After a conflict, with the attempt rolled back (no locks held): wait
+ * until the lock that stopped it changes hands, then back off.  Waiting
+ * holding locks would livelock two threads that each hold what the other
+ * needs; a waiter holds none, so every owner it waits for can finish. */
 void note_conflict(desc *d)
 {
 	d->aborts++;
 	d->retries++;
+	if (d->contended_word) {
+		std::atomic<uint64_t> &l = g_locks[d->contended];
+		while (l.load(std::memory_order_relaxed) == d->contended_word)
+			sched_yield();
+		d->contended_word = 0;
+	}
 	backoff(d);
 }
 
@@ -479,6 +512,8 @@ void note_conflict(desc *d)
 {
 	std::jmp_buf *jb = d->jb;
 	discard(d, 0);
+	if (err == -EAGAIN)
+		note_conflict(d);
 	if (d->m == mode::frame) {
 		d->jumped = true;
 		d->jump_err = err;
@@ -495,12 +530,13 @@ void note_conflict(desc *d)
 
 int fail_tx(desc *d, int err)
 {
-	if (err == -EAGAIN)
-		note_conflict(d);
 	if (d->m != mode::plain)
 		unwind(d, err);
-	if (d->status == 0)
+	if (d->status == 0) {
 		discard(d, err);
+		if (err == -EAGAIN)
+			note_conflict(d);
+	}
 	return err;
 }
 
@@ -536,9 +572,9 @@ int commit(desc *d)
 			rc = log_commit(d);
 		if (rc) {
 			d->busy.store(kIdle);
+			discard(d, 0); /* the caller decides what next */
 			if (rc == -EAGAIN)
 				note_conflict(d);
-			discard(d, 0); /* the caller decides what next */
 			return rc;
 		}
 		write_back(d, wv);

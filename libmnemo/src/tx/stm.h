@@ -102,6 +102,10 @@ struct desc {
 	int jump_err = 0;
 	bool jumped = false;
 	unsigned retries = 0;
+	/* The stripe whose lock made the last attempt fail, and the word
+	 * it held then (contended_word 0: none); see note_conflict(). */
+	uint32_t contended = 0;
+	uint64_t contended_word = 0;
 	uint64_t commits = 0, aborts = 0;
 	uint64_t seed;
 };
