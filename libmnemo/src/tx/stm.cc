@@ -325,23 +325,19 @@ int check_active(desc *d, const char *what)
 
 /* ---- commit ---- */
 
-/* f(offset, length) for each maximal run of written bytes of e. */
+/* f(offset, length) for each maximal run of written bytes of e, found a
+ * run at a time (count of trailing zeros and ones), not a bit at a time. */
 template <class F> void each_run(const wentry &e, F &&f)
 {
-	if (e.mask == kFullMask) {
-		f(0, kChunk);
-		return;
-	}
-	for (size_t b = 0; b < kChunk;) {
-		if (!(e.mask >> b & 1)) {
-			b++;
-			continue;
-		}
-		size_t k = b;
-		while (k < kChunk && (e.mask >> k & 1))
-			k++;
-		f(b, k - b);
-		b = k;
+	uint64_t m = e.mask;
+	while (m) {
+		unsigned b = (unsigned)__builtin_ctzll(m);
+		uint64_t ones = ~(m >> b); /* zeros where the run is */
+		unsigned k = ones ? (unsigned)__builtin_ctzll(ones) : 64 - b;
+		f(b, k);
+		if (b + k >= 64)
+			return;
+		m &= ~0ull << (b + k); /* runs above this one */
 	}
 }
 
