@@ -10,6 +10,12 @@
  *                                      open with MNEMO_BACKEND=kmod, expect
  *                                      BACKEND ("kmod", or "file" when
  *                                      /dev/mnemo is absent), verify
+ *   kmod_pool grow POOL MIB SEED       create POOL at 8 MiB (kmod), allocate
+ *                                      MIB heap blocks of 1 MiB, so that the
+ *                                      pool grows (MNEMO_IOC_RESIZE), mark
+ *                                      them, reopen and verify
+ *   kmod_pool growverify POOL MIB SEED BACKEND
+ *                                      verify the blocks with BACKEND
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -132,6 +138,77 @@ static int cmd_verify(const char *path, size_t pages, uint64_t seed,
 	return 0;
 }
 
+#define GROW_STRIDE (64u << 10) /* one marked word per 64 KiB */
+
+static void grow_check(mnemo_pool *p, size_t mib, uint64_t seed)
+{
+	uint64_t **ptrs;
+	size_t size;
+
+	CHECK(mnemo_region_find(p, "ptrs", (void **)&ptrs, &size) == 0 &&
+	      size >= mib * 8, "region ptrs");
+	for (size_t i = 0; i < mib; i++)
+		for (size_t j = 0; j < (1u << 20) / 8; j += GROW_STRIDE / 8)
+			CHECK(ptrs[i][j] == word(seed, i << 20 | j),
+			      "block %zu word %zu: %#llx", i, j,
+			      (unsigned long long)ptrs[i][j]);
+}
+
+static int cmd_grow(const char *path, size_t mib, uint64_t seed)
+{
+	mnemo_pool *p = NULL;
+	uint64_t **ptrs;
+
+	mnemo_pool_delete(path);
+	CHECK(mnemo_pool_create(path, 8u << 20, NULL, MNEMO_BACKEND_AUTO,
+				&p) == 0, "create %s", path);
+	CHECK(!strcmp(mnemo_pool_backend(p), "kmod"), "backend is %s",
+	      mnemo_pool_backend(p));
+	CHECK(mnemo_region_create(p, "ptrs", mib * 8, (void **)&ptrs) == 0,
+	      "region ptrs");
+	for (size_t i = 0; i < mib; i++) {
+		uint64_t *b = mnemo_heap_alloc(p, 1u << 20, 0, 0);
+		CHECK(b, "block %zu of 1 MiB (pool at %zu bytes)", i,
+		      mnemo_pool_size(p));
+		for (size_t j = 0; j < (1u << 20) / 8; j += GROW_STRIDE / 8) {
+			b[j] = word(seed, i << 20 | j);
+			mnemo_persist(&b[j], 8);
+		}
+		ptrs[i] = b;
+		mnemo_persist(&ptrs[i], 8);
+	}
+	size_t grown = mnemo_pool_size(p);
+	CHECK(grown > mib << 20, "pool is %zu bytes", grown);
+	CHECK(mnemo_pool_close(&p) == 0, "close");
+	CHECK(mnemo_pool_open(path, MNEMO_BACKEND_AUTO, &p) == 0, "reopen");
+	CHECK(!strcmp(mnemo_pool_backend(p), "kmod"), "backend is %s",
+	      mnemo_pool_backend(p));
+	CHECK(mnemo_pool_size(p) == grown, "reopened at %zu bytes, not %zu",
+	      mnemo_pool_size(p), grown);
+	grow_check(p, mib, seed);
+	CHECK(mnemo_pool_close(&p) == 0, "close");
+	printf("kmod_pool: %s: grew from 8 MiB to %zu MiB through the kmod "
+	       "backend; %zu blocks verified after reopening\n", path,
+	       grown >> 20, mib);
+	return 0;
+}
+
+static int cmd_grow_verify(const char *path, size_t mib, uint64_t seed,
+			   const char *backend)
+{
+	mnemo_pool *p = NULL;
+
+	CHECK(mnemo_pool_open(path, MNEMO_BACKEND_AUTO, &p) == 0, "open %s",
+	      path);
+	CHECK(!strcmp(mnemo_pool_backend(p), backend), "backend is %s, "
+	      "want %s", mnemo_pool_backend(p), backend);
+	grow_check(p, mib, seed);
+	CHECK(mnemo_pool_close(&p) == 0, "close");
+	printf("kmod_pool: %s: grown pool verified with the %s backend\n",
+	       path, backend);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -145,6 +222,12 @@ int main(int argc, char **argv)
 	if (argc == 6 && !strcmp(argv[1], "verify"))
 		return cmd_verify(argv[2], strtoul(argv[3], NULL, 0),
 				  strtoull(argv[4], NULL, 0), argv[5]);
+	if (argc == 5 && !strcmp(argv[1], "grow"))
+		return cmd_grow(argv[2], strtoul(argv[3], NULL, 0),
+				strtoull(argv[4], NULL, 0));
+	if (argc == 6 && !strcmp(argv[1], "growverify"))
+		return cmd_grow_verify(argv[2], strtoul(argv[3], NULL, 0),
+				       strtoull(argv[4], NULL, 0), argv[5]);
 	fprintf(stderr, "usage: see the comment at the top of kmod_pool.c\n");
 	return 2;
 }

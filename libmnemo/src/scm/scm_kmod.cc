@@ -36,9 +36,11 @@ namespace {
 
 class kmod_device final : public device {
 public:
-	kmod_device(int fd, int kfd, uint64_t size, void *base, size_t window)
+	kmod_device(int fd, int kfd, const char *region, uint64_t size,
+		    void *base, size_t window)
 		: kfd_(kfd), size_(size)
 	{
+		snprintf(region_, sizeof(region_), "%s", region);
 		fd_ = fd;
 		base_ = (char *)base;
 		window_ = window;
@@ -68,19 +70,43 @@ public:
 		nt_stream(dst, v, k);
 	}
 	const char *name() const override { return "kmod"; }
-	int grow(uint64_t size) override
-	{
-		return fail(ENOTSUP, "the kmod backend cannot grow a pool yet "
-			    "(its region in mnemo.ko has %llu bytes; %llu "
-			    "asked): use the file or dax backend",
-			    (unsigned long long)size_, (unsigned long long)size);
-	}
+	int grow(uint64_t size) override;
 	int map_at(void *at, uint64_t off, size_t len) override;
 
 private:
 	int kfd_;	/* /dev/mnemo, bound to the pool's region */
 	uint64_t size_; /* region size */
+	char region_[MNEMO_KNAME_MAX];
 };
+
+/* The region grows with MNEMO_IOC_RESIZE (one 8-byte store in the module's
+ * table: new pages read as zero).  The module cuts the pool file to the
+ * region's old size first, so that stale file data past it cannot
+ * reappear; the file is then allocated again up to the new size, so that
+ * a full disk fails here with ENOSPC rather than when the module evicts a
+ * page there.  A crash after the resize leaves a region larger than the
+ * pool's recorded size, which the pool never maps. */
+int kmod_device::grow(uint64_t size)
+{
+	if (size <= size_)
+		return 0;
+	struct mnemo_kresize rs;
+	memset(&rs, 0, sizeof(rs));
+	snprintf(rs.name, sizeof(rs.name), "%s", region_);
+	rs.size = size;
+	if (ioctl(kfd_, MNEMO_IOC_RESIZE, &rs) != 0)
+		return fail(errno, "kmod backend: growing region %s from %llu "
+			    "to %llu bytes: %s", region_,
+			    (unsigned long long)size_, (unsigned long long)size,
+			    strerror(errno));
+	size_ = size;
+	int rc = posix_fallocate(fd_, 0, (off_t)size);
+	if (rc)
+		return fail(rc, "kmod backend: allocating the pool file to "
+			    "%llu bytes: %s", (unsigned long long)size,
+			    strerror(rc));
+	return 0;
+}
 
 int kmod_device::map_at(void *at, uint64_t off, size_t len)
 {
@@ -141,13 +167,15 @@ int create_region(int kfd, int fd, const char *name, uint64_t size)
 		    strerror(errno));
 }
 
-/* Bind kfd to the pool's region, creating it on first use. */
-int bind_region(int kfd, int fd, uint64_t *size)
+/* Bind kfd to the pool's region (named in name[MNEMO_KNAME_MAX]),
+ * creating it on first use. */
+int bind_region(int kfd, int fd, char *name, uint64_t *size)
 {
 	struct mnemo_kopen o;
 	uint64_t file_size = 0;
 	memset(&o, 0, sizeof(o));
 	int rc = region_name(fd, o.name, sizeof(o.name), &file_size);
+	memcpy(name, o.name, sizeof(o.name));
 	if (rc)
 		return rc;
 	o.flags = MNEMO_OPEN_WRITE;
@@ -173,15 +201,16 @@ int open_kmod(int fd, void *base, size_t window, std::unique_ptr<device> *out)
 	if (kfd < 0)
 		return fail(ENODEV, "kmod backend: /dev/mnemo: %s (mnemo.ko "
 			    "not loaded?)", strerror(errno));
-	uint64_t size;
-	int rc = bind_region(kfd, fd, &size);
+	uint64_t size = 0;
+	char name[MNEMO_KNAME_MAX] = "";
+	int rc = bind_region(kfd, fd, name, &size);
 	if (rc == 0)
 		rc = reserve(base, window);
 	if (rc) {
 		close(kfd);
 		return rc;
 	}
-	out->reset(new kmod_device(fd, kfd, size, base, window));
+	out->reset(new kmod_device(fd, kfd, name, size, base, window));
 	return 0;
 }
 
