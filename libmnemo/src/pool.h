@@ -134,6 +134,12 @@ void rawl_range(const mnemo_rawl *l, uint64_t *lo, uint64_t *hi);
  * scm::fence() is its persist point, so the caller may drop a lock first.
  * Until then a crash may or may not keep it. */
 int rawl_put(mnemo_rawl *l, const uint64_t *words, size_t n);
+/* Where the last record put ends: the position and sequence number a
+ * head just past it would have (for rawl_truncate_to). */
+void rawl_end(const mnemo_rawl *l, uint64_t *pos, uint64_t *seq);
+/* mnemo_rawl_truncate(l, n) for a caller that knows where the n-th
+ * record ends (from rawl_end after putting it): the ring is not read. */
+int rawl_truncate_to(mnemo_rawl *l, uint64_t pos, uint64_t seq, size_t n);
 
 /* grow.cc: make the pool at least `end` bytes (growing it by a
  * geometric step), or fail with a message naming the limit that stops

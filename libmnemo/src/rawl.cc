@@ -32,6 +32,7 @@ struct mnemo_rawl {
 	uint64_t *ring;
 	uint64_t cap; /* ring words */
 	uint64_t head, head_seq, tail, tail_seq, records;
+	uint64_t tail_idx; /* tail % cap: the append path divides by nothing */
 	int cur; /* index of the newest valid descriptor, -1 if none */
 };
 
@@ -101,6 +102,23 @@ int rec_step(const mnemo_rawl *l, uint64_t *pos, uint64_t *seq, bool *user,
 	return 0;
 }
 
+/* Durably move the head to pos (sequence seq), dropping `dropped` user
+ * records: the other descriptor copy is written, then becomes current. */
+void set_head(mnemo_rawl *l, uint64_t pos, uint64_t seq, uint64_t dropped)
+{
+	if (pos == l->head)
+		return;
+	rawl_desc *d = &l->desc[l->cur == 0 ? 1 : 0];
+	d->head = pos;
+	d->seq = seq;
+	d->checksum = desc_sum(d);
+	scm::persist(d, sizeof(*d));
+	l->cur = l->cur == 0 ? 1 : 0;
+	l->head = pos;
+	l->head_seq = seq;
+	l->records -= dropped;
+}
+
 void load_head(mnemo_rawl *l)
 {
 	l->cur = -1;
@@ -130,7 +148,24 @@ void find_tail(mnemo_rawl *l)
 		l->records += user;
 	}
 	l->tail = pos;
+	l->tail_idx = pos % l->cap;
 	l->tail_seq = seq;
+}
+
+/* Move the tail forward to pos, keeping tail_idx. */
+void set_tail(mnemo_rawl *l, uint64_t pos)
+{
+	l->tail_idx += pos - l->tail;
+	while (l->tail_idx >= l->cap)
+		l->tail_idx -= l->cap;
+	l->tail = pos;
+}
+
+/* implicit_skip at the tail. */
+uint64_t tail_skip(const mnemo_rawl *l)
+{
+	uint64_t room = l->cap - l->tail_idx;
+	return room < 2 ? room : 0;
 }
 
 /*
@@ -176,8 +211,8 @@ void write_rec(mnemo_rawl *l, uint64_t idx, uint64_t hdr, const uint64_t *w,
  * on failure. */
 int make_room(mnemo_rawl *l, uint64_t need)
 {
-	uint64_t tail = l->tail + implicit_skip(l, l->tail);
-	uint64_t idx = tail % l->cap, room = l->cap - idx;
+	uint64_t skip = tail_skip(l), tail = l->tail + skip;
+	uint64_t idx = skip ? 0 : l->tail_idx, room = l->cap - idx;
 	uint64_t waste = room < need ? room : 0;
 	if (need > l->cap)
 		return fail(EINVAL, "record of %llu words exceeds the log's "
@@ -188,7 +223,7 @@ int make_room(mnemo_rawl *l, uint64_t need)
 			    (unsigned long long)l->cap);
 	if (waste)
 		write_rec(l, idx, layout::kRawlWrap << 32, nullptr, 0);
-	l->tail = tail + waste;
+	set_tail(l, tail + waste);
 	return 0;
 }
 
@@ -264,8 +299,8 @@ int mnemo::rawl_put(mnemo_rawl *l, const uint64_t *words, size_t n)
 	int rc = make_room(l, n + 2);
 	if (rc)
 		return rc;
-	write_rec(l, l->tail % l->cap, n, words, n);
-	l->tail += n + 2;
+	write_rec(l, l->tail_idx, n, words, n);
+	set_tail(l, l->tail + n + 2);
 	l->records++;
 	return 0;
 }
@@ -300,17 +335,25 @@ API int mnemo_rawl_truncate(mnemo_rawl *l, size_t nrecords)
 			return rc;
 		dropped += user;
 	}
-	if (pos == l->head)
-		return 0;
-	rawl_desc *d = &l->desc[l->cur == 0 ? 1 : 0];
-	d->head = pos;
-	d->seq = seq;
-	d->checksum = desc_sum(d);
-	scm::persist(d, sizeof(*d));
-	l->cur = l->cur == 0 ? 1 : 0;
-	l->head = pos;
-	l->head_seq = seq;
-	l->records -= dropped;
+	set_head(l, pos, seq, dropped);
+	return 0;
+}
+
+void mnemo::rawl_end(const mnemo_rawl *l, uint64_t *pos, uint64_t *seq)
+{
+	*pos = l->tail;
+	*seq = l->tail_seq;
+}
+
+int mnemo::rawl_truncate_to(mnemo_rawl *l, uint64_t pos, uint64_t seq,
+			    size_t n)
+{
+	if (pos < l->head || pos > l->tail || n > l->records)
+		return fail(EINVAL, "log truncation to %llu lies outside "
+			    "[%llu, %llu]", (unsigned long long)pos,
+			    (unsigned long long)l->head,
+			    (unsigned long long)l->tail);
+	set_head(l, pos, seq, n);
 	return 0;
 }
 
@@ -329,11 +372,11 @@ API size_t mnemo_rawl_space(const mnemo_rawl *l)
 {
 	if (!l)
 		return 0;
-	uint64_t tail = l->tail + implicit_skip(l, l->tail);
+	uint64_t skip = tail_skip(l), tail = l->tail + skip;
 	if (tail - l->head >= l->cap) /* full; head may rest on a skip */
 		return 0;
 	uint64_t free = l->cap - (tail - l->head);
-	uint64_t room = l->cap - tail % l->cap;
+	uint64_t room = skip ? l->cap : l->cap - l->tail_idx;
 	uint64_t a = room < free ? room : free;
 	uint64_t b = free > room ? free - room : 0;
 	uint64_t best = a > b ? a : b;

@@ -42,11 +42,58 @@ namespace mnemo::tx {
 
 std::atomic<uint64_t> g_clock{0};
 
+/*
+ * What a pass must flush, kept beside the log so that passes never read
+ * the ring back (it is written with non-temporal stores: every read would
+ * miss).  One entry per record of the log, in the same order, each with
+ * the ranges its commit wrote in place.  Invariant (under the slot's mu):
+ * recs[rec_head..] are the log's records, and their ranges are
+ * ranges[range_head..] in order.  Recovery empties the logs at open, so
+ * every record at run time was appended through put() or pad().
+ */
+struct unflushed {
+	struct rec {
+		uint64_t wv;
+		size_t nranges;
+		uint64_t end, end_seq; /* rawl_end after the put */
+	};
+	struct range {
+		uint64_t addr, len;
+	};
+	std::vector<rec> recs;
+	std::vector<range> ranges;
+	size_t rec_head = 0, range_head = 0;
+
+	size_t size() const { return recs.size() - rec_head; }
+	void clear()
+	{
+		recs.clear();
+		ranges.clear();
+		rec_head = range_head = 0;
+	}
+	/* Forget the first n records (they left the log). */
+	void drop(size_t n)
+	{
+		for (size_t i = 0; i < n; i++)
+			range_head += recs[rec_head + i].nranges;
+		rec_head += n;
+		if (rec_head == recs.size()) {
+			clear();
+		} else if (rec_head > 1024 && rec_head * 2 > recs.size()) {
+			recs.erase(recs.begin(), recs.begin() + (long)rec_head);
+			ranges.erase(ranges.begin(),
+				     ranges.begin() + (long)range_head);
+			rec_head = range_head = 0;
+		}
+	}
+};
+
 struct log_slot {
 	mnemo_rawl *log = nullptr;
 	std::mutex mu;
 	desc *owner = nullptr;
 	uint64_t lo = 0, hi = 0; /* the log's region (rawl_range) */
+	unflushed pending;
 };
 
 struct pool_state {
@@ -134,28 +181,48 @@ uint64_t watermark()
 	return w;
 }
 
-void flush_record(const uint64_t *w, size_t n)
+/* Note record w[0..n) (just appended to s's log) in s->pending. */
+void note_record(log_slot *s, const uint64_t *w, size_t n)
 {
-	walk_entries(w, n, [](const entry_ref &e) {
-		scm::flush((const void *)e.addr, e.len);
+	unflushed &u = s->pending;
+	size_t first = u.ranges.size();
+	walk_entries(w, n, [&](const entry_ref &e) {
+		u.ranges.push_back({e.addr, e.len});
 		return true;
 	});
+	uint64_t end, seq;
+	rawl_end(s->log, &end, &seq);
+	u.recs.push_back({n ? w[0] : 0, u.ranges.size() - first, end, seq});
 }
 
-struct pass_walk {
-	uint64_t w, floor;
-	size_t drop;
-};
-
-int pass_cb(const uint64_t *w, size_t n, void *arg)
+/* Truncate s's first n records, which pending knows the end of.
+ * pre: s->mu held, 0 < n <= s->pending.size(). */
+int truncate_front(log_slot *s, size_t n)
 {
-	auto *pw = (pass_walk *)arg;
-	if (n == 0 || w[0] > pw->w)
-		return 1;
-	if (w[0] > pw->floor)
-		flush_record(w, n);
-	pw->drop++;
-	return 0;
+	const unflushed::rec &last = s->pending.recs[s->pending.rec_head + n - 1];
+	int rc = rawl_truncate_to(s->log, last.end, last.end_seq, n);
+	if (rc == 0)
+		s->pending.drop(n);
+	return rc;
+}
+
+/* Flush in place the ranges of s's records with wv <= w (those above the
+ * floor: the rest were flushed by an earlier pass); returns how many
+ * records that is.  pre: s->mu held. */
+size_t flush_upto(log_slot *s, uint64_t w, uint64_t floor)
+{
+	const unflushed &u = s->pending;
+	size_t n = 0, r = u.range_head;
+	for (size_t i = u.rec_head; i < u.recs.size() && u.recs[i].wv <= w;
+	     i++, n++) {
+		const unflushed::rec &rec = u.recs[i];
+		if (rec.wv > floor)
+			for (size_t k = r; k < r + rec.nranges; k++)
+				scm::flush((const void *)u.ranges[k].addr,
+					   u.ranges[k].len);
+		r += rec.nranges;
+	}
+	return n;
 }
 
 int raise_floor(pool_state *ps, uint64_t w)
@@ -178,9 +245,7 @@ int pass(mnemo_pool *p)
 		std::lock_guard<std::mutex> lg(s.mu);
 		if (!s.log)
 			continue;
-		pass_walk pw{w, floor, 0};
-		mnemo_rawl_foreach(s.log, pass_cb, &pw);
-		drop[i] = pw.drop;
+		drop[i] = flush_upto(&s, w, floor);
 	}
 	scm::fence();
 	raise_floor(ps, w);
@@ -189,7 +254,7 @@ int pass(mnemo_pool *p)
 		log_slot &s = ps->logs[i];
 		std::lock_guard<std::mutex> lg(s.mu);
 		if (drop[i] && rc == 0)
-			rc = mnemo_rawl_truncate(s.log, drop[i]);
+			rc = truncate_front(&s, drop[i]);
 	}
 	return rc;
 }
@@ -417,7 +482,7 @@ int recover(mnemo_pool *p, pool_state *ps)
 		if (s.log && mnemo_rawl_count(s.log) &&
 		    (rc = mnemo_rawl_truncate(s.log, SIZE_MAX)))
 			return rc;
-	return 0;
+	return 0; /* every log is empty, as its pending list */
 }
 
 void clock_at_least(uint64_t v)
@@ -626,6 +691,8 @@ int put(desc *d, log_slot *s)
 {
 	std::lock_guard<std::mutex> g(s->mu);
 	int rc = rawl_put(s->log, d->rec.data(), d->rec.size());
+	if (rc == 0)
+		note_record(s, d->rec.data(), d->rec.size());
 	d->log_space = mnemo_rawl_space(s->log);
 	return rc;
 }
@@ -636,7 +703,13 @@ int pad(log_slot *s, size_t words)
 {
 	std::vector<uint64_t> dead(words - 2, 0); /* wv 0, then zeros */
 	int rc = rawl_put(s->log, dead.data(), dead.size());
-	return rc ? rc : mnemo_rawl_truncate(s->log, SIZE_MAX);
+	if (rc)
+		return rc;
+	note_record(s, dead.data(), dead.size()); /* no ranges */
+	rc = mnemo_rawl_truncate(s->log, SIZE_MAX);
+	if (rc == 0)
+		s->pending.clear(); /* it was empty: pre of pad */
+	return rc;
 }
 
 /* Step (2) if s's log is empty: 0 once every record up to the limit fits,

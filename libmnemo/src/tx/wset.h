@@ -27,6 +27,9 @@ inline uint64_t byte_mask(size_t off, size_t n)
 }
 
 struct wentry {
+	/* Members are set by wset::insert; val is written before it is
+	 * read (mask says which bytes), so it is left uninitialised. */
+	wentry() noexcept {}
 	uint64_t addr;  /* kChunk-aligned */
 	uint64_t mask;
 	bool durable;   /* inside the transaction's pool: logged */
