@@ -357,8 +357,8 @@ void append_bytes(desc *d, run *r, uint64_t addr, const void *src, size_t n)
 		rec.push_back(0);
 	}
 	size_t need = r->hdr + 1 + (r->len + n + 7) / 8;
-	while (rec.size() < need)
-		rec.push_back(0);
+	if (rec.size() < need)
+		rec.resize(need); /* zeroes the last word's padding */
 	memcpy((char *)&rec[r->hdr + 1] + r->len, src, n);
 	r->len += n;
 	rec[r->hdr] = r->addr | r->len << 48;
