@@ -42,6 +42,7 @@ struct holder {
 		if (d) {
 			desc_unregister(d);
 			delete d;
+			d = nullptr; /* a later self() makes a new one */
 		}
 	}
 };
@@ -430,9 +431,9 @@ uint64_t take_wv(desc *d)
 
 } // namespace
 
-__thread desc *tl_desc;
+__thread desc *tl_desc __attribute__((tls_model("initial-exec")));
 
-desc *self()
+desc *self_create()
 {
 	if (!tl_holder.d) {
 		desc *d = new desc;

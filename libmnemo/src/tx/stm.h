@@ -110,12 +110,20 @@ struct desc {
 	uint64_t seed;
 };
 
-/* The calling thread's descriptor (created on first use). */
-desc *self();
-/* It, if self() ever created it: nullptr means no transaction is open.
- * (__thread: no dynamic initialisation, so no TLS wrapper call.) */
-extern __thread desc *tl_desc;
+/* The calling thread's descriptor, if self() created it: nullptr means no
+ * transaction is open.  (__thread: no dynamic initialisation, so no TLS
+ * wrapper call; initial-exec: no __tls_get_addr call from the .so.) */
+extern __thread desc *tl_desc __attribute__((tls_model("initial-exec")));
 inline desc *self_if() { return tl_desc; }
+/* Create the calling thread's descriptor. */
+desc *self_create();
+/* The calling thread's descriptor (created on first use): every API call
+ * starts here, so the common case is one TLS load. */
+inline desc *self()
+{
+	desc *d = tl_desc;
+	return d ? d : self_create();
+}
 
 /* Begin (or join) a transaction.  `jb` is the frame's jmp_buf (frame mode)
  * or nullptr. */
