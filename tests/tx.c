@@ -315,6 +315,62 @@ Test(tx, concurrent_transfers_keep_the_total)
 	mnemo_pool_close(&pool);
 }
 
+/* ---- transactions in exit destructors ---- */
+
+#define EXITERS 80 /* more threads than a pool has transaction logs (64) */
+static pthread_key_t g_exit_key;
+static uint64_t *g_exit;
+static int g_exit_fails;
+
+/* The test's own pthread-key destructor: a transaction while the thread
+ * exits (after its C++ thread_local destructors have run). */
+static void commit_at_exit(void *arg)
+{
+	uint64_t i = (uint64_t)(uintptr_t)arg;
+	int rc = mnemo_tx_begin();
+	if (rc == 0) {
+		mnemo_tx_set64(&g_exit[i], i);
+		rc = mnemo_tx_commit();
+	}
+	if (rc)
+		__atomic_add_fetch(&g_exit_fails, 1, __ATOMIC_RELAXED);
+}
+
+static void *exiter(void *arg)
+{
+	pthread_setspecific(g_exit_key, arg);
+	int rc = mnemo_tx_begin(); /* the descriptor exists before exit */
+	if (rc == 0) {
+		mnemo_tx_set64(&g_exit[0], 1);
+		rc = mnemo_tx_commit();
+	}
+	return rc ? (void *)1 : NULL;
+}
+
+Test(tx, threads_commit_while_they_exit)
+{
+	mnemo_pool *pool = fresh("exit", (void **)&g_exit, 8 * (EXITERS + 1));
+	cr_assert_eq(pthread_key_create(&g_exit_key, commit_at_exit), 0);
+	for (uintptr_t i = 1; i <= EXITERS; i++) {
+		pthread_t t;
+		void *r;
+		cr_assert_eq(pthread_create(&t, NULL, exiter, (void *)i), 0);
+		pthread_join(t, &r);
+		cr_assert_null(r, "thread %zu: %s", (size_t)i, mnemo_errormsg());
+	}
+	cr_assert_eq(g_exit_fails, 0, "%d commits in exit destructors failed "
+		     "(a freed or leaked descriptor, or a log never released)",
+		     g_exit_fails);
+	for (uint64_t i = 1; i <= EXITERS; i++)
+		cr_assert_eq(g_exit[i], i);
+	mnemo_pool_close(&pool);
+	pool = t_open(g_path, 0);
+	cr_assert_eq(mnemo_region_find(pool, "data", (void **)&g_exit, NULL), 0);
+	for (uint64_t i = 1; i <= EXITERS; i++)
+		cr_assert_eq(g_exit[i], i, "after reopening");
+	mnemo_pool_close(&pool);
+}
+
 Test(tx, punmap_drains_the_logs_first)
 {
 	const char *path = t_path("punmap");

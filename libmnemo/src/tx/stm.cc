@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <pthread.h>
 #include <sched.h>
 
 #include "../error.h"
@@ -33,21 +34,6 @@ constexpr size_t kStripes = (size_t)1 << 16;
 std::atomic<uint64_t> g_locks[kStripes];
 /* The descriptor in serial-irrevocable mode, if any. */
 std::atomic<desc *> g_serial{nullptr};
-
-struct holder {
-	desc *d = nullptr;
-	~holder()
-	{
-		tl_desc = nullptr;
-		if (d) {
-			desc_unregister(d);
-			delete d;
-			d = nullptr; /* a later self() makes a new one */
-		}
-	}
-};
-/* initial-exec: no __tls_get_addr call on every access from the .so */
-__attribute__((tls_model("initial-exec"))) thread_local holder tl_holder;
 
 inline size_t stripe_of(uintptr_t a)
 {
@@ -433,16 +419,53 @@ uint64_t take_wv(desc *d)
 
 __thread desc *tl_desc __attribute__((tls_model("initial-exec")));
 
+static void discard(desc *d, int err);
+
+namespace {
+
+/*
+ * A descriptor lives until its thread exits: a pthread key's destructor
+ * frees it (rolling back a transaction left open, so that its stripe
+ * locks are released).  Not a thread_local object: C++ thread_local
+ * destructors run before pthread-key destructors and atexit handlers,
+ * which may still commit; a key destructor runs after them, and glibc runs
+ * it again if a later destructor made a new descriptor (self_create sets
+ * the key again).  The main thread's descriptor is never freed (the
+ * process ends).
+ */
+pthread_key_t g_desc_key;
+bool g_desc_key_ok;
+pthread_once_t g_desc_once = PTHREAD_ONCE_INIT;
+
+void desc_free(void *p)
+{
+	auto *d = (desc *)p;
+	if (d->depth > 0)
+		discard(d, 0);
+	tl_desc = nullptr;
+	desc_unregister(d);
+	delete d;
+}
+
+void make_desc_key()
+{
+	/* Without a key (none left) descriptors are never freed: a leak per
+	 * thread, not an error. */
+	g_desc_key_ok = pthread_key_create(&g_desc_key, desc_free) == 0;
+}
+
+} // namespace
+
 desc *self_create()
 {
-	if (!tl_holder.d) {
-		desc *d = new desc;
-		d->seed = (uint64_t)(uintptr_t)d * 0x9e3779b97f4a7c15ull | 1;
-		desc_register(d);
-		tl_holder.d = d;
-		tl_desc = d;
-	}
-	return tl_holder.d;
+	desc *d = new desc;
+	d->seed = (uint64_t)(uintptr_t)d * 0x9e3779b97f4a7c15ull | 1;
+	desc_register(d);
+	pthread_once(&g_desc_once, make_desc_key);
+	if (g_desc_key_ok)
+		pthread_setspecific(g_desc_key, d);
+	tl_desc = d;
+	return d;
 }
 
 int begin(desc *d, mode m, std::jmp_buf *jb)
@@ -486,6 +509,8 @@ static void discard(desc *d, int err)
 
 namespace {
 
+constexpr unsigned kMaxWaits = 100000; /* yields for one lock, at most */
+
 /* After a conflict, with the attempt rolled back (no locks held): wait
  * until the lock that stopped it changes hands, then back off.  Waiting
  * holding locks would livelock two threads that each hold what the other
@@ -495,9 +520,15 @@ void note_conflict(desc *d)
 	d->aborts++;
 	d->retries++;
 	if (d->contended_word) {
+		/* Bounded: an owner that never lets go (a thread stopped in
+		 * a debugger, say) costs a waiter time, never progress. */
 		std::atomic<uint64_t> &l = g_locks[d->contended];
-		while (l.load(std::memory_order_relaxed) == d->contended_word)
+		for (unsigned i = 0; i < kMaxWaits; i++) {
+			if (l.load(std::memory_order_relaxed) !=
+			    d->contended_word)
+				break;
 			sched_yield();
+		}
 		d->contended_word = 0;
 	}
 	backoff(d);
@@ -659,6 +690,8 @@ int go_irrevocable(desc *d)
 {
 	if (d->irrevocable)
 		return 0;
+	if (d->status) /* rolled back already (plain mode): stay so */
+		return d->status;
 	desc *none = nullptr;
 	if (!g_serial.compare_exchange_strong(none, d))
 		return fail_tx(d, -EAGAIN);
