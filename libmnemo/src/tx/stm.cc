@@ -460,11 +460,13 @@ desc *self_create()
 {
 	desc *d = new desc;
 	d->seed = (uint64_t)(uintptr_t)d * 0x9e3779b97f4a7c15ull | 1;
+	/* First: what follows may allocate (pthread_setspecific does for
+	 * high keys), and under the interposer that may come back here. */
+	tl_desc = d;
 	desc_register(d);
 	pthread_once(&g_desc_once, make_desc_key);
 	if (g_desc_key_ok)
 		pthread_setspecific(g_desc_key, d);
-	tl_desc = d;
 	return d;
 }
 
