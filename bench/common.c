@@ -47,6 +47,7 @@ static void usage(const struct bench_opts *o, const char *extra, int rc)
 		"  --batch N          preload keys per transaction (default 100)\n"
 		"  --seed N           seed of the upsert key sequence (default 1)\n"
 		"  --fence-ns NS      emulated extra latency per fence (default 0)\n"
+		"  --threads N        threads on disjoint keys (kv_mnemo, kv_hand; default 1)\n"
 		"  --keep             do not delete the pool / environment\n"
 		"  --quiet            print only the RESULT line\n"
 		"%s",
@@ -66,6 +67,7 @@ void bench_parse(int argc, char **argv, struct bench_opts *o,
 		{"batch", required_argument, 0, 'b'},
 		{"seed", required_argument, 0, 's'},
 		{"fence-ns", required_argument, 0, 'f'},
+		{"threads", required_argument, 0, 't'},
 		{"keep", no_argument, 0, 'K'},
 		{"quiet", no_argument, 0, 'q'},
 		{"help", no_argument, 0, 'h'},
@@ -81,6 +83,7 @@ void bench_parse(int argc, char **argv, struct bench_opts *o,
 		.ops = 200000,
 		.batch = 100,
 		.seed = 1,
+		.threads = 1,
 	};
 	/* libtool's uninstalled binaries are called lt-NAME. */
 	if (strncmp(o->prog, "lt-", 3) == 0)
@@ -100,6 +103,13 @@ void bench_parse(int argc, char **argv, struct bench_opts *o,
 			if (ns > 1000000)
 				bench_die(o, "--fence-ns: at most 1000000");
 			o->fence_ns = (unsigned)ns;
+			break;
+		}
+		case 't': {
+			uint64_t t = parse_u64(o, "threads", optarg);
+			if (t < 1 || t > 64)
+				bench_die(o, "--threads: 1 to 64");
+			o->threads = (unsigned)t;
 			break;
 		}
 		case 'K': o->keep = 1; break;
@@ -290,11 +300,17 @@ void bench_result(const struct bench_opts *o, const char *system,
 		       system, (unsigned long long)ops,
 		       (unsigned long long)o->vsize, s,
 		       s > 0 ? (double)ops / s : 0.0, fl, fe);
-	printf("RESULT system=%s value=%llu emul_fence_ns=%u ops=%llu ns=%llu "
-	       "ops_per_s=%.0f flushes_per_tx=%s fences_per_tx=%s inserts=%s "
-	       "updates=%s\n",
-	       system, (unsigned long long)o->vsize, o->fence_ns,
+	printf("RESULT system=%s value=%llu emul_fence_ns=%u threads=%u "
+	       "ops=%llu ns=%llu ops_per_s=%.0f flushes_per_tx=%s "
+	       "fences_per_tx=%s inserts=%s updates=%s\n",
+	       system, (unsigned long long)o->vsize, o->fence_ns, o->threads,
 	       (unsigned long long)ops, (unsigned long long)ns,
 	       s > 0 ? (double)ops / s : 0.0, fl, fe, ins, upd);
 	fflush(stdout);
+}
+
+void bench_one_thread(const struct bench_opts *o)
+{
+	if (o->threads != 1)
+		bench_die(o, "--threads: this program runs one thread");
 }

@@ -71,6 +71,7 @@ struct bench_opts {
 	uint64_t batch;          /* preload keys per transaction */
 	uint64_t seed;           /* of the upsert key sequence */
 	unsigned fence_ns;       /* emulated extra latency per fence */
+	unsigned threads;        /* timed-loop threads (kv programs only) */
 	int keep;                /* leave the pool / environment behind */
 	int quiet;
 };
@@ -146,13 +147,17 @@ const char *bench_path(const struct bench_opts *o, const char *name);
 
 /*
  * Print the one result line bench/run-txhash parses:
- *   RESULT system=... value=... emul_fence_ns=... ops=... ns=... ops_per_s=...
+ *   RESULT system=... value=... emul_fence_ns=... threads=... ops=... ns=...
+ *          ops_per_s=...
  *          flushes_per_tx=... fences_per_tx=... inserts=... updates=...
  * lines / fences < 0 mean "not measured" (n/a); inserts < 0 likewise.
  */
 void bench_result(const struct bench_opts *o, const char *system,
 		  uint64_t ops, uint64_t ns, double lines, double fences,
 		  int64_t inserts);
+
+/* Die unless --threads is 1 (programs without a threaded loop). */
+void bench_one_thread(const struct bench_opts *o);
 
 /* Print "prog: msg" to stderr and exit(1). */
 void bench_die(const struct bench_opts *o, const char *fmt, ...)

@@ -41,4 +41,24 @@ static inline uint64_t kv_bucket(uint64_t key)
  * a preloaded key. */
 void kv_parse(int argc, char **argv, struct bench_opts *o, const char *extra);
 
+/*
+ * The timed loop on --threads threads with disjoint keys: thread t
+ * overwrites only keys whose index is t modulo the thread count, drawn by
+ * its own sequence (with one thread: exactly common.h's sequence), and
+ * runs ops / threads of them.  Each worker reports its flushes and fences.
+ */
+struct kv_worker {
+	unsigned t;
+	uint64_t lines, fences;
+};
+void kv_seq_init(struct bench_seq *q, const struct bench_opts *o,
+		 unsigned t);
+uint64_t kv_seq_key(struct bench_seq *q, const struct bench_opts *o,
+		    unsigned t);
+/* Run fn on w[0 .. threads) (the caller's thread when there is one). */
+void kv_run_threads(const struct bench_opts *o, struct kv_worker *w,
+		    void *(*fn)(void *));
+/* Overwrites the timed loop runs in all. */
+uint64_t kv_total_ops(const struct bench_opts *o);
+
 #endif

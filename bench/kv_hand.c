@@ -29,7 +29,7 @@ static struct bench_opts O;
 static char *g_base;
 static uint64_t *g_buckets;
 static uint64_t g_bump, g_size;
-static uint64_t g_lines, g_fences;
+static __thread uint64_t g_lines, g_fences; /* this thread's counts */
 static int g_clwb;
 
 __attribute__((target("clwb"))) static void wb_clwb(const void *p)
@@ -101,6 +101,27 @@ static void overwrite(uint64_t key, const unsigned char *val)
 	fence();
 }
 
+/* One thread's share of the timed loop (kv.h), with its counts. */
+static void *run_ops(void *arg)
+{
+	struct kv_worker *w = arg;
+	unsigned char *val = malloc(O.vsize);
+	if (!val)
+		bench_die(&O, "out of memory");
+	struct bench_seq q;
+	kv_seq_init(&q, &O, w->t);
+	g_lines = g_fences = 0;
+	for (uint64_t i = 0; i < O.ops / O.threads; i++) {
+		uint64_t key = kv_seq_key(&q, &O, w->t);
+		bench_fill_value(val, O.vsize, key, i + 1);
+		overwrite(key, val);
+	}
+	w->lines = g_lines;
+	w->fences = g_fences;
+	free(val);
+	return NULL;
+}
+
 static void verify(void)
 {
 	for (uint64_t i = 0; i < O.preload; i++) {
@@ -153,19 +174,17 @@ int main(int argc, char **argv)
 	fence();
 	printf("INFO flush_instruction=%s\n", g_clwb ? "clwb" : "clflushopt");
 
-	struct bench_seq q;
-	bench_seq_init(&q, &O);
-	g_lines = g_fences = 0;
+	struct kv_worker w[64];
 	uint64_t t0 = bench_now_ns();
-	for (uint64_t i = 0; i < O.ops; i++) {
-		uint64_t key = bench_key(bench_seq_next(&q));
-		bench_fill_value(val, O.vsize, key, i + 1);
-		overwrite(key, val);
-	}
+	kv_run_threads(&O, w, run_ops);
 	uint64_t ns = bench_now_ns() - t0;
+	double lines = 0, fences = 0;
+	for (unsigned t = 0; t < O.threads; t++) {
+		lines += (double)w[t].lines;
+		fences += (double)w[t].fences;
+	}
 	verify();
-	bench_result(&O, "hand", O.ops, ns, (double)g_lines, (double)g_fences,
-		     0);
+	bench_result(&O, "hand", kv_total_ops(&O), ns, lines, fences, 0);
 	free(val);
 	munmap(g_base, g_size);
 	if (!O.keep)

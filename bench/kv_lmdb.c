@@ -48,6 +48,7 @@ static void verify(void)
 int main(int argc, char **argv)
 {
 	kv_parse(argc, argv, &O, NULL);
+	bench_one_thread(&O);
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%s/kv-lmdb-%ld", O.dir, (long)getpid());
 	if (mkdir(dir, 0700))

@@ -79,6 +79,27 @@ static void overwrite(uint64_t key, const unsigned char *val)
 	} while (rc);
 }
 
+/* One thread's share of the timed loop (kv.h), with its counts. */
+static void *run_ops(void *arg)
+{
+	struct kv_worker *w = arg;
+	unsigned char *val = malloc(O.vsize);
+	if (!val)
+		bench_die(&O, "out of memory");
+	struct bench_seq q;
+	kv_seq_init(&q, &O, w->t);
+	mnemo_stat_reset();
+	for (uint64_t i = 0; i < O.ops / O.threads; i++) {
+		uint64_t key = kv_seq_key(&q, &O, w->t);
+		bench_fill_value(val, O.vsize, key, i + 1);
+		overwrite(key, val);
+	}
+	w->lines = mnemo_stat_get(MNEMO_STAT_FLUSHED_LINES);
+	w->fences = mnemo_stat_get(MNEMO_STAT_FENCES);
+	free(val);
+	return NULL;
+}
+
 static void verify(void)
 {
 	for (uint64_t i = 0; i < O.preload; i++) {
@@ -121,23 +142,20 @@ int main(int argc, char **argv)
 	printf("INFO backend=%s flush_instruction=%s\n",
 	       mnemo_pool_backend(pool), mnemo_flush_instruction());
 
-	struct bench_seq q;
-	bench_seq_init(&q, &O);
 	mnemo_emul_set(0, O.fence_ns);
-	mnemo_stat_reset();
+	struct kv_worker w[64];
 	uint64_t t0 = bench_now_ns();
-	for (uint64_t i = 0; i < O.ops; i++) {
-		uint64_t key = bench_key(bench_seq_next(&q));
-		bench_fill_value(val, O.vsize, key, i + 1);
-		overwrite(key, val);
-	}
+	kv_run_threads(&O, w, run_ops);
 	uint64_t ns = bench_now_ns() - t0;
-	double lines = (double)mnemo_stat_get(MNEMO_STAT_FLUSHED_LINES);
-	double fences = (double)mnemo_stat_get(MNEMO_STAT_FENCES);
+	double lines = 0, fences = 0;
+	for (unsigned t = 0; t < O.threads; t++) {
+		lines += (double)w[t].lines;
+		fences += (double)w[t].fences;
+	}
 	mnemo_emul_set(0, 0);
 	must(mnemo_tx_drain(pool), "mnemo_tx_drain");
 	verify();
-	bench_result(&O, "mnemo", O.ops, ns, lines, fences, 0);
+	bench_result(&O, "mnemo", kv_total_ops(&O), ns, lines, fences, 0);
 	free(val);
 	must(mnemo_pool_close(&pool), "mnemo_pool_close");
 	if (!O.keep)

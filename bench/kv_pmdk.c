@@ -104,6 +104,7 @@ static void verify(void)
 int main(int argc, char **argv)
 {
 	kv_parse(argc, argv, &O, NULL);
+	bench_one_thread(&O);
 	/* libpmem reads PMEM_IS_PMEM_FORCE when it initializes. */
 	const char *force = getenv("PMEM_IS_PMEM_FORCE");
 	if (!force || strcmp(force, "1") != 0) {

@@ -63,6 +63,7 @@ static void verify(void)
 int main(int argc, char **argv)
 {
 	kv_parse(argc, argv, &O, NULL);
+	bench_one_thread(&O);
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/kv-sqlite-%ld.db", O.dir,
 		 (long)getpid());

@@ -52,6 +52,7 @@ static int rm_one(const char *p, const struct stat *st, int type,
 int main(int argc, char **argv)
 {
 	bench_parse(argc, argv, &O, NULL);
+	bench_one_thread(&O);
 	if (O.fence_ns)
 		bench_die(&O, "--fence-ns: not supported for Berkeley DB");
 

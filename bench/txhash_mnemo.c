@@ -74,6 +74,7 @@ int main(int argc, char **argv)
 	bench_parse(argc, argv, &O,
 		    "  (MNEMO_DURABILITY defaults to pmem; --fence-ns uses "
 		    "mnemo_emul_set)\n");
+	bench_one_thread(&O);
 	setenv("MNEMO_DURABILITY", "pmem", 0);
 
 	struct txh_table t;

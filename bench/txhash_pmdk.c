@@ -99,6 +99,7 @@ int main(int argc, char **argv)
 		    "  (throughput only: use txhash_pmdk_count for counts and --fence-ns)\n"
 #endif
 	);
+	bench_one_thread(&O);
 	/* libpmem reads PMEM_IS_PMEM_FORCE when it initializes: set it and
 	 * start again if the caller did not. */
 	const char *force = getenv("PMEM_IS_PMEM_FORCE");

@@ -88,7 +88,7 @@ struct unflushed {
 	}
 };
 
-struct log_slot {
+struct alignas(128) log_slot { /* a line (pair) of its own: owners append concurrently */
 	mnemo_rawl *log = nullptr;
 	std::mutex mu;
 	desc *owner = nullptr;
