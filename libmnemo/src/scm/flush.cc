@@ -94,8 +94,27 @@ void cpu_flush(const void *p, size_t n)
 	account_flush(p, n);
 }
 
+/* Up to this many bytes, stream() stores and writes back with clwb or
+ * clflushopt: `bench/kv_mnemo` records of 1-2 lines commit 15% faster
+ * that way than with movnti (partly filled write-combining buffers are
+ * costly), and movnti wins from about 8 lines on (1 KiB values: 7%). */
+constexpr size_t kSmallStream = 512;
+
 void nt_stream(void *dst, const piece *v, unsigned k)
 {
+	size_t total = 0;
+	for (unsigned i = 0; i < k; i++)
+		total += v[i].n;
+	if (total <= kSmallStream && g_insn != insn::clflush) {
+		char *c = (char *)dst;
+		for (unsigned i = 0; i < k; i++)
+			if (v[i].n) { /* p may be null then */
+				__builtin_memcpy(c, v[i].p, v[i].n);
+				c += v[i].n;
+			}
+		cpu_flush(dst, total);
+		return;
+	}
 	auto *d = (long long *)dst;
 	for (unsigned i = 0; i < k; i++) {
 		const char *s = (const char *)v[i].p;

@@ -177,7 +177,9 @@ inline void store64(uint64_t *p, uint64_t v)
 
 /* CPU flush of the lines of [p, p+n), counted and charged. */
 void cpu_flush(const void *p, size_t n);
-/* device::stream by non-temporal stores (movnti), counted and charged. */
+/* device::stream for CPU-flushed memory: non-temporal stores (movnti), or
+ * plain stores and line write-backs for short pieces (see flush.cc);
+ * counted and charged. */
 void nt_stream(void *dst, const piece *v, unsigned k);
 /* Count and charge n lines without touching the CPU caches (backends whose
  * durability does not come from cache flushes). */
