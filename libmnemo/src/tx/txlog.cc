@@ -44,9 +44,10 @@ std::atomic<uint64_t> g_clock{0};
 
 /*
  * What a pass must flush, kept beside the log so that passes never read
- * the ring back (it is written with non-temporal stores: every read would
- * miss).  One entry per record of the log, in the same order, each with
- * the ranges its commit wrote in place.  Invariant (under the slot's mu):
+ * the ring back (it is streamed out of the cache, by non-temporal stores
+ * or write-backs: every read would miss).  One entry per record of the
+ * log, in the same order, each with the ranges its commit wrote in place.
+ * Invariant (under the slot's mu):
  * recs[rec_head..] are the log's records, and their ranges are
  * ranges[range_head..] in order.  Recovery empties the logs at open, so
  * every record at run time was appended through put() or pad().
@@ -88,7 +89,8 @@ struct unflushed {
 	}
 };
 
-struct alignas(128) log_slot { /* a line (pair) of its own: owners append concurrently */
+/* Lines (an adjacent pair) of its own: owners append concurrently. */
+struct alignas(128) log_slot {
 	mnemo_rawl *log = nullptr;
 	std::mutex mu;
 	desc *owner = nullptr;
@@ -199,7 +201,8 @@ void note_record(log_slot *s, const uint64_t *w, size_t n)
  * pre: s->mu held, 0 < n <= s->pending.size(). */
 int truncate_front(log_slot *s, size_t n)
 {
-	const unflushed::rec &last = s->pending.recs[s->pending.rec_head + n - 1];
+	const unflushed &u = s->pending;
+	const unflushed::rec &last = u.recs[u.rec_head + n - 1];
 	int rc = rawl_truncate_to(s->log, last.end, last.end_seq, n);
 	if (rc == 0)
 		s->pending.drop(n);
