@@ -1,7 +1,9 @@
 /*
- * kv.c -- options of the natural-layout key-value benchmark (kv.h).
+ * kv.c -- options and the timed loop of the natural-layout key-value
+ * benchmark (kv.h).
  */
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "kv.h"
 
@@ -13,39 +15,63 @@ void kv_parse(int argc, char **argv, struct bench_opts *o, const char *extra)
 		bench_die(o, "--preload: at least one key per thread");
 }
 
-void kv_seq_init(struct bench_seq *q, const struct bench_opts *o, unsigned t)
-{
-	bench_seq_init(q, o);
-	q->s ^= (uint64_t)t * 0x9e3779b97f4a7c15ull;
-	if (q->s == 0)
-		q->s = 1;
-}
+struct worker {
+	const struct bench_opts *o;
+	const struct kv_system *s;
+	unsigned t;
+	uint64_t lines, fences;
+};
 
-uint64_t kv_seq_key(struct bench_seq *q, const struct bench_opts *o,
-		    unsigned t)
+static void *run_share(void *arg)
 {
+	struct worker *w = arg;
+	const struct bench_opts *o = w->o;
+	unsigned char *val = malloc(o->vsize);
+	if (!val)
+		bench_die(o, "out of memory");
+	struct bench_seq q;
+	bench_seq_init(&q, o);
+	q.s ^= (uint64_t)w->t * 0x9e3779b97f4a7c15ull;
+	if (q.s == 0)
+		q.s = 1;
 	uint64_t per = o->preload / o->threads; /* keys of each thread */
-	return bench_key(bench_seq_next(q) % per * o->threads + t);
+	if (w->s->reset_counts)
+		w->s->reset_counts();
+	for (uint64_t i = 0; i < o->ops / o->threads; i++) {
+		uint64_t key =
+			bench_key(bench_seq_next(&q) % per * o->threads + w->t);
+		bench_fill_value(val, o->vsize, key, i + 1);
+		w->s->overwrite(key, val);
+	}
+	if (w->s->read_counts)
+		w->s->read_counts(&w->lines, &w->fences);
+	free(val);
+	return NULL;
 }
 
-void kv_run_threads(const struct bench_opts *o, struct kv_worker *w,
-		    void *(*fn)(void *))
+uint64_t kv_timed_loop(const struct bench_opts *o, const struct kv_system *s,
+		       uint64_t *ops, double *lines, double *fences)
 {
+	struct worker w[64];
 	pthread_t th[64];
 	for (unsigned t = 0; t < o->threads; t++)
-		w[t] = (struct kv_worker){.t = t};
+		w[t] = (struct worker){o, s, t, 0, 0};
+	uint64_t t0 = bench_now_ns();
 	if (o->threads == 1) {
-		fn(&w[0]);
-		return;
+		run_share(&w[0]);
+	} else {
+		for (unsigned t = 0; t < o->threads; t++)
+			if (pthread_create(&th[t], NULL, run_share, &w[t]))
+				bench_die(o, "pthread_create failed");
+		for (unsigned t = 0; t < o->threads; t++)
+			pthread_join(th[t], NULL);
 	}
-	for (unsigned t = 0; t < o->threads; t++)
-		if (pthread_create(&th[t], NULL, fn, &w[t]))
-			bench_die(o, "pthread_create failed");
-	for (unsigned t = 0; t < o->threads; t++)
-		pthread_join(th[t], NULL);
-}
-
-uint64_t kv_total_ops(const struct bench_opts *o)
-{
-	return o->ops / o->threads * o->threads;
+	uint64_t ns = bench_now_ns() - t0;
+	*ops = o->ops / o->threads * o->threads;
+	*lines = *fences = s->read_counts ? 0 : -1;
+	for (unsigned t = 0; s->read_counts && t < o->threads; t++) {
+		*lines += (double)w[t].lines;
+		*fences += (double)w[t].fences;
+	}
+	return ns;
 }

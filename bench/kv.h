@@ -42,23 +42,25 @@ static inline uint64_t kv_bucket(uint64_t key)
 void kv_parse(int argc, char **argv, struct bench_opts *o, const char *extra);
 
 /*
- * The timed loop on --threads threads with disjoint keys: thread t
- * overwrites only keys whose index is t modulo the thread count, drawn by
- * its own sequence (with one thread: exactly common.h's sequence), and
- * runs ops / threads of them.  Each worker reports its flushes and fences.
+ * A system under test: how it overwrites one key (from any thread when
+ * --threads > 1), and optionally its per-thread flush and fence counters
+ * (reset before a thread's share, read after it; NULL: not counted here).
  */
-struct kv_worker {
-	unsigned t;
-	uint64_t lines, fences;
+struct kv_system {
+	void (*overwrite)(uint64_t key, const unsigned char *val);
+	void (*reset_counts)(void);
+	void (*read_counts)(uint64_t *lines, uint64_t *fences);
 };
-void kv_seq_init(struct bench_seq *q, const struct bench_opts *o,
-		 unsigned t);
-uint64_t kv_seq_key(struct bench_seq *q, const struct bench_opts *o,
-		    unsigned t);
-/* Run fn on w[0 .. threads) (the caller's thread when there is one). */
-void kv_run_threads(const struct bench_opts *o, struct kv_worker *w,
-		    void *(*fn)(void *));
-/* Overwrites the timed loop runs in all. */
-uint64_t kv_total_ops(const struct bench_opts *o);
+
+/*
+ * The timed loop, the same for every system: --threads threads on
+ * disjoint keys (thread t overwrites only keys whose index is t modulo the
+ * thread count, drawn by its own sequence; with one thread it runs in the
+ * caller's thread, on exactly common.h's sequence), ops / threads each.
+ * Returns its wall time in ns; *ops the overwrites done in all; *lines
+ * and *fences the summed counts (-1 if the system counts none).
+ */
+uint64_t kv_timed_loop(const struct bench_opts *o, const struct kv_system *s,
+		       uint64_t *ops, double *lines, double *fences);
 
 #endif

@@ -101,26 +101,19 @@ static void overwrite(uint64_t key, const unsigned char *val)
 	fence();
 }
 
-/* One thread's share of the timed loop (kv.h), with its counts. */
-static void *run_ops(void *arg)
+static void reset_counts(void)
 {
-	struct kv_worker *w = arg;
-	unsigned char *val = malloc(O.vsize);
-	if (!val)
-		bench_die(&O, "out of memory");
-	struct bench_seq q;
-	kv_seq_init(&q, &O, w->t);
 	g_lines = g_fences = 0;
-	for (uint64_t i = 0; i < O.ops / O.threads; i++) {
-		uint64_t key = kv_seq_key(&q, &O, w->t);
-		bench_fill_value(val, O.vsize, key, i + 1);
-		overwrite(key, val);
-	}
-	w->lines = g_lines;
-	w->fences = g_fences;
-	free(val);
-	return NULL;
 }
+
+static void read_counts(uint64_t *lines, uint64_t *fences)
+{
+	*lines = g_lines;
+	*fences = g_fences;
+}
+
+static const struct kv_system g_hand = {overwrite, reset_counts,
+					read_counts};
 
 static void verify(void)
 {
@@ -174,17 +167,11 @@ int main(int argc, char **argv)
 	fence();
 	printf("INFO flush_instruction=%s\n", g_clwb ? "clwb" : "clflushopt");
 
-	struct kv_worker w[64];
-	uint64_t t0 = bench_now_ns();
-	kv_run_threads(&O, w, run_ops);
-	uint64_t ns = bench_now_ns() - t0;
-	double lines = 0, fences = 0;
-	for (unsigned t = 0; t < O.threads; t++) {
-		lines += (double)w[t].lines;
-		fences += (double)w[t].fences;
-	}
+	uint64_t ops;
+	double lines, fences;
+	uint64_t ns = kv_timed_loop(&O, &g_hand, &ops, &lines, &fences);
 	verify();
-	bench_result(&O, "hand", kv_total_ops(&O), ns, lines, fences, 0);
+	bench_result(&O, "hand", ops, ns, lines, fences, 0);
 	free(val);
 	munmap(g_base, g_size);
 	if (!O.keep)

@@ -24,11 +24,22 @@ static void check(int rc, const char *what)
 		bench_die(&O, "%s: %s", what, mdb_strerror(rc));
 }
 
-static void put(MDB_txn *txn, uint64_t key, unsigned char *val)
+static void put(MDB_txn *txn, uint64_t key, const unsigned char *val)
 {
-	MDB_val k = {sizeof(key), &key}, v = {O.vsize, val};
+	MDB_val k = {sizeof(key), &key}, v = {O.vsize, (void *)val};
 	check(mdb_put(txn, g_dbi, &k, &v, 0), "mdb_put");
 }
+
+/* One overwrite: one write transaction, durable at commit. */
+static void overwrite(uint64_t key, const unsigned char *val)
+{
+	MDB_txn *txn;
+	check(mdb_txn_begin(g_env, NULL, 0, &txn), "mdb_txn_begin");
+	put(txn, key, val);
+	check(mdb_txn_commit(txn), "mdb_txn_commit");
+}
+
+static const struct kv_system g_lmdb = {overwrite, NULL, NULL};
 
 static void verify(void)
 {
@@ -74,19 +85,11 @@ int main(int argc, char **argv)
 		check(mdb_txn_commit(txn), "mdb_txn_commit");
 	}
 
-	struct bench_seq q;
-	bench_seq_init(&q, &O);
-	uint64_t t0 = bench_now_ns();
-	for (uint64_t i = 0; i < O.ops; i++) {
-		uint64_t key = bench_key(bench_seq_next(&q));
-		bench_fill_value(val, O.vsize, key, i + 1);
-		check(mdb_txn_begin(g_env, NULL, 0, &txn), "mdb_txn_begin");
-		put(txn, key, val);
-		check(mdb_txn_commit(txn), "mdb_txn_commit");
-	}
-	uint64_t ns = bench_now_ns() - t0;
+	uint64_t ops;
+	double lines, fences;
+	uint64_t ns = kv_timed_loop(&O, &g_lmdb, &ops, &lines, &fences);
 	verify();
-	bench_result(&O, "lmdb", O.ops, ns, -1, -1, 0);
+	bench_result(&O, "lmdb", ops, ns, lines, fences, 0);
 	free(val);
 	mdb_env_close(g_env);
 	if (!O.keep) {

@@ -79,26 +79,19 @@ static void overwrite(uint64_t key, const unsigned char *val)
 	} while (rc);
 }
 
-/* One thread's share of the timed loop (kv.h), with its counts. */
-static void *run_ops(void *arg)
+static void reset_counts(void)
 {
-	struct kv_worker *w = arg;
-	unsigned char *val = malloc(O.vsize);
-	if (!val)
-		bench_die(&O, "out of memory");
-	struct bench_seq q;
-	kv_seq_init(&q, &O, w->t);
 	mnemo_stat_reset();
-	for (uint64_t i = 0; i < O.ops / O.threads; i++) {
-		uint64_t key = kv_seq_key(&q, &O, w->t);
-		bench_fill_value(val, O.vsize, key, i + 1);
-		overwrite(key, val);
-	}
-	w->lines = mnemo_stat_get(MNEMO_STAT_FLUSHED_LINES);
-	w->fences = mnemo_stat_get(MNEMO_STAT_FENCES);
-	free(val);
-	return NULL;
 }
+
+static void read_counts(uint64_t *lines, uint64_t *fences)
+{
+	*lines = mnemo_stat_get(MNEMO_STAT_FLUSHED_LINES);
+	*fences = mnemo_stat_get(MNEMO_STAT_FENCES);
+}
+
+static const struct kv_system g_mnemo = {overwrite, reset_counts,
+					 read_counts};
 
 static void verify(void)
 {
@@ -143,19 +136,13 @@ int main(int argc, char **argv)
 	       mnemo_pool_backend(pool), mnemo_flush_instruction());
 
 	mnemo_emul_set(0, O.fence_ns);
-	struct kv_worker w[64];
-	uint64_t t0 = bench_now_ns();
-	kv_run_threads(&O, w, run_ops);
-	uint64_t ns = bench_now_ns() - t0;
-	double lines = 0, fences = 0;
-	for (unsigned t = 0; t < O.threads; t++) {
-		lines += (double)w[t].lines;
-		fences += (double)w[t].fences;
-	}
+	uint64_t ops;
+	double lines, fences;
+	uint64_t ns = kv_timed_loop(&O, &g_mnemo, &ops, &lines, &fences);
 	mnemo_emul_set(0, 0);
 	must(mnemo_tx_drain(pool), "mnemo_tx_drain");
 	verify();
-	bench_result(&O, "mnemo", kv_total_ops(&O), ns, lines, fences, 0);
+	bench_result(&O, "mnemo", ops, ns, lines, fences, 0);
 	free(val);
 	must(mnemo_pool_close(&pool), "mnemo_pool_close");
 	if (!O.keep)

@@ -90,6 +90,19 @@ static void overwrite(uint64_t key, const unsigned char *val)
 	tx_end();
 }
 
+#ifdef BENCH_PMEM_COUNT
+static void read_counts(uint64_t *lines, uint64_t *fences)
+{
+	*lines = pmem_count_lines;
+	*fences = pmem_count_fences;
+}
+
+static const struct kv_system g_pmdk = {overwrite, pmem_count_reset,
+					read_counts};
+#else
+static const struct kv_system g_pmdk = {overwrite, NULL, NULL};
+#endif
+
 static void verify(void)
 {
 	for (uint64_t i = 0; i < O.preload; i++) {
@@ -142,30 +155,20 @@ int main(int argc, char **argv)
 		tx_end();
 	}
 
-	struct bench_seq q;
-	bench_seq_init(&q, &O);
 #ifdef BENCH_PMEM_COUNT
-	pmem_count_reset();
 	pmem_count_fence_ns = O.fence_ns;
 #endif
-	uint64_t t0 = bench_now_ns();
-	for (uint64_t i = 0; i < O.ops; i++) {
-		uint64_t key = bench_key(bench_seq_next(&q));
-		bench_fill_value(val, O.vsize, key, i + 1);
-		overwrite(key, val);
-	}
-	uint64_t ns = bench_now_ns() - t0;
-	double lines = -1, fences = -1;
+	uint64_t ops;
+	double lines, fences;
+	uint64_t ns = kv_timed_loop(&O, &g_pmdk, &ops, &lines, &fences);
 #ifdef BENCH_PMEM_COUNT
 	pmem_count_fence_ns = 0;
-	lines = (double)pmem_count_lines;
-	fences = (double)pmem_count_fences;
-	if (pmem_count_fences == 0)
+	if (fences == 0)
 		bench_die(&O, "no pmem_drain seen: the counting wrappers are "
 			  "not interposed");
 #endif
 	verify();
-	bench_result(&O, SYSTEM, O.ops, ns, lines, fences, 0);
+	bench_result(&O, SYSTEM, ops, ns, lines, fences, 0);
 	free(val);
 	pmemobj_close(g_pop);
 	if (!O.keep)

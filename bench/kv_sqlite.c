@@ -44,6 +44,16 @@ static void run(sqlite3_stmt *s, uint64_t key, const unsigned char *val)
 	sqlite3_reset(s);
 }
 
+static sqlite3_stmt *g_upd; /* the prepared UPDATE of the timed loop */
+
+/* One overwrite: one autocommit UPDATE. */
+static void overwrite(uint64_t key, const unsigned char *val)
+{
+	run(g_upd, key, val);
+}
+
+static const struct kv_system g_sqlite = {overwrite, NULL, NULL};
+
 static void verify(void)
 {
 	sqlite3_stmt *s = prepare("SELECT v FROM kv WHERE k = ?1");
@@ -85,19 +95,13 @@ int main(int argc, char **argv)
 	}
 	sqlite3_finalize(ins);
 
-	sqlite3_stmt *upd = prepare("UPDATE kv SET v = ?1 WHERE k = ?2");
-	struct bench_seq q;
-	bench_seq_init(&q, &O);
-	uint64_t t0 = bench_now_ns();
-	for (uint64_t i = 0; i < O.ops; i++) {
-		uint64_t key = bench_key(bench_seq_next(&q));
-		bench_fill_value(val, O.vsize, key, i + 1);
-		run(upd, key, val);
-	}
-	uint64_t ns = bench_now_ns() - t0;
-	sqlite3_finalize(upd);
+	g_upd = prepare("UPDATE kv SET v = ?1 WHERE k = ?2");
+	uint64_t ops;
+	double lines, fences;
+	uint64_t ns = kv_timed_loop(&O, &g_sqlite, &ops, &lines, &fences);
+	sqlite3_finalize(g_upd);
 	verify();
-	bench_result(&O, "sqlite", O.ops, ns, -1, -1, 0);
+	bench_result(&O, "sqlite", ops, ns, lines, fences, 0);
 	free(val);
 	check(sqlite3_close(g_db), SQLITE_OK, "sqlite3_close");
 	if (!O.keep) {

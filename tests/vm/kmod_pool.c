@@ -63,6 +63,18 @@ static uint64_t evictions(void)
 	return n;
 }
 
+/* Open POOL (MNEMO_BACKEND=kmod is set) and check the backend it got. */
+static mnemo_pool *open_as(const char *path, const char *backend)
+{
+	mnemo_pool *p = NULL;
+
+	CHECK(mnemo_pool_open(path, MNEMO_BACKEND_AUTO, &p) == 0, "open %s",
+	      path);
+	CHECK(!strcmp(mnemo_pool_backend(p), backend), "backend is %s, "
+	      "want %s", mnemo_pool_backend(p), backend);
+	return p;
+}
+
 static void verify(mnemo_pool *p, size_t words, uint64_t seed)
 {
 	uint64_t *w;
@@ -93,9 +105,7 @@ static int cmd_write(const char *path, size_t pages, uint64_t seed)
 		w[i] = word(seed, i);
 	mnemo_persist(w, words * 8);
 	CHECK(mnemo_pool_close(&p) == 0, "close");
-	CHECK(mnemo_pool_open(path, MNEMO_BACKEND_AUTO, &p) == 0, "reopen");
-	CHECK(!strcmp(mnemo_pool_backend(p), "kmod"), "backend is %s",
-	      mnemo_pool_backend(p));
+	p = open_as(path, "kmod");
 	verify(p, words, seed);
 	CHECK(mnemo_pool_close(&p) == 0, "close");
 	printf("kmod_pool: %s: %zu pages written and verified through the "
@@ -107,13 +117,9 @@ static int cmd_write(const char *path, size_t pages, uint64_t seed)
 static int cmd_fill(const char *path, size_t pages, uint64_t seed)
 {
 	size_t words = pages * 4096 / 8, size;
-	mnemo_pool *p = NULL;
+	mnemo_pool *p = open_as(path, "kmod");
 	uint64_t *w;
 
-	CHECK(mnemo_pool_open(path, MNEMO_BACKEND_AUTO, &p) == 0, "open %s",
-	      path);
-	CHECK(!strcmp(mnemo_pool_backend(p), "kmod"), "backend is %s",
-	      mnemo_pool_backend(p));
 	CHECK(mnemo_region_find(p, "data", (void **)&w, &size) == 0 &&
 	      size >= words * 8, "region data");
 	for (size_t i = 0; i < words; i++)
@@ -126,12 +132,8 @@ static int cmd_fill(const char *path, size_t pages, uint64_t seed)
 static int cmd_verify(const char *path, size_t pages, uint64_t seed,
 		      const char *backend)
 {
-	mnemo_pool *p = NULL;
+	mnemo_pool *p = open_as(path, backend);
 
-	CHECK(mnemo_pool_open(path, MNEMO_BACKEND_AUTO, &p) == 0, "open %s",
-	      path);
-	CHECK(!strcmp(mnemo_pool_backend(p), backend), "backend is %s, "
-	      "want %s", mnemo_pool_backend(p), backend);
 	verify(p, pages * 4096 / 8, seed);
 	CHECK(mnemo_pool_close(&p) == 0, "close");
 	printf("kmod_pool: %s: verified with the %s backend\n", path, backend);
@@ -180,9 +182,7 @@ static int cmd_grow(const char *path, size_t mib, uint64_t seed)
 	size_t grown = mnemo_pool_size(p);
 	CHECK(grown > mib << 20, "pool is %zu bytes", grown);
 	CHECK(mnemo_pool_close(&p) == 0, "close");
-	CHECK(mnemo_pool_open(path, MNEMO_BACKEND_AUTO, &p) == 0, "reopen");
-	CHECK(!strcmp(mnemo_pool_backend(p), "kmod"), "backend is %s",
-	      mnemo_pool_backend(p));
+	p = open_as(path, "kmod");
 	CHECK(mnemo_pool_size(p) == grown, "reopened at %zu bytes, not %zu",
 	      mnemo_pool_size(p), grown);
 	grow_check(p, mib, seed);
@@ -196,12 +196,8 @@ static int cmd_grow(const char *path, size_t mib, uint64_t seed)
 static int cmd_grow_verify(const char *path, size_t mib, uint64_t seed,
 			   const char *backend)
 {
-	mnemo_pool *p = NULL;
+	mnemo_pool *p = open_as(path, backend);
 
-	CHECK(mnemo_pool_open(path, MNEMO_BACKEND_AUTO, &p) == 0, "open %s",
-	      path);
-	CHECK(!strcmp(mnemo_pool_backend(p), backend), "backend is %s, "
-	      "want %s", mnemo_pool_backend(p), backend);
 	grow_check(p, mib, seed);
 	CHECK(mnemo_pool_close(&p) == 0, "close");
 	printf("kmod_pool: %s: grown pool verified with the %s backend\n",

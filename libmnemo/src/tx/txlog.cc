@@ -65,7 +65,6 @@ struct unflushed {
 	std::vector<range> ranges;
 	size_t rec_head = 0, range_head = 0;
 
-	size_t size() const { return recs.size() - rec_head; }
 	void clear()
 	{
 		recs.clear();
@@ -198,7 +197,7 @@ void note_record(log_slot *s, const uint64_t *w, size_t n)
 }
 
 /* Truncate s's first n records, which pending knows the end of.
- * pre: s->mu held, 0 < n <= s->pending.size(). */
+ * pre: s->mu held, 0 < n <= the records pending lists. */
 int truncate_front(log_slot *s, size_t n)
 {
 	const unflushed &u = s->pending;
