@@ -16,7 +16,7 @@
  * interposer's own code on behalf of an interposed call; every allocation
  * it makes goes to glibc (__libc_*), so libmnemo never re-enters itself
  * through `malloc`.  libmnemo's own objects never call `malloc` at all
- * (libmnemo/src/sysalloc.cc); t_inside covers what libc and libstdc++ do
+ * (libmnemo/src/base/sysalloc.cc); t_inside covers what libc and libstdc++ do
  * for it (stdio, dlopen, thread-local destructor lists).
  */
 #ifndef MNEMO_PRELOAD_H

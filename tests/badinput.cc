@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "hash.h"
+#include "base/hash.h"
 #include "layout.h"
 #include "util.h"
 

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstring>
 
-#include "hash.h"
+#include "base/hash.h"
 #include "layout.h"
 
 using namespace mnemo;

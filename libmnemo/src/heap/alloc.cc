@@ -15,12 +15,12 @@
 #include <cstring>
 #include <pthread.h>
 
-#include "../error.h"
-#include "../pool.h"
-#include "../scm/scm.h"
-#include "../tx/stm.h"
-#include "../tx/txlog.h"
-#include "heap.h"
+#include "base/error.h"
+#include "pool/pool.h"
+#include "scm/scm.h"
+#include "tx/stm.h"
+#include "tx/txlog.h"
+#include "heap/heap.h"
 
 namespace mnemo::heap {
 namespace {

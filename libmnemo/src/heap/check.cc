@@ -11,9 +11,9 @@
  */
 #include <cerrno>
 
-#include "../error.h"
-#include "../pool.h"
-#include "heap.h"
+#include "base/error.h"
+#include "pool/pool.h"
+#include "heap/heap.h"
 
 namespace mnemo::heap {
 namespace {

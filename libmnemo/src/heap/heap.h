@@ -42,7 +42,7 @@
 #include <mutex>
 #include <vector>
 
-#include "../layout.h"
+#include "layout.h"
 
 struct mnemo_pool;
 

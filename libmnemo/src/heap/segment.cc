@@ -10,12 +10,12 @@
 #include <cstring>
 #include <string>
 
-#include "../config.h"
-#include "../error.h"
-#include "../pool.h"
-#include "../scm/scm.h"
-#include "../tx/txlog.h"
-#include "heap.h"
+#include "base/config.h"
+#include "base/error.h"
+#include "pool/pool.h"
+#include "scm/scm.h"
+#include "tx/txlog.h"
+#include "heap/heap.h"
 #include "mnemosyne.h"
 
 namespace mnemo::heap {

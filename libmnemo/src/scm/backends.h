@@ -6,7 +6,7 @@
 #ifndef MNEMO_SCM_BACKENDS_H
 #define MNEMO_SCM_BACKENDS_H
 
-#include "scm.h"
+#include "scm/scm.h"
 
 namespace mnemo::scm {
 

@@ -6,7 +6,7 @@
 #include <ctime>
 #include <cstdint>
 
-#include "scm.h"
+#include "scm/scm.h"
 
 namespace mnemo::scm {
 namespace {

@@ -40,8 +40,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../error.h"
-#include "scm.h"
+#include "base/error.h"
+#include "scm/scm.h"
 
 namespace mnemo::scm {
 

@@ -11,8 +11,8 @@
 #include <dlfcn.h>
 #include <mutex>
 
-#include "../error.h"
-#include "pmem2_lib.h"
+#include "base/error.h"
+#include "scm/pmem2_lib.h"
 
 namespace mnemo::scm {
 namespace {

@@ -9,8 +9,8 @@
 #include <cstring>
 #include <sys/mman.h>
 
-#include "../error.h"
-#include "scm.h"
+#include "base/error.h"
+#include "scm/scm.h"
 
 namespace mnemo::scm {
 namespace {

@@ -2,7 +2,7 @@
  * scm.cc -- backend selection, the registry of open windows, and the
  * address-dispatched flush and the fence every persist point goes through.
  */
-#include "scm.h"
+#include "scm/scm.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -10,8 +10,8 @@
 #include <mutex>
 #include <unistd.h>
 
-#include "../error.h"
-#include "backends.h"
+#include "base/error.h"
+#include "scm/backends.h"
 #include "mnemosyne.h"
 
 namespace mnemo::scm {

@@ -12,9 +12,9 @@
 #include <map>
 #include <sys/mman.h>
 
-#include "../error.h"
-#include "backends.h"
-#include "pmem2_lib.h"
+#include "base/error.h"
+#include "scm/backends.h"
+#include "scm/pmem2_lib.h"
 
 namespace mnemo::scm {
 namespace {

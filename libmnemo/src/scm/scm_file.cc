@@ -17,8 +17,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "../error.h"
-#include "backends.h"
+#include "base/error.h"
+#include "scm/backends.h"
 
 namespace mnemo::scm {
 namespace {

@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "../../../kmod/uapi/mnemo.h"
-#include "../error.h"
-#include "backends.h"
+#include "base/error.h"
+#include "scm/backends.h"
 
 namespace mnemo::scm {
 namespace {

@@ -39,8 +39,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "../error.h"
-#include "backends.h"
+#include "base/error.h"
+#include "scm/backends.h"
 #include "mnemosyne.h"
 
 namespace mnemo::scm {

@@ -19,11 +19,11 @@
 #include <pthread.h>
 #include <sched.h>
 
-#include "../error.h"
-#include "../pool.h"
+#include "base/error.h"
+#include "pool/pool.h"
 #include "mnemosyne.h"
-#include "../scm/scm.h"
-#include "txlog.h"
+#include "scm/scm.h"
+#include "tx/txlog.h"
 
 namespace mnemo::tx {
 namespace {

@@ -24,8 +24,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "../heap/heap.h"
-#include "wset.h"
+#include "heap/heap.h"
+#include "tx/wset.h"
 
 struct mnemo_pool;
 

@@ -31,12 +31,12 @@
 #include <sched.h>
 #include <string>
 
-#include "../config.h"
-#include "../error.h"
-#include "../pool.h"
+#include "base/config.h"
+#include "base/error.h"
+#include "pool/pool.h"
 #include "mnemosyne.h"
-#include "../heap/heap.h"
-#include "txlog.h"
+#include "heap/heap.h"
+#include "tx/txlog.h"
 
 namespace mnemo::tx {
 

@@ -9,8 +9,8 @@
 #include <atomic>
 #include <cstdint>
 
-#include "../pool.h"
-#include "stm.h"
+#include "pool/pool.h"
+#include "tx/stm.h"
 
 namespace mnemo::tx {
 

@@ -32,10 +32,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "error.h"
+#include "base/config.h"
+#include "base/error.h"
 #include "mnemosyne.h"
-#include "pool.h"
+#include "pool/pool.h"
 
 namespace mnemo {
 namespace {

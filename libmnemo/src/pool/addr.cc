@@ -16,9 +16,9 @@
 #include <cstdio>
 #include <sys/mman.h>
 
-#include "error.h"
-#include "hash.h"
-#include "pool.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "pool/pool.h"
 
 namespace mnemo {
 namespace {

@@ -18,10 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "error.h"
+#include "base/config.h"
+#include "base/error.h"
 #include "mnemosyne.h"
-#include "pool.h"
+#include "pool/pool.h"
 #include "heap/heap.h"
 #include "tx/txlog.h"
 

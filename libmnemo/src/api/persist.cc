@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "error.h"
+#include "base/error.h"
 #include "mnemosyne.h"
 #include "scm/scm.h"
 #include "tx/stm.h"

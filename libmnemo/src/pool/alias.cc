@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <mutex>
 
-#include "error.h"
+#include "base/error.h"
 #include "mnemosyne.h"
-#include "pool.h"
+#include "pool/pool.h"
 #include "tx/txlog.h"
 
 #define API extern "C" __attribute__((visibility("default")))

@@ -4,9 +4,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "../error.h"
+#include "base/error.h"
 #include "mnemosyne.h"
-#include "txlog.h"
+#include "tx/txlog.h"
 
 #define API extern "C" __attribute__((visibility("default")))
 

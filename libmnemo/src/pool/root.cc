@@ -10,9 +10,9 @@
 #include <cstring>
 #include <mutex>
 
-#include "error.h"
+#include "base/error.h"
 #include "mnemosyne.h"
-#include "pool.h"
+#include "pool/pool.h"
 
 #define API extern "C" __attribute__((visibility("default")))
 

@@ -15,9 +15,9 @@
 #include <mutex>
 #include <sys/mman.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "mnemosyne.h"
-#include "pool.h"
+#include "pool/pool.h"
 #include "tx/txlog.h"
 
 #define API extern "C" __attribute__((visibility("default")))

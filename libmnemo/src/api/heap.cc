@@ -8,10 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "../error.h"
-#include "../pool.h"
-#include "../tx/stm.h"
-#include "heap.h"
+#include "base/error.h"
+#include "pool/pool.h"
+#include "tx/stm.h"
+#include "heap/heap.h"
 #include "mnemosyne.h"
 
 #define API extern "C" __attribute__((visibility("default")))

@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "error.h"
-#include "pool.h"
+#include "base/error.h"
+#include "pool/pool.h"
 
 namespace mnemo {
 

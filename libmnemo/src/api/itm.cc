@@ -19,9 +19,9 @@
 #include <mutex>
 #include <vector>
 
-#include "../error.h"
+#include "base/error.h"
 #include "mnemosyne.h"
-#include "txlog.h"
+#include "tx/txlog.h"
 
 using namespace mnemo;
 using namespace mnemo::tx;

@@ -8,9 +8,9 @@
 #include <ctime>
 #include <sys/random.h>
 
-#include "error.h"
-#include "hash.h"
-#include "pool.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "pool/pool.h"
 
 namespace mnemo {
 

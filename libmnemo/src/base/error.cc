@@ -1,7 +1,7 @@
 /*
  * error.cc -- thread-local error messages.
  */
-#include "error.h"
+#include "base/error.h"
 
 #include <cstdarg>
 #include <cstdio>

@@ -12,9 +12,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "error.h"
-#include "hash.h"
-#include "pool.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "pool/pool.h"
 
 namespace mnemo {
 

@@ -16,10 +16,10 @@
 #include <cstring>
 #include <string>
 
-#include "error.h"
-#include "hash.h"
+#include "base/error.h"
+#include "base/hash.h"
 #include "mnemosyne.h"
-#include "pool.h"
+#include "pool/pool.h"
 
 #define API extern "C" __attribute__((visibility("default")))
 

@@ -2,13 +2,13 @@
  * config.cc -- MNEMO_* environment variables that are not tied to one
  * backend (those are parsed in scm/).  All are listed in mnemosyne(7).
  */
-#include "config.h"
+#include "base/config.h"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
-#include "error.h"
+#include "base/error.h"
 #include "scm/scm.h"
 
 namespace mnemo {
