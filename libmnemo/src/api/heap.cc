@@ -1,5 +1,5 @@
 /*
- * api.cc -- the public heap interface: the pmalloc family on the default
+ * heap.cc -- the public heap interface: the pmalloc family on the default
  * pool, the pool-explicit and atomic-publish forms, statistics and the
  * consistency check.
  */
@@ -9,12 +9,12 @@
 #include <cstring>
 
 #include "base/error.h"
-#include "pool/pool.h"
-#include "tx/stm.h"
+#include "base/export.h"
 #include "heap/heap.h"
 #include "mnemosyne.h"
+#include "pool/pool.h"
+#include "tx/stm.h"
 
-#define API extern "C" __attribute__((visibility("default")))
 
 using namespace mnemo;
 using namespace mnemo::heap;
@@ -88,20 +88,20 @@ template <class F> int in_tx(F &&body)
 
 } // namespace
 
-API void *pmalloc(size_t size)
+MNEMO_API void *pmalloc(size_t size)
 {
 	mnemo_pool *p = default_pool();
 	return p ? alloc_plain(p->heap, size, false) : nullptr;
 }
 
-API void *pcalloc(size_t n, size_t size)
+MNEMO_API void *pcalloc(size_t n, size_t size)
 {
 	if (size && n > SIZE_MAX / size)
 		return fail_null(ENOMEM, "pcalloc: nmemb * size overflows");
 	return default_alloc(n * size, 0, fill{true, nullptr, 0});
 }
 
-API void *paligned_alloc(size_t align, size_t size)
+MNEMO_API void *paligned_alloc(size_t align, size_t size)
 {
 	if (!pow2(align))
 		return fail_null(EINVAL, "paligned_alloc: the alignment must "
@@ -109,7 +109,7 @@ API void *paligned_alloc(size_t align, size_t size)
 	return default_alloc(size, align, fill{});
 }
 
-API void pfree(void *ptr)
+MNEMO_API void pfree(void *ptr)
 {
 	if (!ptr)
 		return;
@@ -118,7 +118,7 @@ API void pfree(void *ptr)
 		report(rc);
 }
 
-API void *prealloc(void *ptr, size_t size)
+MNEMO_API void *prealloc(void *ptr, size_t size)
 {
 	if (!ptr)
 		return pmalloc(size);
@@ -144,14 +144,14 @@ API void *prealloc(void *ptr, size_t size)
 	return p;
 }
 
-API size_t pmalloc_usable_size(void *ptr)
+MNEMO_API size_t pmalloc_usable_size(void *ptr)
 {
 	int err;
 	return ptr ? usable_size(ptr, "pmalloc_usable_size", &err) : 0;
 }
 
-API void *mnemo_heap_alloc(mnemo_pool *pool, size_t size, size_t align,
-			   unsigned flags)
+MNEMO_API void *mnemo_heap_alloc(mnemo_pool *pool, size_t size, size_t align,
+				 unsigned flags)
 {
 	if (!pool || (align && !pow2(align)) ||
 	    (flags & ~(MNEMO_HEAP_ZERO | MNEMO_HEAP_NOTX)))
@@ -165,7 +165,7 @@ API void *mnemo_heap_alloc(mnemo_pool *pool, size_t size, size_t align,
 	return alloc_flags(pool->heap, size, align, flags);
 }
 
-API int mnemo_heap_free(void *ptr, unsigned flags)
+MNEMO_API int mnemo_heap_free(void *ptr, unsigned flags)
 {
 	if (flags & ~MNEMO_HEAP_NOTX)
 		return fail(EINVAL, "mnemo_heap_free: flags must be 0 or "
@@ -173,7 +173,7 @@ API int mnemo_heap_free(void *ptr, unsigned flags)
 	return ptr ? free_block(ptr, flags & MNEMO_HEAP_NOTX) : 0;
 }
 
-API int mnemo_heap_alloc_to(void **dst, size_t size, unsigned flags)
+MNEMO_API int mnemo_heap_alloc_to(void **dst, size_t size, unsigned flags)
 {
 	heap::heap *h = dst ? heap_of((uintptr_t)dst) : nullptr;
 	if (!h || (flags & ~MNEMO_HEAP_ZERO))
@@ -186,7 +186,7 @@ API int mnemo_heap_alloc_to(void **dst, size_t size, unsigned flags)
 	});
 }
 
-API int mnemo_heap_free_from(void **src)
+MNEMO_API int mnemo_heap_free_from(void **src)
 {
 	if (!src || !heap_of((uintptr_t)src))
 		return fail(EINVAL, "mnemo_heap_free_from: src must be in an "
@@ -203,7 +203,7 @@ API int mnemo_heap_free_from(void **src)
 	});
 }
 
-API int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st)
+MNEMO_API int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st)
 {
 	if (!pool || !st)
 		return fail(EINVAL, "mnemo_heap_stats: pool and st are required");
@@ -244,7 +244,7 @@ API int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st)
 	return 0;
 }
 
-API int mnemo_heap_check(mnemo_pool *pool)
+MNEMO_API int mnemo_heap_check(mnemo_pool *pool)
 {
 	if (!pool)
 		return fail(EINVAL, "mnemo_heap_check: pool is NULL");

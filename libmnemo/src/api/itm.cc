@@ -20,13 +20,14 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/export.h"
 #include "mnemosyne.h"
 #include "tx/txlog.h"
 
 using namespace mnemo;
 using namespace mnemo::tx;
 
-#define ITM extern "C" __attribute__((visibility("default")))
+#define ITM MNEMO_API
 #define HIDDEN extern "C" __attribute__((visibility("hidden")))
 
 namespace {

@@ -11,16 +11,16 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "base/export.h"
 #include "mnemosyne.h"
 #include "scm/scm.h"
 #include "tx/stm.h"
 #include "tx/txlog.h"
 
-#define API extern "C" __attribute__((visibility("default")))
 
 using namespace mnemo;
 
-API void mnemo_flush(const void *addr, size_t len)
+MNEMO_API void mnemo_flush(const void *addr, size_t len)
 {
 	scm::flush(addr, len);
 }
@@ -43,18 +43,18 @@ void persist_settled(const void *p, size_t n)
 }
 } // namespace
 
-API void mnemo_fence(void)
+MNEMO_API void mnemo_fence(void)
 {
 	tx::settle_all();
 	scm::fence();
 }
 
-API void mnemo_persist(const void *addr, size_t len)
+MNEMO_API void mnemo_persist(const void *addr, size_t len)
 {
 	persist_settled(addr, len);
 }
 
-API int mnemo_store64(uint64_t *dst, uint64_t value)
+MNEMO_API int mnemo_store64(uint64_t *dst, uint64_t value)
 {
 	if (!dst || (uintptr_t)dst % 8)
 		return fail(EINVAL, "mnemo_store64: %p is not 8-byte aligned",
@@ -64,8 +64,8 @@ API int mnemo_store64(uint64_t *dst, uint64_t value)
 	return 0;
 }
 
-API int mnemo_shadow_update(void **slot, void *spare, const void *src,
-			    size_t len)
+MNEMO_API int mnemo_shadow_update(void **slot, void *spare, const void *src,
+				  size_t len)
 {
 	if (!slot || (uintptr_t)slot % 8 || !spare || (!src && len))
 		return fail(EINVAL, "mnemo_shadow_update: slot must be "
@@ -90,7 +90,7 @@ API int mnemo_shadow_update(void **slot, void *spare, const void *src,
 	return 0;
 }
 
-API uint64_t mnemo_stat_get(enum mnemo_stat stat)
+MNEMO_API uint64_t mnemo_stat_get(enum mnemo_stat stat)
 {
 	switch (stat) {
 	case MNEMO_STAT_TX_COMMITS:
@@ -102,18 +102,18 @@ API uint64_t mnemo_stat_get(enum mnemo_stat stat)
 	}
 }
 
-API void mnemo_stat_reset(void)
+MNEMO_API void mnemo_stat_reset(void)
 {
 	scm::stat_reset();
 	tx::self()->commits = tx::self()->aborts = 0;
 }
 
-API void mnemo_emul_set(unsigned flush_ns, unsigned fence_ns)
+MNEMO_API void mnemo_emul_set(unsigned flush_ns, unsigned fence_ns)
 {
 	scm::emul_set(flush_ns, fence_ns);
 }
 
-API const char *mnemo_flush_instruction(void)
+MNEMO_API const char *mnemo_flush_instruction(void)
 {
 	return scm::flush_instruction();
 }

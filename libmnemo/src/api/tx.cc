@@ -1,58 +1,58 @@
 /*
- * api.cc -- the C API of transactions (mnemosyne.h), over stm.h.
+ * tx.cc -- the C API of transactions (mnemosyne.h), over stm.h.
  */
 #include <cerrno>
 #include <cstring>
 
 #include "base/error.h"
+#include "base/export.h"
 #include "mnemosyne.h"
 #include "tx/txlog.h"
 
-#define API extern "C" __attribute__((visibility("default")))
 
 using namespace mnemo;
 using namespace mnemo::tx;
 
-API int mnemo_tx_begin(void)
+MNEMO_API int mnemo_tx_begin(void)
 {
 	return begin(self(), mode::plain, nullptr);
 }
 
-API int mnemo_tx_commit(void)
+MNEMO_API int mnemo_tx_commit(void)
 {
 	return commit(self());
 }
 
-API void mnemo_tx_abort(void)
+MNEMO_API void mnemo_tx_abort(void)
 {
 	user_abort(self());
 }
 
-API int mnemo_tx_depth(void)
+MNEMO_API int mnemo_tx_depth(void)
 {
 	return self()->depth;
 }
 
-API int mnemo_tx_status(void)
+MNEMO_API int mnemo_tx_status(void)
 {
 	return self()->status;
 }
 
-API int mnemo_tx_load(void *dst, const void *src, size_t n)
+MNEMO_API int mnemo_tx_load(void *dst, const void *src, size_t n)
 {
 	if (n && (!dst || !src))
 		return fail(EINVAL, "mnemo_tx_load: NULL buffer");
 	return load(self(), dst, src, n);
 }
 
-API int mnemo_tx_store(void *dst, const void *src, size_t n)
+MNEMO_API int mnemo_tx_store(void *dst, const void *src, size_t n)
 {
 	if (n && (!dst || !src))
 		return fail(EINVAL, "mnemo_tx_store: NULL buffer");
 	return store(self(), dst, src, n);
 }
 
-API int mnemo_tx_memset(void *dst, int c, size_t n)
+MNEMO_API int mnemo_tx_memset(void *dst, int c, size_t n)
 {
 	if (n && !dst)
 		return fail(EINVAL, "mnemo_tx_memset: NULL buffer");
@@ -60,12 +60,13 @@ API int mnemo_tx_memset(void *dst, int c, size_t n)
 }
 
 #define VALUE_FORMS(bits)                                                   \
-	API uint##bits##_t mnemo_tx_get##bits(const uint##bits##_t *p)      \
+	MNEMO_API uint##bits##_t mnemo_tx_get##bits(const uint##bits##_t *p) \
 	{                                                                   \
 		uint##bits##_t v = 0;                                       \
 		return mnemo_tx_load(&v, p, sizeof(v)) ? 0 : v;             \
 	}                                                                   \
-	API void mnemo_tx_set##bits(uint##bits##_t *p, uint##bits##_t v)    \
+	MNEMO_API void mnemo_tx_set##bits(uint##bits##_t *p,               \
+					  uint##bits##_t v)                 \
 	{                                                                   \
 		mnemo_tx_store(p, &v, sizeof(v));                           \
 	}
@@ -74,17 +75,17 @@ VALUE_FORMS(16)
 VALUE_FORMS(32)
 VALUE_FORMS(64)
 
-API void *mnemo_tx_malloc(size_t size)
+MNEMO_API void *mnemo_tx_malloc(size_t size)
 {
 	return tx_malloc(self(), size);
 }
 
-API void mnemo_tx_free(void *ptr)
+MNEMO_API void mnemo_tx_free(void *ptr)
 {
 	tx_free(self(), ptr);
 }
 
-API int mnemo_tx_drain(mnemo_pool *pool)
+MNEMO_API int mnemo_tx_drain(mnemo_pool *pool)
 {
 	if (!pool)
 		return fail(EINVAL, "mnemo_tx_drain: pool is NULL");
@@ -97,7 +98,7 @@ API int mnemo_tx_drain(mnemo_pool *pool)
  * state 2: done.  Only the outermost frame registers its jmp_buf, so a
  * conflict anywhere restarts the whole flattened transaction.
  */
-API int mnemo_tx_frame_step(struct mnemo_tx_frame *f, int *rc)
+MNEMO_API int mnemo_tx_frame_step(struct mnemo_tx_frame *f, int *rc)
 {
 	desc *d = self();
 	if (f->state == 0) {

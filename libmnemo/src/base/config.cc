@@ -9,7 +9,6 @@
 #include <cstdlib>
 
 #include "base/error.h"
-#include "scm/scm.h"
 
 namespace mnemo {
 
@@ -40,9 +39,7 @@ int default_pool_size(uint64_t *out)
 	return s && *s ? parse_size("MNEMO_POOL_SIZE", s, out) : 0;
 }
 
-namespace {
-
-unsigned env_ns(const char *var)
+unsigned config_ns(const char *var)
 {
 	const char *s = getenv(var);
 	if (!s || !*s)
@@ -56,15 +53,5 @@ unsigned env_ns(const char *var)
 	}
 	return (unsigned)v;
 }
-
-/* The latency emulator is configured once at load; mnemo_emul_set()
- * changes it later. */
-__attribute__((constructor)) void emul_from_env()
-{
-	scm::emul_set(env_ns("MNEMO_EMUL_FLUSH_NS"),
-		      env_ns("MNEMO_EMUL_FENCE_NS"));
-}
-
-} // namespace
 
 } // namespace mnemo

@@ -14,6 +14,10 @@ int parse_size(const char *var, const char *s, uint64_t *out);
 /* Size for a pool created by mnemo_pool_open(MNEMO_CREATE). */
 int default_pool_size(uint64_t *out);
 
+/* A latency in nanoseconds from $var: 0 if unset, or (with a warning
+ * on stderr) if it is not a number up to 1e8. */
+unsigned config_ns(const char *var);
+
 } // namespace mnemo
 
 #endif

@@ -3,10 +3,12 @@
  */
 #include "base/error.h"
 
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 
+#include "base/export.h"
 #include "mnemosyne.h"
 
 namespace {
@@ -26,6 +28,12 @@ int fail(int err, const char *fmt, ...)
 	return -err;
 }
 
+int fail_sys(const char *what, const char *path)
+{
+	int err = errno;
+	return fail(err, "%s %s: %s", what, path, strerror(err));
+}
+
 void fail_context(const char *fmt, ...)
 {
 	size_t used = strlen(tl_msg);
@@ -41,8 +49,7 @@ void fail_context(const char *fmt, ...)
 
 } // namespace mnemo
 
-extern "C" __attribute__((visibility("default"))) const char *
-mnemo_errormsg(void)
+MNEMO_API const char *mnemo_errormsg(void)
 {
 	return tl_msg;
 }

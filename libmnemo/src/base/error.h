@@ -11,6 +11,9 @@ namespace mnemo {
  * describes the latest failure. */
 int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* fail(errno, "<what> <path>: <strerror(errno)>"). */
+int fail_sys(const char *what, const char *path);
+
 /* Append ": <context>" to the current message (for callers that add where). */
 void fail_context(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

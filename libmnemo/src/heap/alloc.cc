@@ -16,11 +16,11 @@
 #include <pthread.h>
 
 #include "base/error.h"
+#include "heap/heap.h"
 #include "pool/pool.h"
 #include "scm/scm.h"
 #include "tx/stm.h"
 #include "tx/txlog.h"
-#include "heap/heap.h"
 
 namespace mnemo::heap {
 namespace {
@@ -566,13 +566,13 @@ int tx_free(tx::desc *d, heap *h, vpage *pg, unsigned bit, const void *p)
 	if (d->status)
 		return 0; /* rolled back: no more effects */
 	for (size_t i = 0; i < d->hops.size(); i++) {
-		hop &o = d->hops[i];
-		if (o.pg == pg && o.bit == bit && o.set) {
+		tx::bit_op &o = d->hops[i];
+		if (o.page == pg && o.bit == bit && o.set) {
 			o.set = false; /* ours: it never becomes durable */
 			o.fresh = true;
 			return 0;
 		}
-		if (o.pg == pg && o.bit == bit && o.fresh)
+		if (o.page == pg && o.bit == bit && o.fresh)
 			return not_allocated(p, "pfree");
 	}
 	uint64_t m = bit_mask(bit);
@@ -584,7 +584,7 @@ int tx_free(tx::desc *d, heap *h, vpage *pg, unsigned bit, const void *p)
 		pg->vpend[bit / 64].fetch_and(~m, kRel);
 		return tx::fail_tx(d, rc);
 	}
-	d->hops.push_back(hop{pg, bit, false, false});
+	d->hops.push_back(tx::bit_op{pg, bit, false, false});
 	return 0;
 }
 
@@ -696,7 +696,7 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 			errno = -tx::fail_tx(d, rc);
 			return nullptr;
 		}
-		d->hops.push_back(hop{pg, (unsigned)bit, true, false});
+		d->hops.push_back(tx::bit_op{pg, (unsigned)bit, true, false});
 		if (pg->cls != kLarge)
 			pg->vheld[bit / 64].fetch_or(bit_mask((unsigned)bit),
 						     kRel);
@@ -870,63 +870,75 @@ void release_deferred(heap *h)
 	release_deferred_locked(h);
 }
 
-/* ---- transactions ---- */
+/* ---- transactions: the hooks tx calls (tx/stm.h, bit_hooks) ---- */
 
-uint64_t *hop_word(const hop &o)
+namespace {
+
+uint64_t *hop_word(const tx::bit_op &o)
 {
-	return (uint64_t *)&durable_word(o.pg, o.bit);
+	vpage *pg = (vpage *)o.page;
+	return (uint64_t *)&durable_word(pg, o.bit);
 }
 
-void tx_unreserve(const hop &o)
+void tx_unreserve(const tx::bit_op &o)
 {
+	vpage *pg = (vpage *)o.page;
 	uint64_t m = bit_mask(o.bit);
 	if (o.set || o.fresh) {
-		if (o.pg->cls != kLarge)
-			o.pg->vheld[o.bit / 64].fetch_and(~m, kRel);
-		unreserve(o.pg, o.bit);
+		if (pg->cls != kLarge)
+			pg->vheld[o.bit / 64].fetch_and(~m, kRel);
+		unreserve(pg, o.bit);
 	} else {
-		o.pg->vpend[o.bit / 64].fetch_and(~m, kRel);
+		pg->vpend[o.bit / 64].fetch_and(~m, kRel);
 	}
 }
 
 /* A transactional free at commit; false if a racing plain free of the
  * same block (a double free) took it first. */
-bool apply_free(const hop &o)
+bool apply_free(const tx::bit_op &o)
 {
+	vpage *pg = (vpage *)o.page;
 	unsigned w = o.bit / 64;
 	uint64_t m = bit_mask(o.bit);
 	bool ok;
-	if (bits_hint(o.pg->seg->h, o.pg)) {
-		ok = !((o.pg->vfree[w].load(kAcq) | o.pg->xfree[w].load(kAcq)) &
+	if (bits_hint(pg->seg->h, pg)) {
+		ok = !((pg->vfree[w].load(kAcq) | pg->xfree[w].load(kAcq)) &
 		       m);
 		if (ok) { /* deferred: held before vpend lets go */
-			o.pg->vheld[w].fetch_or(m, kRel);
-			durable_word(o.pg, o.bit).fetch_and(~m, kRel);
+			pg->vheld[w].fetch_or(m, kRel);
+			durable_word(pg, o.bit).fetch_and(~m, kRel);
 		}
 	} else {
-		ok = durable_word(o.pg, o.bit).fetch_and(~m, kRel) & m;
-		if (ok && o.pg->cls != kLarge)
-			o.pg->vheld[w].fetch_or(m, kRel);
+		ok = durable_word(pg, o.bit).fetch_and(~m, kRel) & m;
+		if (ok && pg->cls != kLarge)
+			pg->vheld[w].fetch_or(m, kRel);
 	}
-	o.pg->vpend[w].fetch_and(~m, kRel);
+	pg->vpend[w].fetch_and(~m, kRel);
 	return ok;
 }
 
-void tx_apply(const hop &o, uint64_t wv)
+void tx_apply(const tx::bit_op &o, uint64_t wv)
 {
+	vpage *pg = (vpage *)o.page;
 	if (o.set) {
 		uint64_t m = bit_mask(o.bit);
-		durable_word(o.pg, o.bit).fetch_or(m, kRel);
-		if (o.pg->cls != kLarge)
-			o.pg->vheld[o.bit / 64].fetch_and(~m, kRel);
+		durable_word(pg, o.bit).fetch_or(m, kRel);
+		if (pg->cls != kLarge)
+			pg->vheld[o.bit / 64].fetch_and(~m, kRel);
 		return;
 	}
 	if (!o.fresh && !apply_free(o))
 		return;
-	heap *h = o.pg->seg->h;
+	heap *h = pg->seg->h;
 	std::lock_guard<std::mutex> g(h->mu);
-	h->defer.push_back(deferred{o.pg, o.bit, wv});
+	h->defer.push_back(deferred{pg, o.bit, wv});
 	h->ndefer.store(h->defer.size(), kRlx);
 }
+
+} // namespace
+
+const tx::bit_hooks kTxHooks = {
+	hop_word, tx_apply, tx_unreserve, bitmap_word_ok, protected_ranges,
+};
 
 } // namespace mnemo::heap

@@ -12,8 +12,8 @@
 #include <cerrno>
 
 #include "base/error.h"
-#include "pool/pool.h"
 #include "heap/heap.h"
+#include "pool/pool.h"
 
 namespace mnemo::heap {
 namespace {

@@ -24,9 +24,9 @@
  */
 #include <vector>
 
+#include "heap/heap.h"
 #include "pool/pool.h"
 #include "scm/scm.h"
-#include "heap/heap.h"
 
 namespace mnemo::heap {
 namespace {

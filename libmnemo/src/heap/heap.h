@@ -43,12 +43,9 @@
 #include <vector>
 
 #include "layout.h"
+#include "tx/stm.h"
 
 struct mnemo_pool;
-
-namespace mnemo::tx {
-struct desc;
-}
 
 namespace mnemo::heap {
 
@@ -249,21 +246,10 @@ void release_deferred(heap *h);
 void heap_register(heap *h);
 void heap_unregister(heap *h);
 
-/* ---- transactions (alloc.cc, called by tx/stm.cc) ---- */
-/* A block whose durable bit a transaction changes at commit. */
-struct hop {
-	vpage *pg;
-	unsigned bit;
-	bool set;   /* allocation (true) or free */
-	bool fresh; /* allocated and freed by this transaction: no durable
-		     * change; the block is reused only after truncation, as
-		     * the record may hold writes into it */
-};
-void tx_unreserve(const hop &o); /* abort */
-/* Commit, after the record is durable: apply o in place.  A free is
- * deferred until the floor reaches wv. */
-void tx_apply(const hop &o, uint64_t wv);
-uint64_t *hop_word(const hop &o);
+/* ---- transactions (alloc.cc) ---- */
+/* What a transaction calls back for the heap bits it changes; api/pool.cc
+ * installs it (tx::set_bit_hooks) before the first pool is attached. */
+extern const tx::bit_hooks kTxHooks;
 
 /* ---- gc.cc ---- */
 /* Mark from the roots, free what is allocated and unreachable.  rebuild:

@@ -12,11 +12,11 @@
 
 #include "base/config.h"
 #include "base/error.h"
+#include "heap/heap.h"
+#include "mnemosyne.h"
 #include "pool/pool.h"
 #include "scm/scm.h"
 #include "tx/txlog.h"
-#include "heap/heap.h"
-#include "mnemosyne.h"
 
 namespace mnemo::heap {
 namespace {

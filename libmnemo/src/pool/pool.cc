@@ -18,23 +18,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/config.h"
 #include "base/error.h"
+#include "base/export.h"
 #include "mnemosyne.h"
 #include "pool/pool.h"
-#include "heap/heap.h"
-#include "tx/txlog.h"
-
-#define API extern "C" __attribute__((visibility("default")))
 
 using namespace mnemo;
 
 mnemo_pool::~mnemo_pool()
 {
-	if (heap)
-		heap::destroy(heap);
-	if (tx)
-		tx::pool_state_free(tx);
 	dev.reset();
 	if (fd >= 0)
 		close(fd);
@@ -42,20 +34,14 @@ mnemo_pool::~mnemo_pool()
 
 namespace {
 
-int sys_fail(const char *what, const char *path)
-{
-	int err = errno;
-	return fail(err, "%s %s: %s", what, path, strerror(err));
-}
-
 int fsync_parent(const char *path)
 {
 	char buf[PATH_MAX];
 	snprintf(buf, sizeof(buf), "%s", path);
 	int dfd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return sys_fail("cannot open the directory of", path);
-	int rc = fsync(dfd) == 0 ? 0 : sys_fail("cannot fsync dir of", path);
+		return fail_sys("cannot open the directory of", path);
+	int rc = fsync(dfd) == 0 ? 0 : fail_sys("cannot fsync dir of", path);
 	close(dfd);
 	return rc;
 }
@@ -73,7 +59,7 @@ int publish_name(const char *tmp, const char *path)
 	if (errno == EEXIST)
 		return fail(EEXIST, "cannot create pool %s: it already exists",
 			    path);
-	return sys_fail("cannot create pool", path);
+	return fail_sys("cannot create pool", path);
 }
 
 /* The growth limit of a new pool: an explicit address fixes the window
@@ -106,13 +92,15 @@ int write_new_pool(int fd, const char *path, uint64_t size, uint64_t base)
 		return rc;
 	header_seal(&h);
 	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
-		return sys_fail("cannot write the header of", path);
+		return fail_sys("cannot write the header of", path);
 	if (fsync(fd) != 0)
-		return sys_fail("cannot fsync", path);
+		return fail_sys("cannot fsync", path);
 	return 0;
 }
 
-int create_file(const char *path, uint64_t size, uint64_t base)
+} // namespace
+
+int mnemo::pool_create_file(const char *path, uint64_t size, uint64_t base)
 {
 	struct stat st;
 	if (stat(path, &st) == 0)
@@ -124,7 +112,7 @@ int create_file(const char *path, uint64_t size, uint64_t base)
 		return fail(ENAMETOOLONG, "pool path too long: %s", path);
 	int fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
 	if (fd < 0)
-		return sys_fail("cannot create pool", path);
+		return fail_sys("cannot create pool", path);
 	int rc = write_new_pool(fd, path, size, base);
 	close(fd);
 	if (rc == 0)
@@ -136,6 +124,8 @@ int create_file(const char *path, uint64_t size, uint64_t base)
 	return fsync_parent(path);
 }
 
+namespace {
+
 int lock_fd(int fd, const char *path)
 {
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
@@ -143,7 +133,7 @@ int lock_fd(int fd, const char *path)
 	if (errno == EWOULDBLOCK)
 		return fail(EBUSY, "pool %s is already open (by another "
 			    "process, or by another handle in this one)", path);
-	return sys_fail("cannot lock pool", path);
+	return fail_sys("cannot lock pool", path);
 }
 
 /* Read the header, padding a short file with zeros. */
@@ -152,13 +142,13 @@ int read_header(int fd, const char *path, layout::pool_header *h,
 {
 	struct stat st;
 	if (fstat(fd, &st) != 0)
-		return sys_fail("cannot stat", path);
+		return fail_sys("cannot stat", path);
 	if (!S_ISREG(st.st_mode))
 		return fail(EINVAL, "%s is not a regular file", path);
 	*file_size = (uint64_t)st.st_size;
 	memset(h, 0, sizeof(*h));
 	if (pread(fd, h, sizeof(*h), 0) < 0)
-		return sys_fail("cannot read", path);
+		return fail_sys("cannot read", path);
 	if (*file_size < sizeof(*h) &&
 	    memcmp(h->magic, layout::kMagic, sizeof(layout::kMagic)) == 0)
 		return fail(EUCLEAN, "%s is truncated: %llu bytes, shorter "
@@ -226,14 +216,17 @@ int load_sizes(mnemo_pool *p, uint64_t file_size, uint64_t *raise)
 	return rc ? rc : pool_trim(p, file_size);
 }
 
-int attach(mnemo_pool *p, unsigned flags)
+} // namespace
+
+int mnemo::pool_load(mnemo_pool *p, unsigned flags, uint64_t *raise)
 {
-	uint64_t file_size = 0, raise = 0;
+	uint64_t file_size = 0;
+	*raise = 0;
 	int rc = lock_fd(p->fd, p->path.c_str());
 	if (rc == 0)
 		rc = read_header(p->fd, p->path.c_str(), &p->hdr, &file_size);
 	if (rc == 0)
-		rc = load_sizes(p, file_size, &raise);
+		rc = load_sizes(p, file_size, raise);
 	if (rc == 0)
 		rc = open_backend(p, flags);
 	if (rc)
@@ -242,147 +235,16 @@ int attach(mnemo_pool *p, unsigned flags)
 	rc = p->dev->map(0, p->hdr.data_off);
 	if (rc == 0)
 		rc = tables_load(p);
-	if (rc == 0)
-		rc = regions_map_all(p);
-	if (rc == 0)
-		rc = tx::pool_attach(p); /* replays committed transactions */
-	if (rc == 0)
-		rc = heap::attach(p); /* after replay: it reads heap bits */
-	if (rc == 0 && raise) /* the window may have come out smaller */
-		rc = pool_raise_max(p, std::min(raise, p->max));
-	return rc;
+	return rc ? rc : regions_map_all(p);
 }
 
-int open_path(const char *path, unsigned flags, mnemo_pool **poolp)
-{
-	auto *p = new mnemo_pool;
-	p->path = path;
-	p->fd = open(path, O_RDWR | O_CLOEXEC);
-	int rc = p->fd < 0 ? sys_fail("cannot open pool", path) : 0;
-	if (rc == 0)
-		rc = attach(p, flags);
-	if (rc) {
-		delete p;
-		return rc;
-	}
-	*poolp = p;
-	return 0;
-}
-
-int mkdir_parents(const char *path)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *s = strchr(buf + 1, '/'); s; s = strchr(s + 1, '/')) {
-		*s = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return sys_fail("cannot create directory", buf);
-		*s = '/';
-	}
-	return 0;
-}
-
-int create_default(const char *path)
-{
-	uint64_t size;
-	int rc = default_pool_size(&size);
-	if (rc == 0 && (size < MNEMO_POOL_MIN_SIZE || size > MNEMO_POOL_MAX_SIZE))
-		rc = fail(EINVAL, "MNEMO_POOL_SIZE=%llu is outside the pool size "
-			  "range [%zu, %llu]", (unsigned long long)size,
-			  MNEMO_POOL_MIN_SIZE, (unsigned long long)MNEMO_POOL_MAX_SIZE);
-	if (rc == 0)
-		rc = mkdir_parents(path);
-	if (rc == 0)
-		rc = create_file(path, window_of(size), 0);
-	return rc == -EEXIST ? 0 : rc; /* lost a race: open theirs */
-}
-
-__attribute__((tls_model("global-dynamic"))) thread_local char
-	tl_default_path[PATH_MAX];
-
-} // namespace
-
-API const char *mnemo_pool_default_path(void)
-{
-	const char *env = getenv("MNEMO_POOL");
-	if (env && *env)
-		return env;
-	const char *xdg = getenv("XDG_DATA_HOME");
-	const char *home = getenv("HOME");
-	if (xdg && *xdg)
-		snprintf(tl_default_path, sizeof(tl_default_path),
-			 "%s/mnemosyne/default.pool", xdg);
-	else
-		snprintf(tl_default_path, sizeof(tl_default_path),
-			 "%s/.local/share/mnemosyne/default.pool",
-			 home && *home ? home : "/tmp");
-	return tl_default_path;
-}
-
-API int mnemo_pool_create(const char *path, size_t size, void *addr,
-			  unsigned flags, mnemo_pool **poolp)
-{
-	if (!path || !*path || !poolp)
-		return fail(EINVAL, "mnemo_pool_create: path and poolp are "
-			    "required");
-	if (size < MNEMO_POOL_MIN_SIZE)
-		return fail(EINVAL, "pool size %zu is below the minimum of %zu "
-			    "bytes", size, MNEMO_POOL_MIN_SIZE);
-	if (size > MNEMO_POOL_MAX_SIZE)
-		return fail(EINVAL, "pool size %zu is above the maximum of %llu "
-			    "bytes", size, (unsigned long long)MNEMO_POOL_MAX_SIZE);
-	uint64_t sz = window_of(size);
-	int rc = addr ? addr_check((uint64_t)addr, sz) : 0;
-	if (rc == 0)
-		rc = create_file(path, sz, (uint64_t)addr);
-	if (rc)
-		return rc;
-	rc = open_path(path, flags & ~MNEMO_CREATE, poolp);
-	/* e.g. its address is taken: it holds no data yet.  EBUSY means another
-	 * process opened it meanwhile: it is theirs now. */
-	if (rc && rc != -EBUSY)
-		unlink(path);
-	return rc;
-}
-
-API int mnemo_pool_open(const char *path, unsigned flags, mnemo_pool **poolp)
-{
-	if (!poolp)
-		return fail(EINVAL, "mnemo_pool_open: poolp is NULL");
-	if (!path)
-		path = mnemo_pool_default_path();
-	if ((flags & MNEMO_CREATE) && access(path, F_OK) != 0 &&
-	    errno == ENOENT) {
-		int rc = create_default(path);
-		if (rc)
-			return rc;
-	}
-	return open_path(path, flags, poolp);
-}
-
-API int mnemo_pool_close(mnemo_pool **poolp)
-{
-	if (!poolp || !*poolp)
-		return fail(EINVAL, "mnemo_pool_close: no pool");
-	default_pool_forget(*poolp);
-	int rc = tx::pool_detach(*poolp);
-	heap::detach(*poolp); /* after the logs are empty */
-	delete *poolp;
-	*poolp = nullptr;
-	int err = scm::take_io_error();
-	if (err)
-		return fail(err, "an msync of the pool failed: %s",
-			    strerror(err));
-	return rc;
-}
-
-API int mnemo_pool_delete(const char *path)
+MNEMO_API int mnemo_pool_delete(const char *path)
 {
 	if (!path)
 		return fail(EINVAL, "mnemo_pool_delete: path is NULL");
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		return sys_fail("cannot open pool", path);
+		return fail_sys("cannot open pool", path);
 	layout::pool_header h;
 	int rc = lock_fd(fd, path);
 	ssize_t n = rc ? 0 : pread(fd, &h, sizeof(h.magic), 0);
@@ -391,27 +253,27 @@ API int mnemo_pool_delete(const char *path)
 		rc = fail(EMEDIUMTYPE, "%s is not a Mnemosyne pool; refusing "
 			  "to delete it", path);
 	if (rc == 0 && unlink(path) != 0)
-		rc = sys_fail("cannot delete pool", path);
+		rc = fail_sys("cannot delete pool", path);
 	close(fd);
 	return rc;
 }
 
-API void *mnemo_pool_base(const mnemo_pool *pool)
+MNEMO_API void *mnemo_pool_base(const mnemo_pool *pool)
 {
 	return pool ? pool->base : nullptr;
 }
 
-API size_t mnemo_pool_size(const mnemo_pool *pool)
+MNEMO_API size_t mnemo_pool_size(const mnemo_pool *pool)
 {
 	return pool ? pool->size.load(std::memory_order_acquire) : 0;
 }
 
-API size_t mnemo_pool_max(const mnemo_pool *pool)
+MNEMO_API size_t mnemo_pool_max(const mnemo_pool *pool)
 {
 	return pool ? pool->max : 0;
 }
 
-API const char *mnemo_pool_backend(const mnemo_pool *pool)
+MNEMO_API const char *mnemo_pool_backend(const mnemo_pool *pool)
 {
 	return pool ? pool->dev->name() : "none";
 }

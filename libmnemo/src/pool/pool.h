@@ -25,17 +25,14 @@
 #include "layout.h"
 #include "scm/scm.h"
 
+/* The layers above hang their per-pool state here (api/pool.cc attaches
+ * and frees it); to the pool layer it is opaque. */
 namespace mnemo::tx {
 struct pool_state;
-void pool_state_free(pool_state *ps);
 } // namespace mnemo::tx
-
 namespace mnemo::heap {
 struct heap;
-void destroy(heap *h);
 } // namespace mnemo::heap
-
-struct mnemo_rawl;
 
 struct mnemo_pool {
 	struct extent {
@@ -81,6 +78,15 @@ struct mnemo_pool {
 
 namespace mnemo {
 
+/* pool.cc: a new pool file of `size` bytes at address `base` (0: one is
+ * picked), made durable under a temporary name and renamed into place. */
+int pool_create_file(const char *path, uint64_t size, uint64_t base);
+/* Lock, check and map the pool whose file p->fd is open; the tables are
+ * loaded and every region mapped.  *raise: a growth limit to record
+ * once the layers above have attached (0: none).  On failure p holds
+ * what was opened; the caller frees it. */
+int pool_load(mnemo_pool *p, unsigned flags, uint64_t *raise);
+
 /* header.cc: build and validate the header. */
 /* A new header: size at creation, growth limit max, base address. */
 void header_init(layout::pool_header *h, uint64_t size, uint64_t max,
@@ -124,23 +130,9 @@ int region_create_internal(mnemo_pool *pool, const char *name, size_t size,
 			   void **addrp, size_t *sizep);
 int region_find_internal(mnemo_pool *pool, const char *name, void **addrp,
 			 size_t *sizep);
-/* rawl.cc: open (creating if needed) the RAWL in region `rname`. */
-int rawl_open_internal(mnemo_pool *pool, const std::string &rname,
-		       size_t capacity, mnemo_rawl **logp);
-/* The region a log occupies: [*lo, *hi). */
-void rawl_range(const mnemo_rawl *l, uint64_t *lo, uint64_t *hi);
-/* mnemo_rawl_append without its fence: the record (and any WRAP before
- * it) is written, counted and on its way to SCM; the caller's next
- * scm::fence() is its persist point, so the caller may drop a lock first.
- * Until then a crash may or may not keep it. */
-int rawl_put(mnemo_rawl *l, const uint64_t *words, size_t n);
-/* Where the last record put ends: the position and sequence number a
- * head just past it would have (for rawl_truncate_to). */
-void rawl_end(const mnemo_rawl *l, uint64_t *pos, uint64_t *seq);
-/* mnemo_rawl_truncate(l, n) for a caller that knows where the n-th
- * record ends (from rawl_end after putting it): the ring is not read. */
-int rawl_truncate_to(mnemo_rawl *l, uint64_t pos, uint64_t seq, size_t n);
-
+/* Delete the user region starting at addr; size 0 accepts any size.
+ * pre: no transaction record names its bytes (tx::drain). */
+int region_delete_internal(mnemo_pool *pool, void *addr, size_t size);
 /* grow.cc: make the pool at least `end` bytes (growing it by a
  * geometric step), or fail with a message naming the limit that stops
  * it.  pre: pool->mu held. */

@@ -11,10 +11,10 @@
 #include <mutex>
 
 #include "base/error.h"
+#include "base/export.h"
 #include "mnemosyne.h"
 #include "pool/pool.h"
 
-#define API extern "C" __attribute__((visibility("default")))
 
 using namespace mnemo;
 using layout::slot;
@@ -63,7 +63,7 @@ slot *live_root(mnemo_pool *pool, const char *name, int *rc)
 
 } // namespace
 
-API int mnemo_root_set(mnemo_pool *pool, const char *name, void *ptr)
+MNEMO_API int mnemo_root_set(mnemo_pool *pool, const char *name, void *ptr)
 {
 	int rc = root_args(pool, name);
 	if (rc)
@@ -88,7 +88,7 @@ API int mnemo_root_set(mnemo_pool *pool, const char *name, void *ptr)
 	return 0;
 }
 
-API int mnemo_root_get(mnemo_pool *pool, const char *name, void **ptrp)
+MNEMO_API int mnemo_root_get(mnemo_pool *pool, const char *name, void **ptrp)
 {
 	int rc = root_args(pool, name);
 	if (rc)
@@ -102,7 +102,7 @@ API int mnemo_root_get(mnemo_pool *pool, const char *name, void **ptrp)
 	return rc;
 }
 
-API int mnemo_root_delete(mnemo_pool *pool, const char *name)
+MNEMO_API int mnemo_root_delete(mnemo_pool *pool, const char *name)
 {
 	int rc = root_args(pool, name);
 	if (rc)

@@ -17,11 +17,12 @@
 #include <string>
 
 #include "base/error.h"
+#include "base/export.h"
 #include "base/hash.h"
 #include "mnemosyne.h"
 #include "pool/pool.h"
+#include "rawl/rawl.h"
 
-#define API extern "C" __attribute__((visibility("default")))
 
 using namespace mnemo;
 using layout::rawl_desc;
@@ -248,8 +249,8 @@ int open_region(mnemo_pool *pool, const std::string &rname, size_t cap,
 
 } // namespace
 
-API int mnemo_rawl_open(mnemo_pool *pool, const char *name, size_t capacity,
-			mnemo_rawl **logp)
+MNEMO_API int mnemo_rawl_open(mnemo_pool *pool, const char *name, size_t capacity,
+			      mnemo_rawl **logp)
 {
 	if (!pool || !logp || !name || !*name)
 		return fail(EINVAL, "mnemo_rawl_open: pool, name and logp are "
@@ -284,7 +285,7 @@ int mnemo::rawl_open_internal(mnemo_pool *pool, const std::string &rname,
 	return 0;
 }
 
-API int mnemo_rawl_append(mnemo_rawl *l, const uint64_t *words, size_t n)
+MNEMO_API int mnemo_rawl_append(mnemo_rawl *l, const uint64_t *words, size_t n)
 {
 	if (!l || (n && !words) || n > kMaxWords - 2)
 		return fail(EINVAL, "mnemo_rawl_append: bad arguments");
@@ -305,7 +306,7 @@ int mnemo::rawl_put(mnemo_rawl *l, const uint64_t *words, size_t n)
 	return 0;
 }
 
-API int mnemo_rawl_foreach(mnemo_rawl *l, mnemo_rawl_cb cb, void *arg)
+MNEMO_API int mnemo_rawl_foreach(mnemo_rawl *l, mnemo_rawl_cb cb, void *arg)
 {
 	if (!l || !cb)
 		return fail(EINVAL, "mnemo_rawl_foreach: log and cb required");
@@ -322,7 +323,7 @@ API int mnemo_rawl_foreach(mnemo_rawl *l, mnemo_rawl_cb cb, void *arg)
 	return 0;
 }
 
-API int mnemo_rawl_truncate(mnemo_rawl *l, size_t nrecords)
+MNEMO_API int mnemo_rawl_truncate(mnemo_rawl *l, size_t nrecords)
 {
 	if (!l)
 		return fail(EINVAL, "mnemo_rawl_truncate: log is NULL");
@@ -363,12 +364,12 @@ void mnemo::rawl_range(const mnemo_rawl *l, uint64_t *lo, uint64_t *hi)
 	*hi = (uint64_t)(uintptr_t)(l->ring + l->cap);
 }
 
-API size_t mnemo_rawl_count(const mnemo_rawl *l)
+MNEMO_API size_t mnemo_rawl_count(const mnemo_rawl *l)
 {
 	return l ? l->records : 0;
 }
 
-API size_t mnemo_rawl_space(const mnemo_rawl *l)
+MNEMO_API size_t mnemo_rawl_space(const mnemo_rawl *l)
 {
 	if (!l)
 		return 0;
@@ -384,7 +385,7 @@ API size_t mnemo_rawl_space(const mnemo_rawl *l)
 	return best < kMaxWords - 2 ? best : kMaxWords - 2;
 }
 
-API int mnemo_rawl_close(mnemo_rawl **logp)
+MNEMO_API int mnemo_rawl_close(mnemo_rawl **logp)
 {
 	if (!logp || !*logp)
 		return fail(EINVAL, "mnemo_rawl_close: no log");

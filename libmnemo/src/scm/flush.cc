@@ -8,6 +8,8 @@
 
 #include "scm/scm.h"
 
+#include "base/config.h"
+
 namespace mnemo::scm {
 namespace {
 
@@ -152,6 +154,18 @@ void emul_set(unsigned flush_ns, unsigned fence_ns)
 	__atomic_store_n(&g_flush_ns, flush_ns, __ATOMIC_RELAXED);
 	__atomic_store_n(&g_fence_ns, fence_ns, __ATOMIC_RELAXED);
 }
+
+namespace {
+
+/* The latency emulator is configured once at load; mnemo_emul_set()
+ * changes it later. */
+__attribute__((constructor)) void emul_from_env()
+{
+	emul_set(config_ns("MNEMO_EMUL_FLUSH_NS"),
+		 config_ns("MNEMO_EMUL_FENCE_NS"));
+}
+
+} // namespace
 
 uint64_t stat_get(unsigned which)
 {

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "base/error.h"
-#include "scm/backends.h"
 #include "mnemosyne.h"
+#include "scm/backends.h"
 
 namespace mnemo::scm {
 namespace {

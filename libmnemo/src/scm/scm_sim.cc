@@ -40,8 +40,8 @@
 #include <vector>
 
 #include "base/error.h"
-#include "scm/backends.h"
 #include "mnemosyne.h"
+#include "scm/backends.h"
 
 namespace mnemo::scm {
 namespace {

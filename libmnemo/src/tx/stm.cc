@@ -20,8 +20,8 @@
 #include <sched.h>
 
 #include "base/error.h"
-#include "pool/pool.h"
 #include "mnemosyne.h"
+#include "pool/pool.h"
 #include "scm/scm.h"
 #include "tx/txlog.h"
 
@@ -380,9 +380,9 @@ int build_record(desc *d, uint64_t wv)
 			return fail(EINVAL, "a transaction wrote to libmnemo's "
 				    "own metadata in pool %s",
 				    d->pool->path.c_str());
-	for (const heap::hop &o : d->hops) {
+	for (const bit_op &o : d->hops) {
 		uint64_t kind = o.set ? layout::kTxHeapSet : layout::kTxHeapClear;
-		d->rec.push_back((uint64_t)heap::hop_word(o) | kind << 48);
+		d->rec.push_back((uint64_t)g_bit_hooks->word(o) | kind << 48);
 		d->rec.push_back(1ull << (o.bit % 64));
 	}
 	return 0;
@@ -399,8 +399,8 @@ void write_back(desc *d, uint64_t wv)
 		each_run(e, [&](size_t b, size_t k) {
 			memcpy((char *)e.addr + b, e.val + b, k);
 		});
-	for (const heap::hop &o : d->hops)
-		heap::tx_apply(o, wv);
+	for (const bit_op &o : d->hops)
+		g_bit_hooks->apply(o, wv);
 }
 
 /* The provisional busy value is at most the wv about to be taken, and is
@@ -495,8 +495,8 @@ static void discard(desc *d, int err)
 	release_locks(d, 0);
 	for (void *p : d->allocs)
 		free(p);
-	for (const heap::hop &o : d->hops)
-		heap::tx_unreserve(o);
+	for (const bit_op &o : d->hops)
+		g_bit_hooks->unreserve(o);
 	for (size_t i = d->on_undo.size(); i-- > 0;)
 		d->on_undo[i].fn(d->on_undo[i].arg);
 	clear(d);

@@ -24,7 +24,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "heap/heap.h"
 #include "tx/wset.h"
 
 struct mnemo_pool;
@@ -61,6 +60,41 @@ struct undo_entry { /* _ITM_L*: bytes restored on abort */
 
 inline constexpr uint64_t kIdle = ~0ull;
 
+/* ---- durable bits: how heap operations join a transaction ----
+ * The heap (a layer above) gives the transaction one bit_op per block
+ * whose durable allocation bit changes at commit.  The commit record
+ * names the bit's word (entry kind kTxHeapSet/kTxHeapClear, layout.h);
+ * once the record is durable, the commit calls apply(), and an abort
+ * calls unreserve().  tx knows the word and the bit; the rest is the
+ * heap's, behind `page`. */
+struct bit_op {
+	void *page;   /* the heap's page descriptor: opaque here */
+	unsigned bit; /* block index in the page */
+	bool set;     /* allocation (true) or free */
+	bool fresh;   /* allocated and freed by this transaction: no durable
+		       * change; the block is reused only after truncation,
+		       * as the record may hold writes into it */
+};
+
+struct bit_hooks {
+	uint64_t *(*word)(const bit_op &o); /* the durable word of o's bit */
+	void (*apply)(const bit_op &o, uint64_t wv); /* commit, in place */
+	void (*unreserve)(const bit_op &o);          /* abort */
+	/* Recovery: whether addr is a bitmap word of p (a record naming
+	 * anything else as a heap entry is corrupt). */
+	bool (*word_ok)(mnemo_pool *p, uint64_t addr);
+	/* Open: hand add() every range of p that records must not name
+	 * (the heap's headers). */
+	void (*protected_ranges)(mnemo_pool *p,
+				 void (*add)(void *, uint64_t, uint64_t),
+				 void *arg);
+};
+
+/* Install the heap's hooks: before the first pool_attach (api/pool.cc).
+ * Set once, read without a lock afterwards. */
+void set_bit_hooks(const bit_hooks *h);
+extern const bit_hooks *g_bit_hooks;
+
 struct desc {
 	int depth = 0;
 	mode m = mode::plain;
@@ -76,7 +110,7 @@ struct desc {
 	std::vector<undo_entry> undo;
 	std::vector<char> undo_bytes;
 	std::vector<void *> allocs, frees;
-	std::vector<heap::hop> hops; /* durable heap bits changed at commit */
+	std::vector<bit_op> hops; /* durable heap bits changed at commit */
 	std::vector<uint64_t> rec; /* commit record under construction */
 	std::vector<const wentry *> sorted; /* durable entries, by address */
 	struct action {

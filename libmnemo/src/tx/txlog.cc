@@ -33,9 +33,9 @@
 
 #include "base/config.h"
 #include "base/error.h"
-#include "pool/pool.h"
 #include "mnemosyne.h"
-#include "heap/heap.h"
+#include "pool/pool.h"
+#include "rawl/rawl.h"
 #include "tx/txlog.h"
 
 namespace mnemo::tx {
@@ -428,7 +428,7 @@ int check_record(mnemo_pool *p, const rec_ref &r)
 {
 	bool ok = r.n >= 1 && walk_entries(r.w, r.n, [&](const entry_ref &e) {
 		if (e.heap)
-			return heap::bitmap_word_ok(p, e.addr);
+			return g_bit_hooks->word_ok(p, e.addr);
 		return writable(p, e.addr, e.len) &&
 		       in_live_region(p, e.addr, e.len);
 	});
@@ -524,6 +524,13 @@ void reg_del(mnemo_pool *p)
 
 /* ---- interface ---- */
 
+const bit_hooks *g_bit_hooks;
+
+void set_bit_hooks(const bit_hooks *h)
+{
+	g_bit_hooks = h;
+}
+
 int pool_attach(mnemo_pool *p)
 {
 	auto *ps = new pool_state;
@@ -531,7 +538,8 @@ int pool_attach(mnemo_pool *p)
 	p->tx = ps;
 	int rc = log_size(p, &ps->log_bytes);
 	/* Records may name heap blocks but never heap headers. */
-	heap::protected_ranges(p, [](void *arg, uint64_t lo, uint64_t hi) {
+	g_bit_hooks->protected_ranges(p, [](void *arg, uint64_t lo,
+					    uint64_t hi) {
 		add_own((pool_state *)arg, lo, hi);
 	}, ps);
 	if (rc == 0)

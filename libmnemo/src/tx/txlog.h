@@ -21,6 +21,8 @@ extern std::atomic<uint64_t> g_clock;
 int pool_attach(mnemo_pool *p);
 /* Called by pool close: write everything back and release the logs. */
 int pool_detach(mnemo_pool *p);
+/* Free what pool_attach left in p->tx, after a failed attach. */
+void pool_state_free(pool_state *ps);
 /* Write back and truncate every log of p. */
 int drain(mnemo_pool *p);
 

@@ -7,11 +7,10 @@
 #include <mutex>
 
 #include "base/error.h"
+#include "base/export.h"
 #include "mnemosyne.h"
 #include "pool/pool.h"
 #include "tx/txlog.h"
-
-#define API extern "C" __attribute__((visibility("default")))
 
 using namespace mnemo;
 
@@ -33,8 +32,8 @@ const mnemo_pool::extent *user_extent(mnemo_pool *pool, uintptr_t a,
 
 } // namespace
 
-API int mnemo_region_alias(mnemo_pool *pool, void *addr, size_t len,
-			   void *at)
+MNEMO_API int mnemo_region_alias(mnemo_pool *pool, void *addr, size_t len,
+				 void *at)
 {
 	if (!pool || !addr || !at)
 		return fail(EINVAL, "mnemo_region_alias: pool, addr and at are "
@@ -55,7 +54,7 @@ API int mnemo_region_alias(mnemo_pool *pool, void *addr, size_t len,
 			      len);
 }
 
-API int mnemo_region_unalias(mnemo_pool *pool, void *at)
+MNEMO_API int mnemo_region_unalias(mnemo_pool *pool, void *at)
 {
 	if (!pool || !at)
 		return fail(EINVAL, "mnemo_region_unalias: pool and at are "

@@ -1,0 +1,35 @@
+/*
+ * rawl.h -- the raw word log (RAWL) for the layers above: the calls the
+ * transaction logs build on, besides the public mnemo_rawl_* ones.
+ */
+#ifndef MNEMO_RAWL_H
+#define MNEMO_RAWL_H
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "mnemosyne.h"
+
+namespace mnemo {
+
+/* rawl.cc: open (creating if needed) the RAWL in region `rname`. */
+int rawl_open_internal(mnemo_pool *pool, const std::string &rname,
+		       size_t capacity, mnemo_rawl **logp);
+/* The region a log occupies: [*lo, *hi). */
+void rawl_range(const mnemo_rawl *l, uint64_t *lo, uint64_t *hi);
+/* mnemo_rawl_append without its fence: the record (and any WRAP before
+ * it) is written, counted and on its way to SCM; the caller's next
+ * scm::fence() is its persist point, so the caller may drop a lock first.
+ * Until then a crash may or may not keep it. */
+int rawl_put(mnemo_rawl *l, const uint64_t *words, size_t n);
+/* Where the last record put ends: the position and sequence number a
+ * head just past it would have (for rawl_truncate_to). */
+void rawl_end(const mnemo_rawl *l, uint64_t *pos, uint64_t *seq);
+/* mnemo_rawl_truncate(l, n) for a caller that knows where the n-th
+ * record ends (from rawl_end after putting it): the ring is not read. */
+int rawl_truncate_to(mnemo_rawl *l, uint64_t pos, uint64_t seq, size_t n);
+
+} // namespace mnemo
+
+#endif
