@@ -30,8 +30,10 @@ constexpr auto kRel = std::memory_order_release;
 constexpr auto kAcq = std::memory_order_acquire;
 constexpr auto kRlx = std::memory_order_relaxed;
 
-/* Live heaps: thread exit and heap_of() find them here.  g_epoch changes
- * whenever one goes, which invalidates every thread's fast-path cache. */
+/* Live heaps, by id: thread exit hands thread heaps back to them, and
+ * thread_heap() forgets dead ones.  (An address finds its heap through
+ * its pool: scm::owner_of.)  g_epoch changes whenever one goes, which
+ * invalidates every thread's fast-path cache. */
 std::mutex g_mu;
 std::vector<heap *> g_heaps;
 std::atomic<uint64_t> g_epoch{1};
@@ -656,7 +658,7 @@ heap *heap_of(uintptr_t a)
 	    a - tl_f.lo < tl_f.hi - tl_f.lo)
 		return tl_f.h;
 	uintptr_t lo, hi;
-	mnemo_pool *p = tx::pool_of(a, &lo, &hi);
+	mnemo_pool *p = scm::owner_of(a, &lo, &hi);
 	return p ? p->heap : nullptr;
 }
 

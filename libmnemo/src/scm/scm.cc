@@ -92,6 +92,46 @@ void unregister_window(device *d)
 			__atomic_store_n(&w, nullptr, __ATOMIC_RELEASE);
 }
 
+void set_owner(device *d, mnemo_pool *p)
+{
+	std::lock_guard<std::mutex> g(g_reg_mu);
+	d->owner.store(p, std::memory_order_release);
+}
+
+mnemo_pool *owner_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi)
+{
+	device *d = find_window((const void *)a);
+	mnemo_pool *p = d ? d->owner.load(std::memory_order_acquire) : nullptr;
+	if (p) {
+		*lo = (uintptr_t)d->base();
+		*hi = *lo + d->window();
+	}
+	return p;
+}
+
+void each_owner(void (*f)(void *ctx, mnemo_pool *p), void *ctx)
+{
+	std::lock_guard<std::mutex> g(g_reg_mu);
+	for (device *w : g_windows) {
+		mnemo_pool *p = w ? w->owner.load() : nullptr;
+		if (p)
+			f(ctx, p);
+	}
+}
+
+int owners(mnemo_pool **out, int max)
+{
+	int n = 0;
+	for (int i = 0; i < kMaxWindows && n < max; i++) {
+		device *d = __atomic_load_n(&g_windows[i], __ATOMIC_ACQUIRE);
+		mnemo_pool *p = d ? d->owner.load(std::memory_order_acquire)
+				  : nullptr;
+		if (p)
+			out[n++] = p;
+	}
+	return n;
+}
+
 int windows_lock(device **out, int max)
 {
 	g_reg_mu.lock();

@@ -22,11 +22,14 @@
 #ifndef MNEMO_SCM_H
 #define MNEMO_SCM_H
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+
+struct mnemo_pool; /* the public handle (mnemosyne.h): opaque here */
 
 namespace mnemo::scm {
 
@@ -119,6 +122,8 @@ public:
 
 	char *base() const { return base_; }
 	size_t window() const { return window_; }
+	/* The registry's: see set_owner(). */
+	std::atomic<mnemo_pool *> owner{nullptr};
 	int fd() const { return fd_; }
 	/* Guards mapped_; fork's prepare holds it until the child and parent
 	 * handlers release it, so the copy sees a stable set of ranges. */
@@ -201,10 +206,25 @@ void sim_drain_thread();
  * another pool's msync. */
 int take_io_error();
 
-/* ---- registry of open windows (scm.cc) ---- */
+/* ---- registry of open windows (scm.cc) ----
+ * The one map from an address to its pool: every layer that asks "which
+ * pool holds this byte" (flushes, transactions, the heap) asks here. */
 inline constexpr int kMaxWindows = 64; /* pools open in one process */
 bool register_window(device *d); /* false: table full */
 void unregister_window(device *d);
+/* Name the pool that owns d's window (nullptr: none).  A window without
+ * an owner is found by flushes only: the pool layer sets the owner once
+ * the pool's memory may be written transactionally (tx attach), and
+ * clears it before the pool closes. */
+void set_owner(device *d, mnemo_pool *p);
+/* The owner of the window holding a, or nullptr; [*lo, *hi) the window. */
+mnemo_pool *owner_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi);
+/* f(ctx, p) for the owner of every window, the registry locked: no pool
+ * is opened or closed meanwhile.  f must not open or close one. */
+void each_owner(void (*f)(void *ctx, mnemo_pool *p), void *ctx);
+/* The owners of the open windows (at most max) into out, without the
+ * lock, as flushes read it.  pre: none of them closes meanwhile. */
+int owners(mnemo_pool **out, int max);
 /* fork.cc: lock the registry and list the open windows (at most max);
  * windows_unlock() releases it. */
 int windows_lock(device **out, int max);

@@ -172,7 +172,7 @@ int classify(desc *d, uintptr_t a)
 	if (a - d->pool_lo < d->pool_hi - d->pool_lo)
 		return 1;
 	uintptr_t lo, hi;
-	mnemo_pool *p = pool_of(a, &lo, &hi);
+	mnemo_pool *p = scm::owner_of(a, &lo, &hi);
 	if (!p)
 		return 0;
 	int rc = heap_pool(d, p);

@@ -123,14 +123,6 @@ void pool_state_free(pool_state *ps)
 namespace {
 
 constexpr uint64_t kAddrMask = (1ull << 48) - 1;
-constexpr int kMaxPools = 64;
-
-struct reg_entry {
-	std::atomic<uintptr_t> lo{0}, hi{0};
-	std::atomic<mnemo_pool *> pool{nullptr};
-};
-reg_entry g_reg[kMaxPools];
-std::mutex g_reg_mu;
 std::atomic<uint64_t> g_next_id{1};
 
 std::mutex g_desc_mu;
@@ -494,31 +486,6 @@ void clock_at_least(uint64_t v)
 		;
 }
 
-int reg_add(mnemo_pool *p)
-{
-	std::lock_guard<std::mutex> g(g_reg_mu);
-	for (reg_entry &r : g_reg) {
-		if (r.pool.load())
-			continue;
-		r.lo.store((uintptr_t)p->base);
-		r.hi.store((uintptr_t)p->base + p->max); /* the window */
-		r.pool.store(p);
-		return 0;
-	}
-	return fail(EMFILE, "too many pools open in this process (max %d)",
-		    kMaxPools);
-}
-
-void reg_del(mnemo_pool *p)
-{
-	std::lock_guard<std::mutex> g(g_reg_mu);
-	for (reg_entry &r : g_reg)
-		if (r.pool.load() == p) {
-			r.pool.store(nullptr);
-			r.lo.store(0);
-			r.hi.store(0);
-		}
-}
 
 } // namespace
 
@@ -547,7 +514,7 @@ int pool_attach(mnemo_pool *p)
 	if (rc == 0 && ps->meta)
 		clock_at_least(ps->meta->floor);
 	if (rc == 0)
-		rc = reg_add(p);
+		scm::set_owner(p->dev.get(), p); /* owner_of() finds it */
 	if (rc) {
 		pool_state_free(ps);
 		p->tx = nullptr;
@@ -560,7 +527,7 @@ int pool_detach(mnemo_pool *p)
 	if (!p->tx)
 		return 0;
 	int rc = drain(p);
-	reg_del(p);
+	scm::set_owner(p->dev.get(), nullptr);
 	p->tx_floor.store(nullptr, std::memory_order_release);
 	pool_state_free(p->tx);
 	p->tx = nullptr;
@@ -616,32 +583,17 @@ void settle_to(mnemo_pool *p, uint64_t target)
 void settle_at(const void *addr)
 {
 	uintptr_t lo, hi;
-	mnemo_pool *p = pool_of(scm::canon((uintptr_t)addr), &lo, &hi);
+	mnemo_pool *p = scm::owner_of(scm::canon((uintptr_t)addr), &lo, &hi);
 	if (p)
 		settle(p);
 }
 
 void settle_all()
 {
-	for (reg_entry &r : g_reg) {
-		mnemo_pool *p = r.pool.load(std::memory_order_acquire);
-		if (p)
-			settle(p);
-	}
-}
-
-mnemo_pool *pool_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi)
-{
-	for (reg_entry &r : g_reg) {
-		uintptr_t l = r.lo.load(std::memory_order_acquire);
-		uintptr_t h = r.hi.load(std::memory_order_acquire);
-		if (a >= l && a < h) {
-			*lo = l;
-			*hi = h;
-			return r.pool.load(std::memory_order_acquire);
-		}
-	}
-	return nullptr;
+	mnemo_pool *open[scm::kMaxWindows];
+	int n = scm::owners(open, scm::kMaxWindows);
+	for (int i = 0; i < n; i++)
+		settle(open[i]);
 }
 
 bool writable(mnemo_pool *p, uintptr_t a, size_t n)
@@ -842,16 +794,13 @@ void desc_unregister(desc *d)
 		std::lock_guard<std::mutex> g(g_desc_mu);
 		g_descs.erase(std::find(g_descs.begin(), g_descs.end(), d));
 	}
-	std::lock_guard<std::mutex> g(g_reg_mu);
-	for (reg_entry &r : g_reg) {
-		mnemo_pool *p = r.pool.load();
-		if (!p)
-			continue;
+	/* The registry's lock keeps every pool open meanwhile. */
+	scm::each_owner([](void *ctx, mnemo_pool *p) {
 		std::lock_guard<std::mutex> pg(p->tx->mu);
 		for (log_slot &s : p->tx->logs)
-			if (s.owner == d)
+			if (s.owner == ctx)
 				s.owner = nullptr;
-	}
+	}, d);
 }
 
 } // namespace mnemo::tx

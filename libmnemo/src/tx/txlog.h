@@ -1,7 +1,8 @@
 /*
  * txlog.h -- the durable side of transactions: per-thread redo logs in each
- * pool, the pool registry that tells durable addresses from volatile ones,
- * log truncation and recovery.  Format in layout.h ("Durable transactions").
+ * pool, log truncation and recovery.  Which addresses are durable (in a
+ * pool) the registry of windows says (scm::owner_of).  Format in layout.h
+ * ("Durable transactions").
  */
 #ifndef MNEMO_TX_TXLOG_H
 #define MNEMO_TX_TXLOG_H
@@ -46,8 +47,6 @@ void settle_to(mnemo_pool *p, uint64_t target);
 void settle_at(const void *addr);
 void settle_all();
 
-/* The open pool whose window holds addr, or nullptr; *lo, *hi its bounds. */
-mnemo_pool *pool_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 /* Whether [a, a+n) may be written durably (not library metadata). */
 bool writable(mnemo_pool *p, uintptr_t a, size_t n);
 
