@@ -14,7 +14,7 @@
 #include <linux/ktime.h>
 #include <linux/string.h>
 #include <linux/uidgid.h>
-#include "mnemo.h"
+#include "mnemo_dev.h"
 
 /*
  * Open the backing file of @r with the caller's credentials; @create: at
@@ -49,7 +49,7 @@ int mnemo_backing_open(struct mnemo_region *r, bool create)
 	return 0;
 }
 
-void mnemo_region_unmap(struct mnemo_dev *md, struct mnemo_region *r,
+void mnemo_kregion_unmap(struct mnemo_dev *md, struct mnemo_region *r,
 			u64 first, u64 count)
 {
 	loff_t start = (((u64)r->slot << MNEMO_WIN_SHIFT) + first) <<
@@ -104,7 +104,7 @@ static int mnemo_page_write(struct mnemo_region *r, u64 page, void *addr)
  * resident, and fsync the file: the file is then a full image of the
  * region.  -ENOENT if @r has no backing file.
  */
-int mnemo_region_sync(struct mnemo_dev *md, struct mnemo_region *r)
+int mnemo_kregion_sync(struct mnemo_dev *md, struct mnemo_region *r)
 {
 	unsigned long index;
 	void *entry;
@@ -139,7 +139,7 @@ void mnemo_writeback_all(struct mnemo_dev *md)
 		r = md->regions[i];
 		if (!r || !r->pent->backing[0])
 			continue;
-		rc = mnemo_region_sync(md, r);
+		rc = mnemo_kregion_sync(md, r);
 		if (rc)
 			pr_err("mnemo: %s: pages lost at unload: %d\n",
 			       r->pent->name, rc);
@@ -176,7 +176,7 @@ static int mnemo_evict(struct mnemo_dev *md, struct mnemo_region *r,
 	u64 t0 = ktime_get_ns();
 	int rc;
 
-	mnemo_region_unmap(md, r, page, 1);
+	mnemo_kregion_unmap(md, r, page, 1);
 	rc = mnemo_page_write(r, page, mnemo_frame_addr(md, frame));
 	if (rc) {
 		pr_warn_ratelimited("mnemo: %s: page %llu write-back: %d\n",
@@ -223,7 +223,7 @@ static int mnemo_clock(struct mnemo_dev *md)
 		} else {
 			continue;
 		}
-		mnemo_region_unmap(md, r, page, 1);
+		mnemo_kregion_unmap(md, r, page, 1);
 	}
 	if (victim == U64_MAX)
 		return -ENOSPC;

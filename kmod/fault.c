@@ -5,7 +5,7 @@
  * evicted or never touched.
  */
 #include <linux/mm.h>
-#include "mnemo.h"
+#include "mnemo_dev.h"
 
 /* Find or make the frame of page @page of @r; md->lock held. */
 static int mnemo_page_frame(struct mnemo_dev *md, struct mnemo_region *r,

@@ -10,7 +10,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
-#include "mnemo.h"
+#include "mnemo_dev.h"
 
 static int mnemo_name_ok(const char *name, size_t len)
 {
@@ -78,7 +78,7 @@ static int mnemo_ioc_create(struct mnemo_dev *md, void __user *arg)
 	rc = mnemo_create_check(c);
 	if (!rc) {
 		mutex_lock(&md->lock);
-		rc = mnemo_region_create(md, c);
+		rc = mnemo_kregion_create(md, c);
 		mutex_unlock(&md->lock);
 	}
 	kfree(c);
@@ -93,7 +93,7 @@ static int mnemo_do_open(struct mnemo_dev *md, struct mnemo_file *mf,
 
 	if (mf->region)
 		return -EBUSY;
-	r = mnemo_region_find(md, o->name);
+	r = mnemo_kregion_find(md, o->name);
 	if (!r)
 		return -ENOENT;
 	if (write && !(file->f_mode & FMODE_WRITE))
@@ -146,13 +146,13 @@ static int mnemo_ioc_resize(struct mnemo_dev *md, void __user *arg)
 	if (rc)
 		return rc;
 	mutex_lock(&md->lock);
-	r = mnemo_region_find(md, rs.name);
+	r = mnemo_kregion_find(md, rs.name);
 	if (!r)
 		rc = -ENOENT;
 	else if (!mnemo_is_owner(r))
 		rc = -EPERM;
 	else
-		rc = mnemo_region_resize(md, r, rs.size);
+		rc = mnemo_kregion_resize(md, r, rs.size);
 	mutex_unlock(&md->lock);
 	return rc;
 }
@@ -169,13 +169,13 @@ static int mnemo_ioc_delete(struct mnemo_dev *md, void __user *arg)
 	if (rc)
 		return rc;
 	mutex_lock(&md->lock);
-	r = mnemo_region_find(md, d.name);
+	r = mnemo_kregion_find(md, d.name);
 	if (!r)
 		rc = -ENOENT;
 	else if (!mnemo_is_owner(r))
 		rc = -EPERM;
 	else
-		rc = mnemo_region_delete(md, r);
+		rc = mnemo_kregion_delete(md, r);
 	mutex_unlock(&md->lock);
 	return rc;
 }
@@ -247,7 +247,7 @@ static int mnemo_ioc_sync(struct mnemo_dev *md, struct mnemo_file *mf)
 	if (!mf->region)
 		return -ENODEV;
 	mutex_lock(&md->lock);
-	rc = mnemo_region_sync(md, mf->region);
+	rc = mnemo_kregion_sync(md, mf->region);
 	mutex_unlock(&md->lock);
 	return rc;
 }

@@ -11,7 +11,7 @@
 #include <linux/mount.h>
 #include <linux/pseudo_fs.h>
 #include <linux/slab.h>
-#include "mnemo.h"
+#include "mnemo_dev.h"
 
 #define MNEMO_FS_MAGIC	0x6d6e656d	/* "mnem" */
 

@@ -10,7 +10,7 @@
 #include <linux/pfn_t.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
-#include "mnemo.h"
+#include "mnemo_dev.h"
 
 /* Write back [addr, addr + len) to the persistence domain and fence. */
 void mnemo_persist(const void *addr, size_t len)

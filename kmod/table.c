@@ -7,7 +7,7 @@
 #include <linux/cred.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include "mnemo.h"
+#include "mnemo_dev.h"
 
 #define PENT_CSUM_OFF	offsetof(struct mnemo_pent, uid)
 #define PENT_CSUM_LEN	(offsetof(struct mnemo_pent, pad) - PENT_CSUM_OFF)
@@ -100,7 +100,7 @@ bool mnemo_owner_get(struct mnemo_dev *md, u64 frame, unsigned int *slot,
 	return true;
 }
 
-static struct mnemo_region *mnemo_region_new(struct mnemo_dev *md,
+static struct mnemo_region *mnemo_kregion_new(struct mnemo_dev *md,
 					     unsigned int slot)
 {
 	struct mnemo_region *r = kzalloc(sizeof(*r), GFP_KERNEL);
@@ -115,7 +115,7 @@ static struct mnemo_region *mnemo_region_new(struct mnemo_dev *md,
 	return r;
 }
 
-static void mnemo_region_free(struct mnemo_dev *md, struct mnemo_region *r)
+static void mnemo_kregion_free(struct mnemo_dev *md, struct mnemo_region *r)
 {
 	md->regions[r->slot] = NULL;
 	if (r->backing)
@@ -166,7 +166,7 @@ static int mnemo_load_slots(struct mnemo_dev *md)
 			pr_err("mnemo: slot %u corrupt, ignored\n", i);
 			continue;
 		}
-		if (!mnemo_region_new(md, i))
+		if (!mnemo_kregion_new(md, i))
 			return -ENOMEM;
 	}
 	return 0;
@@ -231,7 +231,7 @@ void mnemo_table_unload(struct mnemo_dev *md)
 
 	for (i = 0; i < MNEMO_SLOTS; i++)
 		if (md->regions[i])
-			mnemo_region_free(md, md->regions[i]);
+			mnemo_kregion_free(md, md->regions[i]);
 	bitmap_free(md->used_map);
 	bitmap_free(md->ref_map);
 	bitmap_free(md->new_map);
@@ -241,7 +241,7 @@ void mnemo_table_unload(struct mnemo_dev *md)
 	md->used = 0;
 }
 
-struct mnemo_region *mnemo_region_find(struct mnemo_dev *md,
+struct mnemo_region *mnemo_kregion_find(struct mnemo_dev *md,
 				       const char *name)
 {
 	unsigned int i;
@@ -278,20 +278,20 @@ static void mnemo_pent_fill(struct mnemo_pent *pe,
 	pe->csum = cpu_to_le32(mnemo_pent_csum(pe));
 }
 
-int mnemo_region_create(struct mnemo_dev *md, const struct mnemo_kcreate *c)
+int mnemo_kregion_create(struct mnemo_dev *md, const struct mnemo_kcreate *c)
 {
 	struct mnemo_region *r;
 	struct mnemo_pent *pe;
 	int slot, rc;
 
-	if (mnemo_region_find(md, c->name))
+	if (mnemo_kregion_find(md, c->name))
 		return -EEXIST;
 	slot = mnemo_slot_free(md);
 	if (slot < 0)
 		return slot;
 	pe = &md->pent[slot];
 	mnemo_pent_fill(pe, c);
-	r = mnemo_region_new(md, slot);
+	r = mnemo_kregion_new(md, slot);
 	if (!r)
 		return -ENOMEM;
 	if (c->backing[0]) {
@@ -305,13 +305,13 @@ int mnemo_region_create(struct mnemo_dev *md, const struct mnemo_kcreate *c)
 	return 0;
 
 out_free:
-	mnemo_region_free(md, r);
+	mnemo_kregion_free(md, r);
 	memset(pe, 0, sizeof(*pe));
 	return rc;
 }
 
 /* Drop the frames of pages [first, npages) of r; their PTEs are gone. */
-static void mnemo_region_drop(struct mnemo_dev *md, struct mnemo_region *r,
+static void mnemo_kregion_drop(struct mnemo_dev *md, struct mnemo_region *r,
 			      u64 first)
 {
 	unsigned long index;
@@ -321,7 +321,7 @@ static void mnemo_region_drop(struct mnemo_dev *md, struct mnemo_region *r,
 		mnemo_frame_free(md, r, index, xa_to_value(entry));
 }
 
-int mnemo_region_delete(struct mnemo_dev *md, struct mnemo_region *r)
+int mnemo_kregion_delete(struct mnemo_dev *md, struct mnemo_region *r)
 {
 	struct mnemo_pent *pe = r->pent;
 
@@ -329,11 +329,11 @@ int mnemo_region_delete(struct mnemo_dev *md, struct mnemo_region *r)
 		return -EBUSY;
 	WRITE_ONCE(pe->state, cpu_to_le32(MNEMO_DELETING));
 	mnemo_persist(&pe->state, sizeof(pe->state));
-	mnemo_region_unmap(md, r, 0, r->npages);
-	mnemo_region_drop(md, r, 0);
+	mnemo_kregion_unmap(md, r, 0, r->npages);
+	mnemo_kregion_drop(md, r, 0);
 	WRITE_ONCE(pe->state, cpu_to_le32(MNEMO_FREE));
 	mnemo_persist(&pe->state, sizeof(pe->state));
-	mnemo_region_free(md, r);
+	mnemo_kregion_free(md, r);
 	return 0;
 }
 
@@ -350,7 +350,7 @@ static int mnemo_backing_truncate(struct mnemo_region *r, u64 size)
 	return vfs_truncate(&r->backing->f_path, size);
 }
 
-int mnemo_region_resize(struct mnemo_dev *md, struct mnemo_region *r,
+int mnemo_kregion_resize(struct mnemo_dev *md, struct mnemo_region *r,
 			u64 size)
 {
 	u64 old = r->npages << PAGE_SHIFT;
@@ -367,8 +367,8 @@ int mnemo_region_resize(struct mnemo_dev *md, struct mnemo_region *r,
 	r->npages = size >> PAGE_SHIFT;
 	if (size >= old)
 		return 0;
-	mnemo_region_unmap(md, r, r->npages, (old - size) >> PAGE_SHIFT);
-	mnemo_region_drop(md, r, r->npages);
+	mnemo_kregion_unmap(md, r, r->npages, (old - size) >> PAGE_SHIFT);
+	mnemo_kregion_drop(md, r, r->npages);
 	rc = mnemo_backing_truncate(r, size);
 	if (rc)
 		pr_warn("mnemo: %s: backing truncate failed: %d\n",

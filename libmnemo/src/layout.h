@@ -31,8 +31,16 @@
  *   gen     a pool-wide creation counter; newer slots have larger gens.
  *   window  the virtual address range [base, base + max_size) reserved for
  *           the pool while it is open; only [0, size) can be mapped.
- *   OS page 4 KiB (scm::kPage), the unit of mappings and of `align`;
- *           a heap page is kHeapPage (64 KiB), see "The persistent heap".
+ *   OS page   4 KiB (scm::kOsPage), the unit of mappings and of `align`.
+ *   heap page kHeapPage (64 KiB), the unit the heap hands to a size class
+ *             or a large block (see "The persistent heap").  "Page" alone
+ *             means a heap page in heap/ and an OS page everywhere else.
+ *   page_desc the 8-byte durable descriptor of a heap page (its kind,
+ *             class and span); heap::vpage is its volatile companion.
+ *   rawl_desc the header of a RAWL region (its ring's geometry and head).
+ *   log slot  an entry of a pool's table of transaction logs (tx/): one
+ *             RAWL per thread that commits in the pool.
+ *   tx_desc   (not on media) a thread's transaction descriptor (tx/stm.h).
  */
 #ifndef MNEMO_LAYOUT_H
 #define MNEMO_LAYOUT_H

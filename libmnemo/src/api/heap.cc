@@ -58,7 +58,7 @@ void report(int rc)
 
 /* Leave a transaction begun by the caller's helper: the outermost level
  * is rolled back, an inner one only counts down (its outer decides). */
-void leave_tx(tx::desc *d, bool nested)
+void leave_tx(tx::tx_desc *d, bool nested)
 {
 	if (nested)
 		tx::commit(d);
@@ -70,7 +70,7 @@ void leave_tx(tx::desc *d, bool nested)
  * the caller's; retries conflicts of its own transaction. */
 template <class F> int in_tx(F &&body)
 {
-	tx::desc *d = tx::self();
+	tx::tx_desc *d = tx::self();
 	bool nested = d->depth > 0;
 	for (;;) {
 		int rc = tx::begin(d, tx::mode::plain, nullptr);
@@ -179,7 +179,7 @@ MNEMO_API int mnemo_heap_alloc_to(void **dst, size_t size, unsigned flags)
 	if (!h || (flags & ~MNEMO_HEAP_ZERO))
 		return fail(EINVAL, "mnemo_heap_alloc_to: dst must be in an "
 			    "open pool and flags 0 or MNEMO_HEAP_ZERO");
-	return in_tx([&](tx::desc *d) {
+	return in_tx([&](tx::tx_desc *d) {
 		void *p = alloc(h, size, 0,
 				fill{(flags & MNEMO_HEAP_ZERO) != 0, nullptr, 0});
 		return p ? tx::store(d, dst, &p, sizeof(p)) : -errno;
@@ -191,7 +191,7 @@ MNEMO_API int mnemo_heap_free_from(void **src)
 	if (!src || !heap_of((uintptr_t)src))
 		return fail(EINVAL, "mnemo_heap_free_from: src must be in an "
 			    "open pool");
-	return in_tx([&](tx::desc *d) {
+	return in_tx([&](tx::tx_desc *d) {
 		void *p = nullptr;
 		int rc = tx::load(d, &p, src, sizeof(p));
 		if (rc || !p)

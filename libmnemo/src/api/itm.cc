@@ -43,7 +43,7 @@ enum : uint32_t {
 
 void rd(const void *p, void *out, size_t n)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	if (d->depth == 0)
 		memcpy(out, p, n);
 	else if (load(d, out, p, n))
@@ -52,7 +52,7 @@ void rd(const void *p, void *out, size_t n)
 
 void wr(void *p, const void *v, size_t n)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	if (d->depth == 0)
 		memcpy(p, v, n);
 	else
@@ -62,7 +62,7 @@ void wr(void *p, const void *v, size_t n)
 /* The memcpy/memmove family: Rt/Wt = transactional source/destination. */
 void copy(void *dst, const void *src, size_t n, bool rt, bool wt)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	if (d->depth == 0 || (!rt && !wt)) {
 		memmove(dst, src, n);
 		return;
@@ -106,7 +106,7 @@ extern "C" [[noreturn]] void mnemo_itm_longjmp(const itm_jmpbuf *jb,
 
 HIDDEN uint32_t mnemo_itm_begin(uint32_t props, const itm_jmpbuf *jb)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	if (d->depth > 0) { /* flattened: a restart goes to the outermost */
 		begin(d, d->m, d->jb);
 		return a_runInstrumentedCode;
@@ -123,7 +123,7 @@ extern "C" void __asan_handle_no_return(void);
 
 namespace {
 
-[[noreturn]] void jump_back(desc *d, uint32_t actions)
+[[noreturn]] void jump_back(tx_desc *d, uint32_t actions)
 {
 #ifdef __SANITIZE_ADDRESS__
 	__asan_handle_no_return(); /* the frames we skip are unpoisoned */
@@ -133,20 +133,20 @@ namespace {
 
 } // namespace
 
-[[noreturn]] void mnemo::tx::itm_retry(desc *d)
+[[noreturn]] void mnemo::tx::itm_retry(tx_desc *d)
 {
 	begin(d, mode::itm, nullptr);
 	jump_back(d, a_runInstrumentedCode | a_restoreLiveVariables);
 }
 
-[[noreturn]] void mnemo::tx::itm_cancel(desc *d)
+[[noreturn]] void mnemo::tx::itm_cancel(tx_desc *d)
 {
 	jump_back(d, a_abortTransaction | a_restoreLiveVariables);
 }
 
 ITM void _ITM_commitTransaction(void)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	bool outer_itm = d->depth == 1 && d->m == mode::itm;
 	int rc = commit(d);
 	if (!outer_itm || rc == 0)
@@ -163,7 +163,7 @@ ITM void _ITM_commitTransactionEH(void *)
 
 ITM [[noreturn]] void _ITM_abortTransaction(int reason)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	if (reason & userRetry)
 		fail_tx(d, -EAGAIN);
 	if (d->depth > 1 && !(reason & outerAbort)) {
@@ -180,20 +180,20 @@ ITM [[noreturn]] void _ITM_abortTransaction(int reason)
 
 ITM void _ITM_changeTransactionMode(int)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	if (d->depth)
 		go_irrevocable(d);
 }
 
 ITM int _ITM_inTransaction(void)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	return d->depth == 0 ? 0 : d->irrevocable ? 2 : 1;
 }
 
 ITM uint64_t _ITM_getTransactionId(void)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	return d->depth ? 2 + d->commits + d->aborts : 1;
 }
 
@@ -215,7 +215,7 @@ ITM [[noreturn]] void _ITM_error(const void *, int code)
 
 ITM void _ITM_addUserCommitAction(void (*fn)(void *), uint64_t, void *arg)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	if (d->depth)
 		d->on_commit.push_back({fn, arg});
 	else
@@ -224,7 +224,7 @@ ITM void _ITM_addUserCommitAction(void (*fn)(void *), uint64_t, void *arg)
 
 ITM void _ITM_addUserUndoAction(void (*fn)(void *), void *arg)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	if (d->depth)
 		d->on_undo.push_back({fn, arg});
 }
@@ -264,7 +264,7 @@ typedef float M256 __attribute__((vector_size(32), may_alias));
 	ITM attr void _ITM_WaW##T(T *p, T v) { wr(p, &v, sizeof(T)); }     \
 	ITM void _ITM_L##T(const T *p)                                      \
 	{                                                                   \
-		desc *d = self();                                           \
+		tx_desc *d = self();                                           \
 		if (d->depth)                                               \
 			log_undo(d, p, sizeof(T));                          \
 	}
@@ -286,7 +286,7 @@ BARRIERS_ATTR(M256, __attribute__((target("avx"))))
 
 ITM void _ITM_LB(const void *p, size_t n)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	if (d->depth)
 		log_undo(d, p, n);
 }
@@ -318,7 +318,7 @@ COPY_FAMILY(memmove)
 #define MEMSET(suffix)                                                      \
 	ITM void _ITM_memset##suffix(void *dst, int c, size_t n)            \
 	{                                                                   \
-		desc *d = self();                                           \
+		tx_desc *d = self();                                           \
 		if (d->depth)                                               \
 			set(d, dst, c, n);                                  \
 		else                                                        \
@@ -410,7 +410,7 @@ ITM void *_ITM_getTMCloneOrIrrevocable(void *fn)
 	void *c = find_clone(fn);
 	if (c)
 		return c;
-	desc *d = self();
+	tx_desc *d = self();
 	if (d->depth)
 		go_irrevocable(d);
 	return fn;

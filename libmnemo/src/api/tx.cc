@@ -100,7 +100,7 @@ MNEMO_API int mnemo_tx_drain(mnemo_pool *pool)
  */
 MNEMO_API int mnemo_tx_frame_step(struct mnemo_tx_frame *f, int *rc)
 {
-	desc *d = self();
+	tx_desc *d = self();
 	if (f->state == 0) {
 		f->outer = d->depth == 0;
 		int r = begin(d, mode::frame, f->outer ? &f->jb : nullptr);

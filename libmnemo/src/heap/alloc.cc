@@ -462,8 +462,8 @@ void release_span(vpage *head)
 {
 	segment *s = head->seg;
 	if (s->h->vmap) {
-		scm::store64(head->desc, 0);
-		scm::flush(head->desc, 8);
+		scm::store64(head->page_desc, 0);
+		scm::flush(head->page_desc, 8);
 		scm::persist((const void *)head->bits, 8);
 	}
 	uint64_t i = (uint64_t)(head - s->pages.data());
@@ -563,7 +563,7 @@ int not_allocated(const void *p, const char *who)
 }
 
 /* pfree inside a transaction: the durable bit clears at commit. */
-int tx_free(tx::desc *d, heap *h, vpage *pg, unsigned bit, const void *p)
+int tx_free(tx::tx_desc *d, heap *h, vpage *pg, unsigned bit, const void *p)
 {
 	if (d->status)
 		return 0; /* rolled back: no more effects */
@@ -667,7 +667,7 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	/* A non-transactional allocation never touches the thread's
 	 * descriptor (the interposer allocates from inside libc and
 	 * libstdc++ while a transaction may be open or being torn down). */
-	tx::desc *d = f.notx ? nullptr : tx::self_if();
+	tx::tx_desc *d = f.notx ? nullptr : tx::self_if();
 	int depth = d ? d->depth : 0;
 	if (depth && d->status) { /* rolled back: no more effects */
 		errno = -d->status;
@@ -737,7 +737,7 @@ namespace {
 {
 	if (notx)
 		return false;
-	tx::desc *d = tx::self_if();
+	tx::tx_desc *d = tx::self_if();
 	return d && d->depth;
 }
 
@@ -817,7 +817,7 @@ namespace {
 	int rc = locate(p, &h, &pg, &bit, "pfree");
 	if (rc)
 		return rc;
-	tx::desc *d = notx ? nullptr : tx::self_if();
+	tx::tx_desc *d = notx ? nullptr : tx::self_if();
 	if (d && d->depth)
 		return tx_free(d, h, pg, bit, p);
 	uint64_t m = bit_mask(bit);

@@ -52,7 +52,7 @@ const char *check_words(const vpage &pg, bool small)
 const char *check_page(const segment *s, uint64_t i)
 {
 	const vpage &pg = s->pages[i];
-	uint64_t d = *pg.desc;
+	uint64_t d = *pg.page_desc;
 	if (bits_hint(s->h, &pg) && (d & 0xff) == layout::kHeapLarge)
 		return "a large desc off a large block's head";
 	switch (pg.cls) {

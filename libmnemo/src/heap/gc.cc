@@ -110,8 +110,8 @@ void sweep_page(marker &mk, vpage &pg, uint64_t *blocks, uint64_t *bytes)
 		*bytes += dead * pg.bsize;
 	}
 	if (mk.rebuild && pg.cls == kLarge && !(pg.bits[0].load() & 1)) {
-		scm::store64(pg.desc, 0);
-		scm::flush(pg.desc, 8);
+		scm::store64(pg.page_desc, 0);
+		scm::flush(pg.page_desc, 8);
 	}
 }
 

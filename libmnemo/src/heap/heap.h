@@ -58,7 +58,7 @@ inline constexpr uint16_t kFree = 0, kLarge = 0xff, kCont = 0xfe;
 
 struct vpage {
 	std::atomic<uint64_t> *bits = nullptr; /* durable bitmap (SCM) */
-	uint64_t *desc = nullptr;              /* durable desc word (SCM) */
+	uint64_t *page_desc = nullptr;         /* durable page descriptor */
 	char *start = nullptr;                 /* first byte of the page */
 	segment *seg = nullptr;
 	vpage *head = nullptr;  /* kCont: the large block's first page */

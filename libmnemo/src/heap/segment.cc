@@ -132,7 +132,7 @@ uint64_t large_span(const segment *s, uint64_t i, uint64_t d)
 int load_page(heap *h, segment *s, uint64_t i, uint64_t *next)
 {
 	vpage &pg = s->pages[i];
-	uint64_t d = *pg.desc;
+	uint64_t d = *pg.page_desc;
 	*next = i + 1;
 	if (bits_zero(pg, 0))
 		return 0;
@@ -158,7 +158,7 @@ int load_page(heap *h, segment *s, uint64_t i, uint64_t *next)
  * rebuilding collection. */
 int load_page_desc(heap *h, segment *s, uint64_t i, uint64_t *next)
 {
-	uint64_t d = *s->pages[i].desc, span = large_span(s, i, d);
+	uint64_t d = *s->pages[i].page_desc, span = large_span(s, i, d);
 	*next = i + 1;
 	if (d == 0)
 		return 0;
@@ -184,13 +184,13 @@ segment *new_segment(heap *h, unsigned index, const geometry &g)
 	s->hdr = (layout::heap_seg *)g.start;
 	s->pages = std::vector<vpage>(g.npages);
 	s->freemap.assign((g.npages + 63) / 64, 0);
-	auto *desc = (uint64_t *)(g.start + layout::kHeapDescOff);
+	auto *descs = (uint64_t *)(g.start + layout::kHeapDescOff);
 	auto *bits = (std::atomic<uint64_t> *)(g.start +
 					       layout::heap_bitmap_off(g.npages));
 	for (uint64_t i = 0; i < g.npages; i++) {
 		vpage &pg = s->pages[i];
 		pg.seg = s;
-		pg.desc = desc + i;
+		pg.page_desc = descs + i;
 		pg.bits = bits + i * kW;
 		pg.start = g.start + i * kHeapPage;
 		if (i >= g.hdr_pages)
@@ -266,11 +266,11 @@ void clear_stale_large(heap *h)
 	for (segment *s : h->segs)
 		for (uint64_t i = s->hdr_pages; i < s->npages; i++) {
 			vpage &pg = s->pages[i];
-			uint64_t d = *pg.desc;
+			uint64_t d = *pg.page_desc;
 			if (pg.cls == kLarge || (d & 0xff) != layout::kHeapLarge)
 				continue;
-			scm::store64(pg.desc, 0);
-			scm::flush(pg.desc, 8);
+			scm::store64(pg.page_desc, 0);
+			scm::flush(pg.page_desc, 8);
 			any = true;
 		}
 	if (any)
@@ -364,10 +364,10 @@ void set_small(vpage *pg, unsigned cls)
 void format_page(vpage *pg, uint64_t kind, unsigned cls, uint32_t span)
 {
 	uint64_t w = kind | (uint64_t)cls << 8 | (uint64_t)span << 32;
-	if (*pg->desc == w)
+	if (*pg->page_desc == w)
 		return;
-	scm::store64(pg->desc, w);
-	scm::persist(pg->desc, 8);
+	scm::store64(pg->page_desc, w);
+	scm::persist(pg->page_desc, 8);
 }
 
 int grow(heap *h, uint64_t need)

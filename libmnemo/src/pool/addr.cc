@@ -45,12 +45,12 @@ bool free_now(uint64_t base, uint64_t len)
 
 uint64_t window_of(uint64_t size)
 {
-	return (size + scm::kPage - 1) & ~(scm::kPage - 1);
+	return (size + scm::kOsPage - 1) & ~(scm::kOsPage - 1);
 }
 
 int addr_check(uint64_t base, uint64_t size)
 {
-	if (base % scm::kPage || base < (1ull << 32) || size > kUserTop ||
+	if (base % scm::kOsPage || base < (1ull << 32) || size > kUserTop ||
 	    base > kUserTop - size)
 		return fail(EINVAL, "pool address %#llx (size %llu) is not a "
 			    "page-aligned user-space range above 4 GiB",
@@ -93,7 +93,7 @@ uint64_t addr_room(uint64_t base, uint64_t want)
 			room = a > base ? a - base : 0;
 	}
 	fclose(f);
-	return room & ~(uint64_t)(scm::kPage - 1);
+	return room & ~(uint64_t)(scm::kOsPage - 1);
 }
 
 } // namespace mnemo

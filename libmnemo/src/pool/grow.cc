@@ -163,11 +163,11 @@ int pool_default_max(int fd, uint64_t size, uint64_t *max)
 				  "%llu] (the pool's size and the largest "
 				  "pool)", s, (unsigned long long)size,
 				  (unsigned long long)MNEMO_POOL_MAX_SIZE);
-		*max = round_up(*max, scm::kPage);
+		*max = round_up(*max, scm::kOsPage);
 		return rc;
 	}
 	uint64_t room = size + fs_free(fd);
-	*max = std::max(size, std::min(kDefaultMax, room) & ~(scm::kPage - 1));
+	*max = std::max(size, std::min(kDefaultMax, room) & ~(scm::kOsPage - 1));
 	return 0;
 }
 

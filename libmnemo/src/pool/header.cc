@@ -34,7 +34,7 @@ void header_init(pool_header *h, uint64_t size, uint64_t max, uint64_t base)
 	}
 	h->size = size;
 	h->base = base;
-	h->align = scm::kPage;
+	h->align = scm::kOsPage;
 	h->region_slots = kRegionSlots;
 	h->root_slots = kRootSlots;
 	h->region_off = kHeaderSize;
@@ -73,7 +73,7 @@ bool in_range(uint64_t off, uint64_t len, uint64_t lo, uint64_t hi)
 int geometry_check(const pool_header *h, const char *path)
 {
 	uint64_t meta_end = h->root_off + (uint64_t)h->root_slots * kSlotSize;
-	bool ok = h->align >= scm::kPage && (h->align & (h->align - 1)) == 0 &&
+	bool ok = h->align >= scm::kOsPage && (h->align & (h->align - 1)) == 0 &&
 		  h->size % h->align == 0 && h->base % h->align == 0 &&
 		  h->region_off == kHeaderSize && h->region_slots > 0 &&
 		  h->region_slots <= 65536 && h->root_slots <= 65536 &&

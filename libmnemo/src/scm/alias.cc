@@ -122,7 +122,7 @@ int device::map_at(void *at, uint64_t off, size_t len)
 int alias_map(device *d, void *at, uint64_t off, size_t len)
 {
 	uintptr_t lo = (uintptr_t)at, hi = lo + len;
-	if ((lo | len | off) & (kPage - 1) || len == 0 || hi < lo ||
+	if ((lo | len | off) & (kOsPage - 1) || len == 0 || hi < lo ||
 	    off + len > d->window())
 		return fail(EINVAL, "alias of %zu bytes at %p: not whole pages "
 			    "of the pool", len, at);

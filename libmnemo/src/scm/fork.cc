@@ -74,7 +74,7 @@ namespace {
 void copy_run(char *dst, const char *src, size_t n)
 {
 #ifdef MADV_POPULATE_WRITE
-	if (n >= 16 * kPage)
+	if (n >= 16 * kOsPage)
 		madvise(dst, n, MADV_POPULATE_WRITE); /* may fail (< 5.14) */
 #endif
 	memcpy(dst, src, n);

@@ -34,8 +34,8 @@ struct mnemo_pool; /* the public handle (mnemosyne.h): opaque here */
 namespace mnemo::scm {
 
 inline constexpr size_t kLine = 64;
-inline constexpr size_t kPage = 4096;
-inline constexpr size_t kHoleGrain = kPage; /* device::set_holes */
+inline constexpr size_t kOsPage = 4096;
+inline constexpr size_t kHoleGrain = kOsPage; /* device::set_holes */
 
 enum class kind { file, dax, sim, kmod };
 

@@ -147,11 +147,11 @@ void trim_reservation_tail(char *base, size_t window)
 /* True if `fd` can be mapped with MAP_SYNC (a DAX file). */
 bool fd_supports_map_sync(int fd)
 {
-	void *p = mmap(nullptr, kPage, PROT_READ | PROT_WRITE,
+	void *p = mmap(nullptr, kOsPage, PROT_READ | PROT_WRITE,
 		       MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
 	if (p == MAP_FAILED)
 		return false;
-	munmap(p, kPage);
+	munmap(p, kOsPage);
 	return true;
 }
 

@@ -35,8 +35,8 @@ __attribute__((tls_model("initial-exec"))) thread_local std::vector<range> tl_di
 
 void note_dirty(const void *p, size_t n)
 {
-	uintptr_t lo = (uintptr_t)p & ~(kPage - 1);
-	uintptr_t hi = ((uintptr_t)p + n + kPage - 1) & ~(kPage - 1);
+	uintptr_t lo = (uintptr_t)p & ~(kOsPage - 1);
+	uintptr_t hi = ((uintptr_t)p + n + kOsPage - 1) & ~(kOsPage - 1);
 	if (!tl_dirty.empty() && tl_dirty.back().hi >= lo &&
 	    tl_dirty.back().lo <= hi) {
 		range &r = tl_dirty.back();

@@ -140,7 +140,7 @@ int region_name(int fd, char *name, size_t n, uint64_t *size)
 					   : 0;
 	snprintf(name, n, "pool-%llx-%llx-%llx", dev,
 		 (unsigned long long)sx.stx_ino, birth);
-	*size = (sx.stx_size + kPage - 1) & ~(uint64_t)(kPage - 1);
+	*size = (sx.stx_size + kOsPage - 1) & ~(uint64_t)(kOsPage - 1);
 	return 0;
 }
 

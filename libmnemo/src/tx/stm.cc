@@ -33,19 +33,19 @@ static_assert(((size_t)1 << kStripeShift) == kChunk);
 constexpr size_t kStripes = (size_t)1 << 16;
 std::atomic<uint64_t> g_locks[kStripes];
 /* The descriptor in serial-irrevocable mode, if any. */
-std::atomic<desc *> g_serial{nullptr};
+std::atomic<tx_desc *> g_serial{nullptr};
 
 inline size_t stripe_of(uintptr_t a)
 {
 	return (a >> kStripeShift) & (kStripes - 1);
 }
 
-inline desc *owner_of(uint64_t w)
+inline tx_desc *owner_of(uint64_t w)
 {
-	return (w & 1) ? (desc *)(w & ~1ull) : nullptr;
+	return (w & 1) ? (tx_desc *)(w & ~1ull) : nullptr;
 }
 
-uint64_t rnd(desc *d)
+uint64_t rnd(tx_desc *d)
 {
 	d->seed ^= d->seed << 13;
 	d->seed ^= d->seed >> 7;
@@ -57,7 +57,7 @@ uint64_t rnd(desc *d)
  * that conflict in lockstep (each holding the stripe the other reads next)
  * only fall out of step by chance, and sched_yield() alone returns at once
  * when each has a core of its own. */
-void backoff(desc *d)
+void backoff(tx_desc *d)
 {
 	unsigned r = d->retries < 10 ? d->retries : 10;
 	if (r >= 3)
@@ -68,13 +68,13 @@ void backoff(desc *d)
 
 /* Remember that the lock word w of stripe s (held by another) made this
  * attempt fail. */
-void contend(desc *d, size_t s, uint64_t w)
+void contend(tx_desc *d, size_t s, uint64_t w)
 {
 	d->contended = (uint32_t)s;
 	d->contended_word = w;
 }
 
-bool validate(desc *d)
+bool validate(tx_desc *d)
 {
 	for (const read_entry &r : d->rs) {
 		uint64_t w = g_locks[r.stripe].load(std::memory_order_acquire);
@@ -90,7 +90,7 @@ bool validate(desc *d)
 	return true;
 }
 
-bool extend(desc *d)
+bool extend(tx_desc *d)
 {
 	uint64_t now = g_clock.load(std::memory_order_acquire);
 	if (!validate(d))
@@ -100,21 +100,21 @@ bool extend(desc *d)
 }
 
 /* Politeness only: commits check g_serial themselves (see take_wv). */
-void enter(desc *d)
+void enter(tx_desc *d)
 {
-	for (desc *s; (s = g_serial.load(std::memory_order_relaxed)) && s != d;)
+	for (tx_desc *s; (s = g_serial.load(std::memory_order_relaxed)) && s != d;)
 		sched_yield();
 }
 
 /* Another thread is irrevocable: every other transaction must abort
  * rather than commit, and the irrevocable one waits instead of aborting. */
-bool serial_other(desc *d)
+bool serial_other(tx_desc *d)
 {
-	desc *s = g_serial.load();
+	tx_desc *s = g_serial.load();
 	return s && s != d;
 }
 
-void release_locks(desc *d, uint64_t wv)
+void release_locks(tx_desc *d, uint64_t wv)
 {
 	for (const lock_entry &l : d->locks)
 		g_locks[l.stripe].store(wv ? wv << 1 : l.word,
@@ -122,7 +122,7 @@ void release_locks(desc *d, uint64_t wv)
 	d->locks.clear();
 }
 
-void restore_undo(desc *d)
+void restore_undo(tx_desc *d)
 {
 	for (size_t i = d->undo.size(); i-- > 0;) {
 		const undo_entry &u = d->undo[i];
@@ -130,7 +130,7 @@ void restore_undo(desc *d)
 	}
 }
 
-void clear(desc *d)
+void clear(tx_desc *d)
 {
 	d->ws.clear();
 	d->rs.clear();
@@ -145,7 +145,7 @@ void clear(desc *d)
 	d->pool_lo = d->pool_hi = 0;
 }
 
-void leave(desc *d)
+void leave(tx_desc *d)
 {
 	if (d->irrevocable) {
 		d->irrevocable = false;
@@ -167,7 +167,7 @@ namespace {
 
 /* Where the durable writes of [a, a+n) go: 1 durable, 0 volatile, or a
  * negative code.  pre: [a, a+n) within one stripe. */
-int classify(desc *d, uintptr_t a)
+int classify(tx_desc *d, uintptr_t a)
 {
 	if (a - d->pool_lo < d->pool_hi - d->pool_lo)
 		return 1;
@@ -182,13 +182,13 @@ int classify(desc *d, uintptr_t a)
 /* The address a transaction names a byte by: the window address of an
  * alias (mnemo_region_alias).  Addresses in the transaction's pool are
  * never aliases, so they skip the lookup. */
-inline uintptr_t canon_of(const desc *d, uintptr_t a)
+inline uintptr_t canon_of(const tx_desc *d, uintptr_t a)
 {
 	return a - d->pool_lo < d->pool_hi - d->pool_lo ? a : scm::canon(a);
 }
 
 /* Take the stripe of a for writing.  0, or -EAGAIN on conflict. */
-int lock_stripe(desc *d, uintptr_t a)
+int lock_stripe(tx_desc *d, uintptr_t a)
 {
 	size_t s = stripe_of(a);
 	std::atomic<uint64_t> &l = g_locks[s];
@@ -219,7 +219,7 @@ int lock_stripe(desc *d, uintptr_t a)
 
 /* Copy [a, a+n) (one stripe) into dst, consistent at rv.  A stripe we
  * hold is stable; otherwise the version is checked before and after. */
-int read_piece(desc *d, uintptr_t a, char *dst, size_t n)
+int read_piece(tx_desc *d, uintptr_t a, char *dst, size_t n)
 {
 	size_t s = stripe_of(a);
 	std::atomic<uint64_t> &l = g_locks[s];
@@ -272,7 +272,7 @@ int read_piece(desc *d, uintptr_t a, char *dst, size_t n)
 	return 0;
 }
 
-int write_piece(desc *d, uintptr_t a, const char *src, size_t n)
+int write_piece(tx_desc *d, uintptr_t a, const char *src, size_t n)
 {
 	int dur = classify(d, a);
 	if (dur < 0)
@@ -303,7 +303,7 @@ template <class F> int each_piece(uintptr_t a, size_t n, F &&f)
 	return 0;
 }
 
-int check_active(desc *d, const char *what)
+int check_active(tx_desc *d, const char *what)
 {
 	if (d->depth == 0)
 		return fail(EINVAL, "%s: no transaction is active", what);
@@ -333,7 +333,7 @@ struct run {
 	size_t hdr = 0; /* index of the entry header in rec */
 };
 
-void append_bytes(desc *d, run *r, uint64_t addr, const void *src, size_t n)
+void append_bytes(tx_desc *d, run *r, uint64_t addr, const void *src, size_t n)
 {
 	std::vector<uint64_t> &rec = d->rec;
 	if (r->len == 0 || addr != r->addr + r->len ||
@@ -352,7 +352,7 @@ void append_bytes(desc *d, run *r, uint64_t addr, const void *src, size_t n)
 }
 
 /* The redo record of the durable writes, entries sorted by address. */
-int build_record(desc *d, uint64_t wv)
+int build_record(tx_desc *d, uint64_t wv)
 {
 	/* Entries stay where they are (the index points at them); a vector
 	 * of pointers is sorted instead, and usually already is. */
@@ -393,7 +393,7 @@ int build_record(desc *d, uint64_t wv)
  * (txlog.cc), and the record stays replayable until then.  Flushing here
  * would put a clwb in flight before the next locked instruction, which
  * then waits for it: a second fence per transaction in all but name. */
-void write_back(desc *d, uint64_t wv)
+void write_back(tx_desc *d, uint64_t wv)
 {
 	for (const wentry &e : d->ws.entries())
 		each_run(e, [&](size_t b, size_t k) {
@@ -406,7 +406,7 @@ void write_back(desc *d, uint64_t wv)
 /* The provisional busy value is at most the wv about to be taken, and is
  * visible before the clock moves: the locked fetch_add orders the store
  * before it on x86 (the only target; see itm_x86_64.S). */
-uint64_t take_wv(desc *d)
+uint64_t take_wv(tx_desc *d)
 {
 	d->busy.store(g_clock.load(std::memory_order_relaxed),
 		      std::memory_order_release);
@@ -417,9 +417,9 @@ uint64_t take_wv(desc *d)
 
 } // namespace
 
-__thread desc *tl_desc __attribute__((tls_model("initial-exec")));
+__thread tx_desc *tl_desc __attribute__((tls_model("initial-exec")));
 
-static void discard(desc *d, int err);
+static void discard(tx_desc *d, int err);
 
 namespace {
 
@@ -439,7 +439,7 @@ pthread_once_t g_desc_once = PTHREAD_ONCE_INIT;
 
 void desc_free(void *p)
 {
-	auto *d = (desc *)p;
+	auto *d = (tx_desc *)p;
 	if (d->depth > 0)
 		discard(d, 0);
 	tl_desc = nullptr;
@@ -456,9 +456,9 @@ void make_desc_key()
 
 } // namespace
 
-desc *self_create()
+tx_desc *self_create()
 {
-	desc *d = new desc;
+	tx_desc *d = new tx_desc;
 	d->seed = (uint64_t)(uintptr_t)d * 0x9e3779b97f4a7c15ull | 1;
 	/* First: what follows may allocate (pthread_setspecific does for
 	 * high keys), and under the interposer that may come back here. */
@@ -470,7 +470,7 @@ desc *self_create()
 	return d;
 }
 
-int begin(desc *d, mode m, std::jmp_buf *jb)
+int begin(tx_desc *d, mode m, std::jmp_buf *jb)
 {
 	if (d->depth > 0) {
 		if (d->status) /* failed: the caller will not commit this level */
@@ -489,7 +489,7 @@ int begin(desc *d, mode m, std::jmp_buf *jb)
 
 /* Release the transaction's locks and buffers; depth drops to 0 (plain
  * mode keeps it and remembers `err` in status instead). */
-static void discard(desc *d, int err)
+static void discard(tx_desc *d, int err)
 {
 	restore_undo(d);
 	release_locks(d, 0);
@@ -517,7 +517,7 @@ constexpr unsigned kMaxWaits = 100000; /* yields for one lock, at most */
  * until the lock that stopped it changes hands, then back off.  Waiting
  * holding locks would livelock two threads that each hold what the other
  * needs; a waiter holds none, so every owner it waits for can finish. */
-void note_conflict(desc *d)
+void note_conflict(tx_desc *d)
 {
 	d->aborts++;
 	d->retries++;
@@ -538,7 +538,7 @@ void note_conflict(desc *d)
 
 /* Frame and itm modes: roll back, then leave the block with err (frame)
  * or go back to _ITM_beginTransaction to run again or skip (itm). */
-[[noreturn]] void unwind(desc *d, int err)
+[[noreturn]] void unwind(tx_desc *d, int err)
 {
 	std::jmp_buf *jb = d->jb;
 	discard(d, 0);
@@ -558,7 +558,7 @@ void note_conflict(desc *d)
 
 } // namespace
 
-int fail_tx(desc *d, int err)
+int fail_tx(tx_desc *d, int err)
 {
 	if (d->m != mode::plain)
 		unwind(d, err);
@@ -570,7 +570,7 @@ int fail_tx(desc *d, int err)
 	return err;
 }
 
-void user_abort(desc *d)
+void user_abort(tx_desc *d)
 {
 	if (d->depth == 0)
 		return;
@@ -579,7 +579,7 @@ void user_abort(desc *d)
 	discard(d, 0);
 }
 
-int commit(desc *d)
+int commit(tx_desc *d)
 {
 	int rc = check_active(d, "mnemo_tx_commit");
 	if (d->depth == 0)
@@ -621,12 +621,12 @@ int commit(desc *d)
 	clear(d);
 	d->depth = 0;
 	leave(d);
-	for (const desc::action &a : actions)
+	for (const tx_desc::action &a : actions)
 		a.fn(a.arg);
 	return 0;
 }
 
-int load(desc *d, void *dst, const void *src, size_t n)
+int load(tx_desc *d, void *dst, const void *src, size_t n)
 {
 	if (d->depth == 0) { /* outside a transaction: a plain read */
 		memcpy(dst, src, n);
@@ -641,7 +641,7 @@ int load(desc *d, void *dst, const void *src, size_t n)
 	return rc ? fail_tx(d, rc) : 0;
 }
 
-int store(desc *d, void *dst, const void *src, size_t n)
+int store(tx_desc *d, void *dst, const void *src, size_t n)
 {
 	int rc = check_active(d, "mnemo_tx_store");
 	if (rc)
@@ -660,7 +660,7 @@ int store(desc *d, void *dst, const void *src, size_t n)
 	return rc ? fail_tx(d, rc) : 0;
 }
 
-int set(desc *d, void *dst, int c, size_t n)
+int set(tx_desc *d, void *dst, int c, size_t n)
 {
 	char buf[256];
 	memset(buf, c, n < sizeof(buf) ? n : sizeof(buf));
@@ -674,7 +674,7 @@ int set(desc *d, void *dst, int c, size_t n)
 	return 0;
 }
 
-int heap_pool(desc *d, mnemo_pool *p)
+int heap_pool(tx_desc *d, mnemo_pool *p)
 {
 	if (d->pool == p)
 		return 0;
@@ -688,13 +688,13 @@ int heap_pool(desc *d, mnemo_pool *p)
 	return 0;
 }
 
-int go_irrevocable(desc *d)
+int go_irrevocable(tx_desc *d)
 {
 	if (d->irrevocable)
 		return 0;
 	if (d->status) /* rolled back already (plain mode): stay so */
 		return d->status;
-	desc *none = nullptr;
+	tx_desc *none = nullptr;
 	if (!g_serial.compare_exchange_strong(none, d))
 		return fail_tx(d, -EAGAIN);
 	/* Commits that took a wv before g_serial was set finish; later ones
@@ -708,7 +708,7 @@ int go_irrevocable(desc *d)
 	return 0;
 }
 
-void *tx_malloc(desc *d, size_t n)
+void *tx_malloc(tx_desc *d, size_t n)
 {
 	if (d->depth && d->status) { /* rolled back: no more effects */
 		errno = -d->status;
@@ -720,7 +720,7 @@ void *tx_malloc(desc *d, size_t n)
 	return p;
 }
 
-void tx_free(desc *d, void *p)
+void tx_free(tx_desc *d, void *p)
 {
 	if (!p)
 		return;
@@ -732,7 +732,7 @@ void tx_free(desc *d, void *p)
 		d->frees.push_back(p);
 }
 
-void log_undo(desc *d, const void *p, size_t n)
+void log_undo(tx_desc *d, const void *p, size_t n)
 {
 	size_t off = d->undo_bytes.size();
 	d->undo_bytes.resize(off + n);

@@ -95,7 +95,7 @@ struct bit_hooks {
 void set_bit_hooks(const bit_hooks *h);
 extern const bit_hooks *g_bit_hooks;
 
-struct desc {
+struct tx_desc {
 	int depth = 0;
 	mode m = mode::plain;
 	int status = 0; /* plain mode: the code of the failure, 0 if none */
@@ -147,56 +147,56 @@ struct desc {
 /* The calling thread's descriptor, if self() created it: nullptr means no
  * transaction is open.  (__thread: no dynamic initialisation, so no TLS
  * wrapper call; initial-exec: no __tls_get_addr call from the .so.) */
-extern __thread desc *tl_desc __attribute__((tls_model("initial-exec")));
-inline desc *self_if() { return tl_desc; }
+extern __thread tx_desc *tl_desc __attribute__((tls_model("initial-exec")));
+inline tx_desc *self_if() { return tl_desc; }
 /* Create the calling thread's descriptor. */
-desc *self_create();
+tx_desc *self_create();
 /* The calling thread's descriptor (created on first use): every API call
  * starts here, so the common case is one TLS load. */
-inline desc *self()
+inline tx_desc *self()
 {
-	desc *d = tl_desc;
+	tx_desc *d = tl_desc;
 	return d ? d : self_create();
 }
 
 /* Begin (or join) a transaction.  `jb` is the frame's jmp_buf (frame mode)
  * or nullptr. */
-int begin(desc *d, mode m, std::jmp_buf *jb);
+int begin(tx_desc *d, mode m, std::jmp_buf *jb);
 /* Commit the outermost level; inner levels only count down. */
-int commit(desc *d);
+int commit(tx_desc *d);
 /* Explicit abort: roll back everything, depth 0 (longjmps in frame and
  * itm modes). */
-void user_abort(desc *d);
+void user_abort(tx_desc *d);
 
 /* A failure inside the transaction: plain mode remembers `err` and rolls
  * back (returns err); frame and itm modes restart or leave (no return). */
-int fail_tx(desc *d, int err);
+int fail_tx(tx_desc *d, int err);
 
 /* Accesses; return 0 or a negative code (already passed to fail_tx). */
-int load(desc *d, void *dst, const void *src, size_t n);
-int store(desc *d, void *dst, const void *src, size_t n);
-int set(desc *d, void *dst, int c, size_t n);
+int load(tx_desc *d, void *dst, const void *src, size_t n);
+int store(tx_desc *d, void *dst, const void *src, size_t n);
+int set(tx_desc *d, void *dst, int c, size_t n);
 
 /* Switch to serial-irrevocable mode: every other transaction waits. */
-int go_irrevocable(desc *d);
+int go_irrevocable(tx_desc *d);
 
 /* Report a failure that cannot be returned (itm mode) and abort. */
 [[noreturn]] void fatal(int err);
 
 /* itm.cc: return again from the outermost _ITM_beginTransaction, to run
  * the (already rolled back) transaction again, or to skip it. */
-[[noreturn]] void itm_retry(desc *d);
-[[noreturn]] void itm_cancel(desc *d);
+[[noreturn]] void itm_retry(tx_desc *d);
+[[noreturn]] void itm_cancel(tx_desc *d);
 
 /* The transaction's durable writes go to pool p (a heap operation):
  * 0, or -EXDEV if they already go elsewhere.  Does not fail the tx. */
-int heap_pool(desc *d, mnemo_pool *p);
+int heap_pool(tx_desc *d, mnemo_pool *p);
 
 /* Tracking of volatile allocations made inside the transaction. */
-void *tx_malloc(desc *d, size_t n);
-void tx_free(desc *d, void *p);
+void *tx_malloc(tx_desc *d, size_t n);
+void tx_free(tx_desc *d, void *p);
 /* _ITM_L*: save [p, p+n) so that an abort restores it. */
-void log_undo(desc *d, const void *p, size_t n);
+void log_undo(tx_desc *d, const void *p, size_t n);
 
 } // namespace mnemo::tx
 

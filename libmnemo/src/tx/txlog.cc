@@ -92,7 +92,7 @@ struct unflushed {
 struct alignas(128) log_slot {
 	mnemo_rawl *log = nullptr;
 	std::mutex mu;
-	desc *owner = nullptr;
+	tx_desc *owner = nullptr;
 	uint64_t lo = 0, hi = 0; /* the log's region (rawl_range) */
 	unflushed pending;
 };
@@ -126,7 +126,7 @@ constexpr uint64_t kAddrMask = (1ull << 48) - 1;
 std::atomic<uint64_t> g_next_id{1};
 
 std::mutex g_desc_mu;
-std::vector<desc *> g_descs;
+std::vector<tx_desc *> g_descs;
 
 /* ---- records ---- */
 
@@ -166,7 +166,7 @@ uint64_t watermark()
 {
 	uint64_t w = g_clock.load();
 	std::lock_guard<std::mutex> g(g_desc_mu);
-	for (desc *d : g_descs) {
+	for (tx_desc *d : g_descs) {
 		uint64_t b = d->busy.load();
 		if (b != kIdle && b - 1 < w)
 			w = b - 1;
@@ -344,7 +344,7 @@ int create_log(mnemo_pool *p, unsigned i, const char *whose)
 /* The log of d in d->pool, claimed (and created) if d has none.  The
  * claim is cached in d: a slot stays d's until d's thread exits, and a
  * reopened pool gets a new id. */
-int claim_log(desc *d, log_slot **out)
+int claim_log(tx_desc *d, log_slot **out)
 {
 	pool_state *ps = d->pool->tx;
 	if (d->log_pool_id == ps->id) {
@@ -649,7 +649,7 @@ namespace {
  */
 
 /* d->rec into s's log, without its fence; -ENOSPC if it does not fit. */
-int put(desc *d, log_slot *s)
+int put(tx_desc *d, log_slot *s)
 {
 	std::lock_guard<std::mutex> g(s->mu);
 	int rc = rawl_put(s->log, d->rec.data(), d->rec.size());
@@ -699,7 +699,7 @@ int rewind(pool_state *ps, log_slot *s)
 }
 
 /* d->rec into s's log (see above), without its fence. */
-int append(desc *d, log_slot *s)
+int append(tx_desc *d, log_slot *s)
 {
 	for (;;) {
 		int rc = put(d, s);
@@ -718,7 +718,7 @@ int append(desc *d, log_slot *s)
 /* The limit of mnemo_tx_begin(3): a record of at most cap - 4 words fits
  * in the log wherever its tail is (2 words for the record's header and
  * checksum, 2 for a WRAP record or an implicit wrap at the ring's end). */
-int check_size(const desc *d, const log_slot *s)
+int check_size(const tx_desc *d, const log_slot *s)
 {
 	size_t limit = log_cap(s) - 4;
 	if (d->rec.size() <= limit)
@@ -734,7 +734,7 @@ int check_size(const desc *d, const log_slot *s)
 
 } // namespace
 
-int log_commit(desc *d)
+int log_commit(tx_desc *d)
 {
 	log_slot *s = nullptr;
 	int rc = claim_log(d, &s);
@@ -760,26 +760,26 @@ int log_commit(desc *d)
 	return rc;
 }
 
-void log_done(desc *d)
+void log_done(tx_desc *d)
 {
 	size_t cap = log_cap((const log_slot *)d->log_slot);
 	if (d->log_space < cap / 2)
 		pass(d->pool);
 }
 
-void desc_register(desc *d)
+void desc_register(tx_desc *d)
 {
 	std::lock_guard<std::mutex> g(g_desc_mu);
 	g_descs.push_back(d);
 }
 
-void wait_others_idle(desc *d)
+void wait_others_idle(tx_desc *d)
 {
 	for (;;) {
 		bool busy = false;
 		{
 			std::lock_guard<std::mutex> g(g_desc_mu);
-			for (desc *o : g_descs)
+			for (tx_desc *o : g_descs)
 				busy |= o != d && o->busy.load() != kIdle;
 		}
 		if (!busy)
@@ -788,7 +788,7 @@ void wait_others_idle(desc *d)
 	}
 }
 
-void desc_unregister(desc *d)
+void desc_unregister(tx_desc *d)
 {
 	{
 		std::lock_guard<std::mutex> g(g_desc_mu);

@@ -55,15 +55,15 @@ bool writable(mnemo_pool *p, uintptr_t a, size_t n);
  * other threads under way and then rewinds the log (txlog.cc, "Room for
  * a record"): only a record above the limit of mnemo_tx_begin(3) fails,
  * with ENOSPC. */
-int log_commit(desc *d);
+int log_commit(tx_desc *d);
 /* After write-back: truncation when the log is half full. */
-void log_done(desc *d);
+void log_done(tx_desc *d);
 
-void desc_register(desc *d);
+void desc_register(tx_desc *d);
 /* Wait until no descriptor but d is between taking wv and releasing its
  * locks. */
-void wait_others_idle(desc *d);
-void desc_unregister(desc *d); /* thread exit: also frees its logs */
+void wait_others_idle(tx_desc *d);
+void desc_unregister(tx_desc *d); /* thread exit: also frees its logs */
 
 /* Whether settle() has nothing to do: no record of p can be live. */
 inline bool settled(mnemo_pool *p)

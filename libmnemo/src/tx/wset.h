@@ -47,7 +47,7 @@ public:
 		if (idx_.empty())
 			return nullptr;
 		for (size_t i = hash(addr);; i = (i + 1) & (idx_.size() - 1)) {
-			const slot &s = idx_[i];
+			const bucket &s = idx_[i];
 			if (s.gen != gen_)
 				return nullptr;
 			if (e_[s.entry].addr == addr)
@@ -62,7 +62,7 @@ public:
 			grow();
 		size_t i = hash(addr);
 		for (;; i = (i + 1) & (idx_.size() - 1)) {
-			slot &s = idx_[i];
+			bucket &s = idx_[i];
 			if (s.gen != gen_)
 				break;
 			if (e_[s.entry].addr == addr)
@@ -81,14 +81,14 @@ public:
 	{
 		e_.clear();
 		if (++gen_ == 0) { /* wrapped: old slots could look valid */
-			for (slot &s : idx_)
+			for (bucket &s : idx_)
 				s.gen = 0;
 			gen_ = 1;
 		}
 	}
 
 private:
-	struct slot {
+	struct bucket {
 		uint32_t gen, entry;
 	};
 
@@ -101,7 +101,7 @@ private:
 	void grow()
 	{
 		bits_ = idx_.empty() ? 6 : bits_ + 1;
-		idx_.assign((size_t)1 << bits_, slot{0, 0});
+		idx_.assign((size_t)1 << bits_, bucket{0, 0});
 		gen_ = 1;
 		for (uint32_t k = 0; k < e_.size(); k++) {
 			size_t i = hash(e_[k].addr);
@@ -112,7 +112,7 @@ private:
 	}
 
 	std::vector<wentry> e_;
-	std::vector<slot> idx_;
+	std::vector<bucket> idx_;
 	uint32_t gen_ = 1;
 	unsigned bits_ = 0;
 };

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * mnemo.h -- internals of mnemo.ko shared by its source files.
+ * mnemo_dev.h -- internals of mnemo.ko shared by its source files.
  *
  * Persistent layout of the SCM (all little endian, page 0 first):
  *
@@ -28,8 +28,8 @@
  * size, so every crash point leaves each page either in one frame or in
  * the backing file (or zero).
  */
-#ifndef MNEMO_H
-#define MNEMO_H
+#ifndef MNEMO_DEV_H
+#define MNEMO_DEV_H
 
 #include <linux/fs.h>
 #include <linux/mm.h>
@@ -124,11 +124,11 @@ unsigned long mnemo_frame_pfn(struct mnemo_dev *md, u64 frame);
 /* table.c */
 int mnemo_table_load(struct mnemo_dev *md, bool format);
 void mnemo_table_unload(struct mnemo_dev *md);
-struct mnemo_region *mnemo_region_find(struct mnemo_dev *md,
+struct mnemo_region *mnemo_kregion_find(struct mnemo_dev *md,
 				       const char *name);
-int mnemo_region_create(struct mnemo_dev *md, const struct mnemo_kcreate *c);
-int mnemo_region_delete(struct mnemo_dev *md, struct mnemo_region *r);
-int mnemo_region_resize(struct mnemo_dev *md, struct mnemo_region *r,
+int mnemo_kregion_create(struct mnemo_dev *md, const struct mnemo_kcreate *c);
+int mnemo_kregion_delete(struct mnemo_dev *md, struct mnemo_region *r);
+int mnemo_kregion_resize(struct mnemo_dev *md, struct mnemo_region *r,
 			u64 size);
 void mnemo_owner_set(struct mnemo_dev *md, u64 frame, unsigned int slot,
 		     u64 page);
@@ -142,9 +142,9 @@ int mnemo_page_read(struct mnemo_dev *md, struct mnemo_region *r, u64 page,
 int mnemo_frame_alloc(struct mnemo_dev *md, u64 *frame);
 void mnemo_frame_free(struct mnemo_dev *md, struct mnemo_region *r,
 		      u64 page, u64 frame);
-int mnemo_region_sync(struct mnemo_dev *md, struct mnemo_region *r);
+int mnemo_kregion_sync(struct mnemo_dev *md, struct mnemo_region *r);
 void mnemo_writeback_all(struct mnemo_dev *md);
-void mnemo_region_unmap(struct mnemo_dev *md, struct mnemo_region *r,
+void mnemo_kregion_unmap(struct mnemo_dev *md, struct mnemo_region *r,
 			u64 first, u64 count);
 
 /* fault.c */
@@ -159,4 +159,4 @@ struct mnemo_file {
 	bool writable;
 };
 
-#endif /* MNEMO_H */
+#endif /* MNEMO_DEV_H */
