@@ -191,7 +191,7 @@ static mnemo_pool *timed_open(const struct alloc_opts *o, const char *path,
 	if (rc)
 		bench_die(&o->b, "mnemo_pool_open %s: %s", path,
 			  mnemo_errormsg());
-	if ((rc = mnemo_heap_stats(pool, st)))
+	if ((rc = mnemo_heap_stats(pool, st, sizeof(*st))))
 		bench_die(&o->b, "mnemo_heap_stats: %s", mnemo_errormsg());
 	if (!o->b.quiet)
 		printf("mnemo: open after a %s: %.3f s (heap recovery_ns "

@@ -343,7 +343,7 @@ static void say_pool(const char *path, const char *why)
 	struct mnemo_heap_stats st;
 	preload_say("pid %d: pool %s (%s; %s backend)", (int)getpid(), path,
 		    why, mnemo_pool_backend(g_pool));
-	if (mnemo_heap_stats(g_pool, &st) == 0 && st.collected)
+	if (mnemo_heap_stats(g_pool, &st, sizeof(st)) == 0 && st.collected)
 		preload_say("collection at open: %llu blocks (%llu bytes) "
 			    "reclaimed", (unsigned long long)st.reclaimed_blocks,
 			    (unsigned long long)st.reclaimed_bytes);
@@ -355,7 +355,7 @@ __attribute__((destructor)) static void preload_fini(void)
 	if (!g_verbose || !g_pool || g_forked)
 		return;
 	t_inside++;
-	if (mnemo_heap_stats(g_pool, &st) == 0)
+	if (mnemo_heap_stats(g_pool, &st, sizeof(st)) == 0)
 		preload_say("at exit: %llu persistent allocations made, %llu "
 			    "blocks (%llu bytes) live",
 			    (unsigned long long)g_routed,

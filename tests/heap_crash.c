@@ -70,7 +70,7 @@ static void heap_agrees(mnemo_pool *p, void **sl, int live)
 {
 	cr_assert_eq(mnemo_heap_check(p), 0, "%s", mnemo_errormsg());
 	struct mnemo_heap_stats st;
-	cr_assert_eq(mnemo_heap_stats(p, &st), 0);
+	cr_assert_eq(mnemo_heap_stats(p, &st, sizeof(st)), 0);
 	cr_assert_eq(st.live_blocks, (uint64_t)live,
 		     "allocated blocks %llu, published %d (reclaimed %llu, collected %d)",
 		     (unsigned long long)st.live_blocks, live,
@@ -206,7 +206,7 @@ static bool grow_check(mnemo_pool *p, int k)
 	}
 	cr_assert_eq(mnemo_heap_check(p), 0, "%s", mnemo_errormsg());
 	struct mnemo_heap_stats st;
-	cr_assert_eq(mnemo_heap_stats(p, &st), 0);
+	cr_assert_eq(mnemo_heap_stats(p, &st, sizeof(st)), 0);
 	cr_assert_eq(st.live_blocks, (uint64_t)k);
 	return true;
 }

@@ -190,7 +190,7 @@ static uint64_t verify(const char *path)
 	for (unsigned i = 1; i < live; i++)
 		cr_assert_neq(seen[i], seen[i - 1], "one block in two slots");
 	struct mnemo_heap_stats st;
-	mnemo_heap_stats(p, &st);
+	mnemo_heap_stats(p, &st, sizeof(st));
 	cr_assert_eq(st.live_blocks, live, "%llu blocks allocated, %u "
 		     "published (%llu reclaimed at open)",
 		     (unsigned long long)st.live_blocks, live,

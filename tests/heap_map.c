@@ -79,7 +79,7 @@ static void crash_with_leaks(const char *path, const char *gc)
 static struct mnemo_heap_stats stats_of(mnemo_pool *p)
 {
 	struct mnemo_heap_stats st;
-	cr_assert_eq(mnemo_heap_stats(p, &st), 0, "%s", mnemo_errormsg());
+	cr_assert_eq(mnemo_heap_stats(p, &st, sizeof(st)), 0, "%s", mnemo_errormsg());
 	return st;
 }
 

@@ -85,7 +85,7 @@ static void fill_big(uint64_t bs, uint64_t total)
 		cr_assert(blk[i][0] == i && blk[i][bs / 8 - 1] == ~i,
 			  "block %llu lost", (unsigned long long)i);
 	struct mnemo_heap_stats st;
-	cr_assert_eq(mnemo_heap_stats(p, &st), 0);
+	cr_assert_eq(mnemo_heap_stats(p, &st, sizeof(st)), 0);
 	cr_assert_eq(st.live_blocks, n);
 	mnemo_pool_close(&p);
 	free(blk);

@@ -278,7 +278,7 @@ static size_t fill_and_empty_heap(mnemo_pool *pool)
 	for (size_t i = 0; i < n; i++)
 		cr_assert_eq(mnemo_heap_free(b[i], 0), 0);
 	struct mnemo_heap_stats st;
-	cr_assert_eq(mnemo_heap_stats(pool, &st), 0);
+	cr_assert_eq(mnemo_heap_stats(pool, &st, sizeof(st)), 0);
 	cr_assert_eq(st.live_blocks, 0);
 	return n;
 }

@@ -2,10 +2,18 @@
  * mnemosyne.h -- the C ABI of libmnemo, lightweight persistent memory.
  *
  * Conventions (every function below follows them):
- *  - Functions returning int return 0 on success or a negative errno-style
- *    code (-EINVAL, -ENOSPC, ...) on failure; functions returning a pointer
- *    return NULL and set errno.  mnemo_errormsg() then describes the failure
- *    of the calling thread's last failed call in words.
+ *  - The one error rule: a function that can fail says so by its return
+ *    type.  int: 0 (or a count, where documented) on success, a negative
+ *    errno-style code (-EINVAL, -ENOSPC, ...) on failure.  A pointer: NULL
+ *    with errno set.  Either way mnemo_errormsg() then describes the
+ *    calling thread's last failure in words.  The exceptions, which
+ *    mnemosyne(7) lists under ERRORS, are calls that cannot report that
+ *    way: pfree (void: errno, the message, and a line on stderr), the
+ *    transactional value forms mnemo_tx_get and mnemo_tx_set (the
+ *    transaction's status: mnemo_tx_status, and its commit returns it),
+ *    mnemo_rawl_foreach (returns the callback's nonzero value as it is),
+ *    and queries (sizes, counts, names, mnemo_tx_depth) that answer 0,
+ *    NULL or "none" for a NULL handle or a pointer that is not a block.
  *  - Constructors take a T ** and fill it; destructors take a T ** and set it
  *    to NULL.
  *  - Nothing here aborts on bad input.
@@ -44,15 +52,23 @@ const char *mnemo_errormsg(void);
 
 /* ---- pools ------------------------------------------------------------- */
 
-/* Flags for mnemo_pool_create() and mnemo_pool_open(). */
+/* Flags for mnemo_pool_create() and mnemo_pool_open(): MNEMO_CREATE, one
+ * backend and one durability.  A field left 0 is chosen by $MNEMO_BACKEND
+ * or $MNEMO_DURABILITY (see mnemosyne(7)), else as described; a bit
+ * outside these fields, or a value no backend has, is -EINVAL. */
 #define MNEMO_CREATE           0x0001u /* open: create the pool if missing */
 #define MNEMO_BACKEND_AUTO     0x0000u /* dax if the file supports MAP_SYNC, else file */
 #define MNEMO_BACKEND_FILE     0x0010u /* any regular file */
 #define MNEMO_BACKEND_DAX      0x0020u /* file on a DAX filesystem (MAP_SYNC) */
 #define MNEMO_BACKEND_SIM      0x0030u /* power-failure simulation, for tests */
-#define MNEMO_BACKEND_MASK     0x0030u
-#define MNEMO_DURABILITY_POWER 0x0100u /* file backend: msync at every fence */
-
+#define MNEMO_BACKEND_KMOD     0x0040u /* /dev/mnemo (mnemo.ko, see mnemo.ko(4)) */
+#define MNEMO_BACKEND_MASK     0x00f0u
+/* Durability of the file backend (the others are power-safe by nature). */
+#define MNEMO_DURABILITY_DEFAULT 0x0000u /* process */
+#define MNEMO_DURABILITY_POWER   0x0100u /* msync at every fence */
+#define MNEMO_DURABILITY_PROCESS 0x0200u /* survives the process, not power loss */
+#define MNEMO_DURABILITY_PMEM    0x0300u /* CPU cache flushes, as on pmem */
+#define MNEMO_DURABILITY_MASK    0x0f00u
 /* Exit status of a process crashed by MNEMO_SIM_CRASH_AT (sim backend). */
 #define MNEMO_SIM_CRASH_EXIT   86
 
@@ -323,8 +339,9 @@ int mnemo_heap_alloc_to(void **dst, size_t size, unsigned flags);
 /* Free *src and store NULL in it, atomically in the same sense. */
 int mnemo_heap_free_from(void **src);
 
-#define MNEMO_HEAP_NCLASSES 40
-
+/* Statistics grow by appending fields: the caller passes the size of the
+ * struct it was compiled with, and the library fills what both know
+ * (fields past `size` are the caller's; fields it does not know are 0). */
 struct mnemo_heap_stats {
 	uint64_t heap_bytes;   /* bytes of heap segments in the pool */
 	uint64_t page_bytes;   /* bytes of pages holding live blocks */
@@ -336,15 +353,22 @@ struct mnemo_heap_stats {
 	uint64_t reclaimed_bytes;
 	uint64_t recovery_ns;  /* time the heap took to open */
 	int collected;         /* 1 if the collection ran at open */
-	struct {
-		uint32_t block_size;
-		uint64_t blocks; /* allocated */
-		uint64_t pages;  /* pages of this class */
-	} classes[MNEMO_HEAP_NCLASSES];
 };
-
-/* A snapshot of pool's heap (exact when no other thread allocates). */
-int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st);
+/* A snapshot of pool's heap (exact when no other thread allocates);
+ * size is sizeof(*st).  -EINVAL if size is smaller than version 0.1's. */
+int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st,
+		     size_t size);
+/* One size class of the heap's small blocks. */
+struct mnemo_heap_class {
+	uint64_t block_size;
+	uint64_t blocks; /* allocated */
+	uint64_t pages;  /* pages of this class */
+};
+/* The heap's size classes, smallest first, into out[0 .. n-1] (fewer if
+ * there are fewer); returns how many classes there are (out may then be
+ * NULL with n 0), or a negative code. */
+int mnemo_heap_classes(mnemo_pool *pool, struct mnemo_heap_class *out,
+		       size_t n);
 /* Check the heap's durable and volatile state against each other; 0, or
  * -EUCLEAN with a description.  Call it with no allocation in flight. */
 int mnemo_heap_check(mnemo_pool *pool);

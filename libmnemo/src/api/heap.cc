@@ -203,37 +203,39 @@ MNEMO_API int mnemo_heap_free_from(void **src)
 	});
 }
 
-MNEMO_API int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st)
+namespace {
+
+/* Live blocks of pg (0 for a free or continuation page). */
+uint64_t live_blocks(const vpage &pg)
 {
-	if (!pool || !st)
-		return fail(EINVAL, "mnemo_heap_stats: pool and st are required");
-	heap::heap *h = pool->heap;
-	memset(st, 0, sizeof(*st));
-	for (unsigned c = 1; c <= layout::kHeapClasses; c++)
-		st->classes[c - 1].block_size =
-			(uint32_t)layout::heap_class_size(c);
-	std::lock_guard<std::mutex> g(h->mu);
+	uint64_t n = 0;
+	if (pg.cls == kFree || pg.cls == kCont)
+		return 0;
+	for (unsigned w = 0; w < nwords(&pg); w++)
+		n += (uint64_t)__builtin_popcountll(live_word(&pg, w));
+	return n;
+}
+
+/* f(pg, n) for every page of h holding n > 0 live blocks (a page kept
+ * empty by a thread heap is skipped).  pre: h->mu held. */
+template <typename F> void each_live_page(heap::heap *h, F f)
+{
 	for (segment *s : h->segs)
-		for (vpage &pg : s->pages) {
-			if (pg.cls == kFree || pg.cls == kCont)
-				continue;
-			uint64_t n = 0;
-			for (unsigned w = 0; w < nwords(&pg); w++)
-				n += (uint64_t)__builtin_popcountll(
-					live_word(&pg, w));
-			if (n == 0)
-				continue; /* kept by a thread heap, empty */
-			uint64_t pages = pg.cls == kLarge ? pg.span : 1;
-			st->page_bytes += pages * layout::kHeapPage;
-			st->live_blocks += n;
-			st->live_bytes += n * pg.bsize;
-			if (pg.cls == kLarge) {
-				st->large_blocks += n;
-				continue;
-			}
-			st->classes[pg.cls - 1].blocks += n;
-			st->classes[pg.cls - 1].pages++;
-		}
+		for (vpage &pg : s->pages)
+			if (uint64_t n = live_blocks(pg))
+				f(pg, n);
+}
+
+void heap_stats(heap::heap *h, struct mnemo_heap_stats *st)
+{
+	std::lock_guard<std::mutex> g(h->mu);
+	each_live_page(h, [&](const vpage &pg, uint64_t n) {
+		uint64_t pages = pg.cls == kLarge ? pg.span : 1;
+		st->page_bytes += pages * layout::kHeapPage;
+		st->live_blocks += n;
+		st->live_bytes += n * pg.bsize;
+		st->large_blocks += pg.cls == kLarge ? n : 0;
+	});
 	st->heap_bytes = h->bytes;
 	st->fragmentation = st->page_bytes
 		? 1.0 - (double)st->live_bytes / (double)st->page_bytes : 0.0;
@@ -241,7 +243,45 @@ MNEMO_API int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st)
 	st->reclaimed_bytes = h->reclaimed_bytes;
 	st->recovery_ns = h->recovery_ns;
 	st->collected = h->collected;
+}
+
+} // namespace
+
+/* Version 0.1's struct ends after `collected`: a caller's size may be
+ * larger (a later header) or exactly that, never smaller. */
+MNEMO_API int mnemo_heap_stats(mnemo_pool *pool, struct mnemo_heap_stats *st,
+			       size_t size)
+{
+	constexpr size_t v01 = offsetof(struct mnemo_heap_stats, collected) +
+			       sizeof(st->collected);
+	if (!pool || !st || size < v01)
+		return fail(EINVAL, "mnemo_heap_stats: pool, st and a size of "
+			    "at least %zu are required", v01);
+	struct mnemo_heap_stats mine = {};
+	heap_stats(pool->heap, &mine);
+	memset(st, 0, size);
+	memcpy(st, &mine, size < sizeof(mine) ? size : sizeof(mine));
 	return 0;
+}
+
+MNEMO_API int mnemo_heap_classes(mnemo_pool *pool,
+				 struct mnemo_heap_class *out, size_t n)
+{
+	if (!pool || (n && !out))
+		return fail(EINVAL, "mnemo_heap_classes: pool and, for n > 0, "
+			    "out are required");
+	size_t k = n < layout::kHeapClasses ? n : layout::kHeapClasses;
+	for (size_t c = 0; c < k; c++)
+		out[c] = {layout::heap_class_size((unsigned)c + 1), 0, 0};
+	heap::heap *h = pool->heap;
+	std::lock_guard<std::mutex> g(h->mu);
+	each_live_page(h, [&](const vpage &pg, uint64_t live) {
+		if (pg.cls != kLarge && pg.cls <= k) {
+			out[pg.cls - 1].blocks += live;
+			out[pg.cls - 1].pages++;
+		}
+	});
+	return (int)layout::kHeapClasses;
 }
 
 MNEMO_API int mnemo_heap_check(mnemo_pool *pool)

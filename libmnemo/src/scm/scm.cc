@@ -38,18 +38,18 @@ device *find_window(const void *p)
 	return nullptr;
 }
 
-int parse_backend(const char *s, unsigned *flags)
+/* The MNEMO_BACKEND_* value named s, or a message. */
+int parse_backend(const char *s, unsigned *b)
 {
 	static const struct {
 		const char *name;
 		unsigned flag;
-	} names[] = {{"auto", MNEMO_BACKEND_AUTO},
-		     {"file", MNEMO_BACKEND_FILE},
-		     {"dax", MNEMO_BACKEND_DAX},
-		     {"sim", MNEMO_BACKEND_SIM}};
+	} names[] = {{"auto", MNEMO_BACKEND_AUTO}, {"file", MNEMO_BACKEND_FILE},
+		     {"dax", MNEMO_BACKEND_DAX},   {"sim", MNEMO_BACKEND_SIM},
+		     {"kmod", MNEMO_BACKEND_KMOD}};
 	for (const auto &n : names) {
 		if (strcmp(s, n.name) == 0) {
-			*flags = n.flag;
+			*b = n.flag;
 			return 0;
 		}
 	}
@@ -57,16 +57,26 @@ int parse_backend(const char *s, unsigned *flags)
 		    "or kmod", s);
 }
 
-int parse_durability(const char *s, config *cfg)
+/* The MNEMO_DURABILITY_* value named s, or a message. */
+int parse_durability(const char *s, unsigned *d)
 {
-	if (strcmp(s, "process") == 0 || strcmp(s, "power") == 0 ||
-	    strcmp(s, "pmem") == 0) {
-		cfg->power = strcmp(s, "power") == 0;
-		cfg->pmem = strcmp(s, "pmem") == 0;
+	*d = !strcmp(s, "process") ? MNEMO_DURABILITY_PROCESS
+	     : !strcmp(s, "power") ? MNEMO_DURABILITY_POWER
+	     : !strcmp(s, "pmem")  ? MNEMO_DURABILITY_PMEM
+				   : ~0u;
+	if (*d != ~0u)
 		return 0;
-	}
 	return fail(EINVAL, "MNEMO_DURABILITY=%s: expected process, power or "
 		    "pmem", s);
+}
+
+/* A field of flags, or the environment's choice where it is 0. */
+int field_or_env(unsigned v, const char *var,
+		 int (*parse)(const char *, unsigned *), unsigned *out)
+{
+	const char *env = getenv(var);
+	*out = v;
+	return v == 0 && env && *env ? parse(env, out) : 0;
 }
 
 } // namespace
@@ -149,23 +159,25 @@ void windows_unlock()
 
 int config_from(unsigned flags, config *cfg, bool *autodetect)
 {
-	unsigned b = flags & MNEMO_BACKEND_MASK;
-	const char *env = getenv("MNEMO_BACKEND");
-	bool kmod = b == MNEMO_BACKEND_AUTO && env && !strcmp(env, "kmod");
-	if (b == MNEMO_BACKEND_AUTO && env && *env && !kmod) {
-		int rc = parse_backend(env, &b);
-		if (rc)
-			return rc;
-	}
-	cfg->power = flags & MNEMO_DURABILITY_POWER;
-	const char *dur = getenv("MNEMO_DURABILITY");
-	if (!cfg->power && dur && *dur) {
-		int rc = parse_durability(dur, cfg);
-		if (rc)
-			return rc;
-	}
-	*autodetect = b == MNEMO_BACKEND_AUTO && !kmod;
-	cfg->backend = kmod			? kind::kmod
+	constexpr unsigned known =
+		MNEMO_CREATE | MNEMO_BACKEND_MASK | MNEMO_DURABILITY_MASK;
+	if (flags & ~known)
+		return fail(EINVAL, "unknown pool flags 0x%x", flags & ~known);
+	unsigned b, d;
+	int rc = field_or_env(flags & MNEMO_BACKEND_MASK, "MNEMO_BACKEND",
+			      parse_backend, &b);
+	if (rc == 0)
+		rc = field_or_env(flags & MNEMO_DURABILITY_MASK,
+				  "MNEMO_DURABILITY", parse_durability, &d);
+	if (rc)
+		return rc;
+	if (b > MNEMO_BACKEND_KMOD || d > MNEMO_DURABILITY_PMEM)
+		return fail(EINVAL, "pool flags 0x%x name no backend or "
+			    "durability", flags);
+	cfg->power = d == MNEMO_DURABILITY_POWER;
+	cfg->pmem = d == MNEMO_DURABILITY_PMEM;
+	*autodetect = b == MNEMO_BACKEND_AUTO;
+	cfg->backend = b == MNEMO_BACKEND_KMOD	? kind::kmod
 		       : b == MNEMO_BACKEND_DAX ? kind::dax
 		       : b == MNEMO_BACKEND_SIM ? kind::sim
 						: kind::file;

@@ -24,7 +24,7 @@ const pmem2_lib *P; /* set by open_dax() before any device exists */
 int pmem2_fail(int rc, const char *what)
 {
 	/* libpmem2 returns -errno or its own PMEM2_E_* codes (< -100000). */
-	int err = rc > -100000 ? -rc : EINVAL;
+	int err = rc > PMEM2_E_UNKNOWN ? -rc : EINVAL;
 	if (rc == PMEM2_E_GRANULARITY_NOT_SUPPORTED)
 		err = ENODEV;
 	return fail(err, "%s: %s", what, P->errormsg());
