@@ -1,8 +1,9 @@
 # Real DAX in the guest: ndctl sees the emulated NVDIMM's namespace, ext4
 # mounts on it with -o dax, mnemoctl lists it, libmnemo's dax backend
 # (MAP_SYNC) is chosen and works there, and is refused off DAX (tmpfs).
-# needs: tests/pool tests/persist tests/tx tests/heap tests/alias tests/kill tests/tx_kill tests/heap_kill
-# needs: tests/pool_fork tests/pool_grow
+# needs: tests/pool_unit tests/persist_unit tests/tx_unit tests/heap
+# needs: tests/alias_unit tests/persist_kill tests/tx_kill tests/heap_kill
+# needs: tests/pool_fork_unit tests/pool_grow_unit
 # needs: tests/vm/backend tools/mnemoctl
 . /lib/vm.sh
 bin=/payload/bin
@@ -29,7 +30,8 @@ $bin/backend /mnt/pmem /tmp
 # MNEMO_TEST_BACKEND).  The sim-backend crash tests are left out: they do
 # not touch the dax backend.
 export MNEMO_TEST_DIR=/mnt/pmem MNEMO_TEST_BACKEND=dax
-for t in pool persist tx heap alias kill tx_kill heap_kill pool_fork; do
+for t in pool_unit persist_unit tx_unit heap alias_unit persist_kill tx_kill \
+	heap_kill pool_fork_unit; do
 	echo "== $t on /mnt/pmem (dax backend)"
 	$bin/$t --jobs 1 || vm_fail "$t failed on the DAX mount"
 done
@@ -37,7 +39,7 @@ done
 # mapped with MAP_SYNC (the limit, a file that cannot grow, a file longer
 # than the pool, threads while it grows; the big fills skip for want of
 # room, and the crash test runs on the sim backend on the host).
-echo "== pool_grow on /mnt/pmem (dax backend)"
-$bin/pool_grow --jobs 1 --filter '*/[lfow]*' ||
-	vm_fail "pool_grow failed on the DAX mount"
+echo "== pool_grow_unit on /mnt/pmem (dax backend)"
+$bin/pool_grow_unit --jobs 1 --filter '*/[lfow]*' ||
+	vm_fail "pool_grow_unit failed on the DAX mount"
 echo "dax.sh: all checks passed"
