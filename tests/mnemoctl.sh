@@ -2,7 +2,8 @@
 # mnemoctl.sh -- mnemoctl on the build host: usage errors exit 2 with the
 # usage on stderr, help exits 0, and `devices` exits 0 with either the
 # device table or the "no devices" line (the guest test tests/vm/dax.sh
-# checks the table against a real emulated NVDIMM).
+# checks the table against a real emulated NVDIMM) or, built without
+# libndctl, exits 2 saying so.
 set -eu
 ctl=tools/mnemoctl
 err=$(mktemp)
@@ -26,6 +27,13 @@ expect 0 $ctl help
 expect 0 $ctl --help
 $ctl help | grep -q '^  devices '
 
+# Built without libndctl (MNEMO_HAVE_NDCTL=no, from configure): devices
+# says so and exits 2.
+if [ "${MNEMO_HAVE_NDCTL:-yes}" = no ]; then
+	expect 2 $ctl devices
+	grep -q '^mnemoctl devices: built without libndctl' "$err"
+	exit 0
+fi
 out=$($ctl devices)
 echo "$out"
 if [ -d /sys/bus/nd/devices ] && ls /sys/bus/nd/devices | grep -q '^region'; then

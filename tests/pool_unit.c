@@ -1,5 +1,5 @@
 /*
- * pool.c -- pools, regions and roots through the public API: persistence
+ * pool_unit.c -- pools, regions and roots through the public API: persistence
  * across processes, stable addresses, the default pool and pmap/punmap.
  */
 #include <criterion/criterion.h>

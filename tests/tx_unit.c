@@ -1,5 +1,5 @@
 /*
- * tx.c -- durable transactions through the C API: semantics (read own
+ * tx_unit.c -- durable transactions through the C API: semantics (read own
  * writes, flattening, abort, volatile memory, errors), isolation under
  * concurrency, durability across close/open, and flush/fence costs.
  */

@@ -1,5 +1,6 @@
 /*
- * kill.c -- kill -9 at random moments on the file backend.  A child loops:
+ * persist_kill.c -- kill -9 at random moments on the file backend.  A
+ * child loops:
  *   i++: append record {i, h(i)} to a RAWL; shadow-update a struct {i, h(i)};
  *        store64(counter, i)
  * (resuming after a kill by finishing the step of the log's last record).
@@ -103,7 +104,7 @@ static uint64_t verify(const char *path)
 	return c.last;
 }
 
-Test(kill, random_kill9_then_recover, .timeout = 120)
+Test(persist_kill, random_kill9_then_recover, .timeout = 120)
 {
 	const char *path = t_path("kill");
 	t_create(path, 1 << 20);

@@ -1,6 +1,7 @@
 /*
- * badinput.cc -- every kind of bad input gets its own error code and a clear
- * message, never a crash, and leaves the pool file byte-for-byte unchanged.
+ * pool_badinput.cc -- every kind of bad input gets its own error code and
+ * a clear message, never a crash, and leaves the pool file byte-for-byte
+ * unchanged.
  * (C++ so that it can forge headers and slots with the library's own layout
  * and checksum.)
  */
@@ -98,7 +99,7 @@ void write_slot(const char *path, int i, layout::slot s, bool reseal)
 
 } // namespace
 
-Test(badinput, foreign_file)
+Test(pool_badinput, foreign_file)
 {
 	const char *path = t_path("foreign");
 	FILE *f = fopen(path, "w");
@@ -110,14 +111,14 @@ Test(badinput, foreign_file)
 	cr_assert_eq(access(path, F_OK), 0, "a foreign file must never be deleted");
 }
 
-Test(badinput, empty_file)
+Test(pool_badinput, empty_file)
 {
 	const char *path = t_path("empty");
 	close(open(path, O_CREAT | O_WRONLY, 0600));
 	refused(path, EMEDIUMTYPE, "not a Mnemosyne pool");
 }
 
-Test(badinput, corrupt_header)
+Test(pool_badinput, corrupt_header)
 {
 	const char *path = pool_1m("hdr");
 	auto h = read_hdr(path);
@@ -126,7 +127,7 @@ Test(badinput, corrupt_header)
 	refused(path, EUCLEAN, "header checksum mismatch");
 }
 
-Test(badinput, inconsistent_geometry)
+Test(pool_badinput, inconsistent_geometry)
 {
 	const char *path = pool_1m("geom");
 	auto h = read_hdr(path);
@@ -135,7 +136,7 @@ Test(badinput, inconsistent_geometry)
 	refused(path, EUCLEAN, "geometry");
 }
 
-Test(badinput, wrong_format_version)
+Test(pool_badinput, wrong_format_version)
 {
 	const char *path = pool_1m("version");
 	auto h = read_hdr(path);
@@ -146,7 +147,7 @@ Test(badinput, wrong_format_version)
 
 /* A pool of format 4.0 (no grow records) opens and works, but cannot
  * grow: a clear message, and its data stays. */
-Test(badinput, format_4_pool_opens_but_cannot_grow)
+Test(pool_badinput, format_4_pool_opens_but_cannot_grow)
 {
 	const char *path = pool_with_region("v4");
 	auto h = read_hdr(path);
@@ -167,7 +168,7 @@ Test(badinput, format_4_pool_opens_but_cannot_grow)
 	mnemo_pool_close(&p);
 }
 
-Test(badinput, truncated_file)
+Test(pool_badinput, truncated_file)
 {
 	const char *path = pool_1m("trunc");
 	cr_assert_eq(truncate(path, 512 << 10), 0);
@@ -176,7 +177,7 @@ Test(badinput, truncated_file)
 	refused(path, EUCLEAN, "truncated");
 }
 
-Test(badinput, address_clash)
+Test(pool_badinput, address_clash)
 {
 	const char *path = pool_1m("clash");
 	void *base = (void *)read_hdr(path).base;
@@ -189,7 +190,7 @@ Test(badinput, address_clash)
 	mnemo_pool_close(&p);
 }
 
-Test(badinput, already_open)
+Test(pool_badinput, already_open)
 {
 	const char *path = pool_1m("busy");
 	mnemo_pool *p = t_open(path, 0);
@@ -215,7 +216,7 @@ Test(badinput, already_open)
 	mnemo_pool_close(&p);
 }
 
-Test(badinput, full_pool_keeps_data)
+Test(pool_badinput, full_pool_keeps_data)
 {
 	const char *path = t_path("full");
 	setenv("MNEMO_POOL_MAX", "1M", 1); /* a pool that may not grow */
@@ -240,7 +241,7 @@ Test(badinput, full_pool_keeps_data)
 	mnemo_pool_close(&p);
 }
 
-Test(badinput, region_slots_exhausted)
+Test(pool_badinput, region_slots_exhausted)
 {
 	const char *path = t_path("slots");
 	t_create(path, 4 << 20);
@@ -253,7 +254,7 @@ Test(badinput, region_slots_exhausted)
 	mnemo_pool_close(&p);
 }
 
-Test(badinput, corrupt_slot_checksum)
+Test(pool_badinput, corrupt_slot_checksum)
 {
 	const char *path = pool_with_region("slotsum");
 	auto s = read_slot(path, 0);
@@ -262,7 +263,7 @@ Test(badinput, corrupt_slot_checksum)
 	refused(path, EUCLEAN, "checksum mismatch");
 }
 
-Test(badinput, corrupt_slot_state)
+Test(pool_badinput, corrupt_slot_state)
 {
 	const char *path = pool_with_region("slotstate");
 	auto s = read_slot(path, 0);
@@ -271,7 +272,7 @@ Test(badinput, corrupt_slot_state)
 	refused(path, EUCLEAN, "invalid state word");
 }
 
-Test(badinput, overlapping_regions)
+Test(pool_badinput, overlapping_regions)
 {
 	const char *path = pool_with_region("overlap");
 	auto s = read_slot(path, 0);
@@ -281,7 +282,7 @@ Test(badinput, overlapping_regions)
 	refused(path, EUCLEAN, "overlap");
 }
 
-Test(badinput, extent_outside_pool)
+Test(pool_badinput, extent_outside_pool)
 {
 	const char *path = pool_with_region("outside");
 	auto s = read_slot(path, 0);
@@ -290,7 +291,7 @@ Test(badinput, extent_outside_pool)
 	refused(path, EUCLEAN, "outside the pool");
 }
 
-Test(badinput, disk_full_at_creation)
+Test(pool_badinput, disk_full_at_creation)
 {
 	const char *path = t_path("diskfull");
 	signal(SIGXFSZ, SIG_IGN);
@@ -311,7 +312,7 @@ Test(badinput, disk_full_at_creation)
 	cr_assert_eq(entries, 0, "no temporary file is left behind");
 }
 
-Test(badinput, create_misuse)
+Test(pool_badinput, create_misuse)
 {
 	const char *path = pool_1m("exists");
 	uint64_t before = t_file_hash(path);
@@ -327,7 +328,7 @@ Test(badinput, create_misuse)
 	cr_assert_eq(mnemo_pool_close(nullptr), -EINVAL);
 }
 
-Test(badinput, api_misuse_on_open_pool)
+Test(pool_badinput, api_misuse_on_open_pool)
 {
 	const char *path = pool_with_region("misuse");
 	mnemo_pool *p = t_open(path, 0);
@@ -364,7 +365,7 @@ Test(badinput, api_misuse_on_open_pool)
 	mnemo_pool_close(&p);
 }
 
-Test(badinput, bad_environment)
+Test(pool_badinput, bad_environment)
 {
 	const char *path = pool_1m("env");
 	setenv("MNEMO_BACKEND", "floppy", 1);
@@ -380,7 +381,7 @@ Test(badinput, bad_environment)
 	cr_assert(strstr(mnemo_errormsg(), "MNEMO_POOL_SIZE"));
 }
 
-Test(badinput, dax_backend_on_non_dax_file)
+Test(pool_badinput, dax_backend_on_non_dax_file)
 {
 	const char *path = pool_1m("nodax");
 	refused(path, ENODEV, "not on a DAX filesystem", MNEMO_BACKEND_DAX);
@@ -389,7 +390,7 @@ Test(badinput, dax_backend_on_non_dax_file)
 	mnemo_pool_close(&p);
 }
 
-Test(badinput, rawl_misuse)
+Test(pool_badinput, rawl_misuse)
 {
 	const char *path = pool_1m("rawl");
 	mnemo_pool *p = t_open(path, 0);

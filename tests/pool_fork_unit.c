@@ -1,5 +1,5 @@
 /*
- * pool_fork.c -- what a fork child sees of a pool: a snapshot taken at
+ * pool_fork_unit.c -- what a fork child sees of a pool: a snapshot taken at
  * the fork, whatever the parent writes afterwards, through the window, an
  * alias and the heap; the child's writes never reach the pool.
  *

@@ -1,5 +1,5 @@
 /*
- * tx_cxx.cc -- the C++ wrappers (mnemosyne.hpp): lambda transactions with
+ * tx_cxx_unit.cc -- the C++ wrappers (mnemosyne.hpp): lambda transactions with
  * retry and exception rollback, the RAII form, p<T> fields, isolation and
  * durability.
  */

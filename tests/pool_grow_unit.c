@@ -1,5 +1,5 @@
 /*
- * pool_grow.c -- pools that grow: big heaps from a small pool, the limit
+ * pool_grow_unit.c -- pools that grow: big heaps from a small pool, the limit
  * and how to raise it, a full file (RLIMIT_FSIZE), growth while other
  * threads allocate and commit, and a crash at every persist point of
  * growth (sim backend).

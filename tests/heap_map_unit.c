@@ -1,5 +1,5 @@
 /*
- * heap_map.c -- the heap's two allocation maps (layout.h): the default
+ * heap_map_unit.c -- the heap's two allocation maps (layout.h): the default
  * volatile one, whose bits the open rebuilds after a crash, and the
  * durable one (MNEMO_HEAP_GC=off).  A pool crashes under one and opens
  * under the other, both ways; the check's invariants for the volatile map

@@ -1,5 +1,5 @@
 /*
- * sim.c -- the sim backend itself is strict: only lines flushed and then
+ * sim_unit.c -- the sim backend itself is strict: only lines flushed and then
  * fenced survive a simulated crash; tearing keeps whole 8-byte words.
  */
 #include <criterion/criterion.h>

@@ -1,5 +1,5 @@
 /*
- * tx_itm.c -- unmodified GCC transactional-memory code (gcc -fgnu-tm,
+ * tx_itm_unit.c -- unmodified GCC transactional-memory code (gcc -fgnu-tm,
  * __transaction_atomic / __transaction_cancel) running on libmnemo's
  * implementation of the TM ABI: durable commits, rollback on cancel,
  * volatile data, isolation between threads, durability across reopen.

@@ -1,5 +1,5 @@
 /*
- * crash_sim.c -- every primitive and the region/root tables, crashed at
+ * persist_crash.c -- every primitive and the region/root tables, crashed at
  * every persist point under the sim backend, in drop and tear modes.
  * After each crash, recovery must show exactly the state after the ops that
  * returned, or after one more (the op under way).
@@ -61,7 +61,7 @@ static bool store_check(mnemo_pool *p, int k)
 	return true;
 }
 
-Test(crash_sim, store64)
+Test(persist_crash, store64)
 {
 	run_modes(pool_with_region("store", "data", 4096), store_work, store_check);
 }
@@ -106,7 +106,7 @@ static bool shadow_check(mnemo_pool *p, int k)
 	return memcmp(s->slot, want, SHADOW_LEN) == 0;
 }
 
-Test(crash_sim, shadow_update)
+Test(persist_crash, shadow_update)
 {
 	run_modes(pool_with_region("shadow", "shadow", 4096), shadow_work, shadow_check);
 }
@@ -159,7 +159,7 @@ static bool table_check(mnemo_pool *p, int k)
 	return rc == 0 && x == (k == 5 ? r2 : r1);
 }
 
-Test(crash_sim, region_and_root_tables)
+Test(persist_crash, region_and_root_tables)
 {
 	const char *path = t_path("tables");
 	t_create(path, 1 << 20);
@@ -251,7 +251,7 @@ static bool log_check(mnemo_pool *p, int k)
 	return ok && m.at == m.n;
 }
 
-Test(crash_sim, rawl_append_and_truncate)
+Test(persist_crash, rawl_append_and_truncate)
 {
 	const char *path = t_path("rawl");
 	t_create(path, 1 << 20);

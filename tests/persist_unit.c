@@ -1,5 +1,5 @@
 /*
- * persist.c -- the persistence primitives: their effect, and the exact
+ * persist_unit.c -- the persistence primitives: their effect, and the exact
  * number of flushed lines and fences each costs (the counters are the
  * measurement; timing belongs in bench/).
  */

@@ -1,5 +1,5 @@
 /*
- * tx_space.c -- room for transactions: a record up to the documented
+ * tx_space_unit.c -- room for transactions: a record up to the documented
  * limit ((log size - 128) / 8 - 4 words, mnemo_tx_begin(3)) commits
  * wherever the log's ring happens to be, one word more fails with a
  * message that names the log, its size, the limit and MNEMO_TX_LOG_SIZE,

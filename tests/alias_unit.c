@@ -1,5 +1,5 @@
 /*
- * alias.c -- mnemo_region_alias(): stores, transactions and persistence
+ * alias_unit.c -- mnemo_region_alias(): stores, transactions and persistence
  * calls through a second mapping of a region; kill -9 during transactions
  * through the alias; bad input; fork snapshots.
  */
