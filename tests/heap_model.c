@@ -91,7 +91,8 @@ size_t first_nonzero(const char *p, size_t n)
 struct mnemo_heap_stats stats_of(mnemo_pool *pool)
 {
 	struct mnemo_heap_stats st;
-	cr_assert_eq(mnemo_heap_stats(pool, &st), 0, "%s", mnemo_errormsg());
+	cr_assert_eq(mnemo_heap_stats(pool, &st, sizeof(st)), 0, "%s",
+		     mnemo_errormsg());
 	return st;
 }
 
@@ -279,7 +280,7 @@ bool full_verify(struct model *m)
 			     mnemo_errormsg());
 	if (m->exact_stats) {
 		struct mnemo_heap_stats st;
-		if (mnemo_heap_stats(m->pool, &st))
+		if (mnemo_heap_stats(m->pool, &st, sizeof(st)))
 			return mfail(m, "mnemo_heap_stats: %s",
 				     mnemo_errormsg());
 		if (st.live_blocks != m->nlive + m->extra)

@@ -393,10 +393,21 @@ Test(heap, tx_allocating_in_one_pool_and_writing_another_fails)
 
 /* ---- statistics ------------------------------------------------------- */
 
-static int class_index(const struct mnemo_heap_stats *st, size_t usable)
+enum { MAX_CLASSES = 64 };
+
+/* The size classes of pool's heap into cl; returns their number. */
+static int classes_of(mnemo_pool *pool, struct mnemo_heap_class *cl)
 {
-	for (int i = 0; i < MNEMO_HEAP_NCLASSES; i++)
-		if (st->classes[i].block_size == usable)
+	int n = mnemo_heap_classes(pool, cl, MAX_CLASSES);
+	cr_assert(n > 0 && n <= MAX_CLASSES, "%d: %s", n, mnemo_errormsg());
+	return n;
+}
+
+static int class_index(const struct mnemo_heap_class *cl, int n,
+		       size_t usable)
+{
+	for (int i = 0; i < n; i++)
+		if (cl[i].block_size == usable)
 			return i;
 	return -1;
 }
@@ -405,12 +416,13 @@ Test(heap, stats_are_exact)
 {
 	mnemo_pool *pool = fresh_pool("stats", 64 * MiB);
 	struct mnemo_heap_stats st = stats_of(pool);
+	struct mnemo_heap_class cl[MAX_CLASSES];
+	int ncl = classes_of(pool, cl);
 	cr_assert_eq(st.live_blocks, 0);
-	cr_assert_eq(st.classes[0].block_size, 16);
-	for (int i = 1; i < MNEMO_HEAP_NCLASSES; i++)
-		cr_assert_gt(st.classes[i].block_size,
-			     st.classes[i - 1].block_size);
-	cr_assert_eq(st.classes[MNEMO_HEAP_NCLASSES - 1].block_size, 32768);
+	cr_assert_eq(cl[0].block_size, 16);
+	for (int i = 1; i < ncl; i++)
+		cr_assert_gt(cl[i].block_size, cl[i - 1].block_size);
+	cr_assert_eq(cl[ncl - 1].block_size, 32768);
 
 	struct {
 		size_t size, n;
@@ -441,6 +453,7 @@ Test(heap, stats_are_exact)
 	cr_assert_eq(usable[4], 64 * KiB, "40000 bytes: one 64 KiB page");
 	cr_assert_eq(usable[5], 256 * KiB, "200000 bytes: four pages");
 	st = stats_of(pool);
+	classes_of(pool, cl);
 	cr_assert_eq(st.live_blocks, exp_live);
 	cr_assert_eq(st.live_bytes, exp_bytes, "live_bytes %llu, expected %llu",
 		     (unsigned long long)st.live_bytes,
@@ -452,22 +465,22 @@ Test(heap, stats_are_exact)
 	cr_assert_geq(st.heap_bytes, st.page_bytes);
 	double frag = 1.0 - (double)exp_bytes / (double)exp_pages;
 	cr_assert_float_eq(st.fragmentation, frag, 1e-9);
-	for (int c = 0; c < MNEMO_HEAP_NCLASSES; c++) {
+	for (int c = 0; c < ncl; c++) {
 		uint64_t want = 0;
 		for (int s = 0; s < NSPEC; s++)
 			if (spec[s].size <= LARGE_MIN &&
-			    usable[s] == st.classes[c].block_size)
+			    usable[s] == cl[c].block_size)
 				want += spec[s].n;
-		cr_assert_eq(st.classes[c].blocks, want, "class %d (%u bytes): "
+		cr_assert_eq(cl[c].blocks, want, "class %d (%llu bytes): "
 			     "%llu blocks, expected %llu", c,
-			     st.classes[c].block_size,
-			     (unsigned long long)st.classes[c].blocks,
+			     (unsigned long long)cl[c].block_size,
+			     (unsigned long long)cl[c].blocks,
 			     (unsigned long long)want);
 		if (want)
-			cr_assert_geq(st.classes[c].pages, 1);
+			cr_assert_geq(cl[c].pages, 1);
 	}
-	int c32k = class_index(&st, 32768);
-	cr_assert_eq(st.classes[c32k].pages, 2, "3 blocks of 32 KiB: 2 pages");
+	int c32k = class_index(cl, ncl, 32768);
+	cr_assert_eq(cl[c32k].pages, 2, "3 blocks of 32 KiB: 2 pages");
 
 	/* Frees are counted at once. */
 	pfree(blk[0][0]);
@@ -475,11 +488,12 @@ Test(heap, stats_are_exact)
 	pfree(blk[5][0]);
 	pfree(blk[3][2]);
 	st = stats_of(pool);
+	classes_of(pool, cl);
 	cr_assert_eq(st.live_blocks, exp_live - 4);
 	cr_assert_eq(st.large_blocks, exp_large - 1);
 	cr_assert_eq(st.live_bytes, exp_bytes - 2 * 16 - 256 * KiB - 32768);
-	cr_assert_eq(st.classes[0].blocks, 8);
-	cr_assert_eq(st.classes[c32k].blocks, 2);
+	cr_assert_eq(cl[0].blocks, 8);
+	cr_assert_eq(cl[c32k].blocks, 2);
 	assert_heap_ok(pool);
 	cr_assert_eq(st.collected, 0);
 
@@ -490,14 +504,14 @@ Test(heap, stats_are_exact)
 		void *p = mnemo_heap_alloc(pool, probe[i], 0, 0);
 		cr_assert_not_null(p);
 		size_t us = pmalloc_usable_size(p);
-		int c = class_index(&st, us);
+		int c = class_index(cl, ncl, us);
 		cr_assert_geq(c, 0, "usable size %zu of a %zu-byte block is "
 			      "no class", us, probe[i]);
 		cr_assert_geq(us, probe[i]);
-		cr_assert(c == 0 || st.classes[c - 1].block_size < probe[i],
-			  "%zu bytes got class %u, %u would do", probe[i],
-			  st.classes[c].block_size,
-			  st.classes[c - 1].block_size);
+		cr_assert(c == 0 || cl[c - 1].block_size < probe[i],
+			  "%zu bytes got class %llu, %llu would do", probe[i],
+			  (unsigned long long)cl[c].block_size,
+			  (unsigned long long)cl[c - 1].block_size);
 		pfree(p);
 	}
 	mnemo_pool_close(&pool);
@@ -521,8 +535,10 @@ Test(heap, stats_of_an_emptied_heap)
 	cr_assert_eq(st.live_blocks, 0);
 	cr_assert_eq(st.live_bytes, 0);
 	cr_assert_eq(st.large_blocks, 0);
-	for (int c = 0; c < MNEMO_HEAP_NCLASSES; c++)
-		cr_assert_eq(st.classes[c].blocks, 0);
+	struct mnemo_heap_class cl[MAX_CLASSES];
+	int ncl = classes_of(pool, cl);
+	for (int c = 0; c < ncl; c++)
+		cr_assert_eq(cl[c].blocks, 0);
 	cr_assert_gt(st.heap_bytes, 0);
 	cr_assert_eq(st.page_bytes, 0, "no page holds a live block, yet "
 		     "page_bytes is %llu", (unsigned long long)st.page_bytes);
