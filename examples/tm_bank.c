@@ -6,6 +6,8 @@
  * run finds the total intact and resumes.
  *
  *   usage: tm_bank POOL [TRANSFERS]
+ * Every 100000 transfers it prints (and flushes) "progress transfers N",
+ * N committed, so a test can kill it once work is under way.
  *   build: gcc -fgnu-tm tm_bank.c $(pkg-config --cflags --libs mnemosyne)
  */
 #include <errno.h>
@@ -71,6 +73,10 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++) {
 		s = s * 1103515245u + 12345u;
 		transfer((s >> 8) % ACCOUNTS, (s >> 16) % ACCOUNTS, (s >> 24) % 20);
+		if ((i + 1) % 100000 == 0) {
+			printf("progress transfers %ld\n", bank->transfers);
+			fflush(stdout);
+		}
 	}
 	long total = 0;
 	for (int i = 0; i < ACCOUNTS; i++)

@@ -1,20 +1,28 @@
 #!/bin/sh
-# examples.sh -- run the TM example twice on one pool, killing a third run
-# midway, and check that the total survives and transfers accumulate.
+# examples.sh -- run the TM example twice on one pool, killing a run in
+# between once it has committed work (it says so: "progress transfers N"),
+# and check that the total survives and no committed transfer is lost.
 set -eu
 pool=$(mktemp -u /tmp/mnemo-tm-XXXXXX.pool)
-trap 'rm -f "$pool"' EXIT
+fifo=$pool.fifo
+trap 'rm -f "$pool" "$fifo"' EXIT
 run() { ./libtool --mode=execute examples/tm_bank "$pool" "$@"; }
 out1=$(run 2000)
 echo "$out1"
-(exec ./libtool --mode=execute examples/tm_bank "$pool" 100000000 >/dev/null) &
+mkfifo "$fifo"
+(exec ./libtool --mode=execute examples/tm_bank "$pool" 100000000 >"$fifo") &
 pid=$!
-sleep 0.3
-kill -9 "$pid" 2>/dev/null || true
-wait "$pid" 2>/dev/null || true
+exec 3<"$fifo"
+read -r progress <&3 || { echo "tm_bank died before its first progress line"; exit 1; }
+kill -9 "$pid"
+wait "$pid" 2>/dev/null && { echo "tm_bank was not killed"; exit 1; }
+exec 3<&-
+echo "killed after: $progress"
 out2=$(run 2000)
 echo "$out2"
 t1=$(echo "$out1" | awk '{print $2}')
+tp=$(echo "$progress" | awk '{print $3}')
 t2=$(echo "$out2" | awk '{print $2}')
 echo "$out2" | grep -q 'total 800$'
-[ "$t2" -gt "$t1" ]
+[ "$tp" -gt "$t1" ] && [ "$t2" -ge "$tp" ] ||
+	{ echo "transfers: $t1 before, $tp committed at the kill, $t2 after"; exit 1; }
