@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * table.c -- the persistent region table in SCM: format, load with
- * recovery, and the crash-ordered updates listed in mnemo.h.
+ * recovery, and the crash-ordered updates listed in mnemo_dev.h.
  */
 #include <linux/crc32.h>
 #include <linux/cred.h>

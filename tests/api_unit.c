@@ -85,9 +85,15 @@ Test(api, unknown_flags_are_refused_and_the_pool_is_untouched)
 			  mnemo_errormsg());
 	}
 	cr_assert_eq(t_file_hash(path), before);
-	cr_assert_eq(mnemo_pool_create(t_path("badcreate"), 4 * MiB, NULL,
-				       0x8000u, &(mnemo_pool *){NULL}),
+	/* Refused before any file is made. */
+	const char *fresh = t_path("badcreate");
+	cr_assert_eq(mnemo_pool_create(fresh, 4 * MiB, NULL, 0x8000u,
+				       &(mnemo_pool *){NULL}),
 		     -EINVAL);
+	cr_assert_eq(mnemo_pool_open(fresh, MNEMO_CREATE | 0x8000u,
+				     &(mnemo_pool *){NULL}),
+		     -EINVAL);
+	cr_assert_neq(access(fresh, F_OK), 0, "%s was created", fresh);
 }
 
 /* ---- statistics that grow ----------------------------------------------- */

@@ -12,8 +12,9 @@
  *    transactional value forms mnemo_tx_get and mnemo_tx_set (the
  *    transaction's status: mnemo_tx_status, and its commit returns it),
  *    mnemo_rawl_foreach (returns the callback's nonzero value as it is),
- *    and queries (sizes, counts, names, mnemo_tx_depth) that answer 0,
- *    NULL or "none" for a NULL handle or a pointer that is not a block.
+ *    queries (sizes, counts, names, mnemo_tx_depth) that answer 0, NULL
+ *    or "none" for a NULL handle or a pointer that is not a block, and
+ *    mnemo_tx_status, which returns a transaction's code without failing.
  *  - Constructors take a T ** and fill it; destructors take a T ** and set it
  *    to NULL.
  *  - Nothing here aborts on bad input.

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "api/api.h"
 #include "base/error.h"
 #include "base/export.h"
 #include "heap/heap.h"

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/config.h"
+#include "api/api.h"
 #include "base/error.h"
 #include "base/export.h"
 #include "heap/heap.h"
@@ -29,6 +30,8 @@ namespace {
  * the transaction state name the pool's memory. */
 void pool_free(mnemo_pool *p)
 {
+	if (p->dev) /* no lookup may find the pool any more */
+		scm::set_owner(p->dev.get(), nullptr);
 	if (p->heap)
 		heap::destroy(p->heap);
 	if (p->tx)
@@ -125,6 +128,9 @@ MNEMO_API int mnemo_pool_create(const char *path, size_t size, void *addr,
 	if (!path || !*path || !poolp)
 		return fail(EINVAL, "mnemo_pool_create: path and poolp are "
 			    "required");
+	int rc = scm::check_flags(flags);
+	if (rc)
+		return rc;
 	if (size < MNEMO_POOL_MIN_SIZE)
 		return fail(EINVAL, "pool size %zu is below the minimum of %zu "
 			    "bytes", size, MNEMO_POOL_MIN_SIZE);
@@ -132,7 +138,7 @@ MNEMO_API int mnemo_pool_create(const char *path, size_t size, void *addr,
 		return fail(EINVAL, "pool size %zu is above the maximum of %llu "
 			    "bytes", size, (unsigned long long)MNEMO_POOL_MAX_SIZE);
 	uint64_t sz = window_of(size);
-	int rc = addr ? addr_check((uint64_t)addr, sz) : 0;
+	rc = addr ? addr_check((uint64_t)addr, sz) : 0;
 	if (rc == 0)
 		rc = pool_create_file(path, sz, (uint64_t)addr);
 	if (rc)
@@ -149,14 +155,14 @@ MNEMO_API int mnemo_pool_open(const char *path, unsigned flags, mnemo_pool **poo
 {
 	if (!poolp)
 		return fail(EINVAL, "mnemo_pool_open: poolp is NULL");
+	int rc = scm::check_flags(flags);
+	if (rc)
+		return rc;
 	if (!path)
 		path = mnemo_pool_default_path();
 	if ((flags & MNEMO_CREATE) && access(path, F_OK) != 0 &&
-	    errno == ENOENT) {
-		int rc = create_default(path);
-		if (rc)
-			return rc;
-	}
+	    errno == ENOENT && (rc = create_default(path)))
+		return rc;
 	return open_path(path, flags, poolp);
 }
 

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <sys/mman.h>
 
+#include "api/api.h"
 #include "base/error.h"
 #include "base/export.h"
 #include "mnemosyne.h"

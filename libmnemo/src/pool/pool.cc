@@ -1,5 +1,7 @@
 /*
- * pool.cc -- creating, opening, closing and deleting pools.
+ * pool.cc -- creating pool files, and loading one at open (lock, check,
+ * map, tables, regions); deleting them.  The open and close sequences
+ * that attach the layers above are api/pool.cc's.
  *
  * Creation is atomic in the file system: the pool is built and made durable
  * under a temporary name, then renamed into place (RENAME_NOREPLACE).  A pool

@@ -114,11 +114,6 @@ bool slot_name_is(const layout::slot *s, const char *name);
 
 /* region.cc */
 int regions_map_all(mnemo_pool *pool);
-/* Called by mnemo_pool_close(): the default pool may be closed by its user. */
-void default_pool_forget(mnemo_pool *pool);
-/* The default pool if it is open, else mnemo_default_pool() (which opens
- * it): no PLT call on pmalloc's path. */
-mnemo_pool *default_pool();
 
 /* Library-owned regions (names starting with layout::kReservedPrefix,
  * with or without the RAWL prefix): the public calls refuse them. */

@@ -18,24 +18,41 @@ namespace mnemo::scm {
 namespace {
 
 /*
- * Registry of open windows.  Invariant: a non-null entry's device is alive
- * and its window does not overlap any other entry's.  Writers hold g_reg_mu;
- * readers (every flush) scan lock-free with acquire loads: a device is
- * unregistered before it is destroyed, and flushing into a window while
- * another thread closes its pool is a caller bug.
+ * Registry of open windows.  Invariant: a slot with a device names a live
+ * device, [lo, hi) is its window, and no two slots' windows overlap.
+ * Writers hold g_reg_mu; readers (every flush, every address a
+ * transaction classifies) scan lock-free with acquire loads of the
+ * slot's own words, never of the device: a window is unregistered before
+ * its device is destroyed, and a lookup racing with the close of the
+ * pool it finds is a caller bug.  lo and hi are written before dev, and
+ * dev is cleared before them, so a reader that sees dev sees its bounds.
  */
-device *g_windows[kMaxWindows];
+struct window_slot {
+	std::atomic<device *> dev{nullptr};
+	std::atomic<uintptr_t> lo{0}, hi{0};
+	std::atomic<mnemo_pool *> owner{nullptr};
+};
+window_slot g_windows[kMaxWindows];
 std::mutex g_reg_mu;
+
+constexpr auto kAcq = std::memory_order_acquire;
+constexpr auto kRel = std::memory_order_release;
+
+/* The slot whose window holds a, or nullptr. */
+window_slot *slot_of(uintptr_t a)
+{
+	for (window_slot &w : g_windows) {
+		uintptr_t lo = w.lo.load(kAcq), hi = w.hi.load(kAcq);
+		if (a - lo < hi - lo && w.dev.load(kAcq))
+			return &w;
+	}
+	return nullptr;
+}
 
 device *find_window(const void *p)
 {
-	uintptr_t a = (uintptr_t)p;
-	for (int i = 0; i < kMaxWindows; i++) {
-		device *d = __atomic_load_n(&g_windows[i], __ATOMIC_ACQUIRE);
-		if (d && a - (uintptr_t)d->base() < d->window())
-			return d;
-	}
-	return nullptr;
+	window_slot *w = slot_of((uintptr_t)p);
+	return w ? w->dev.load(kAcq) : nullptr;
 }
 
 /* The MNEMO_BACKEND_* value named s, or a message. */
@@ -84,11 +101,14 @@ int field_or_env(unsigned v, const char *var,
 bool register_window(device *d)
 {
 	std::lock_guard<std::mutex> g(g_reg_mu);
-	for (auto &w : g_windows) {
-		if (!w) {
-			__atomic_store_n(&w, d, __ATOMIC_RELEASE);
-			return true;
-		}
+	for (window_slot &w : g_windows) {
+		if (w.dev.load())
+			continue;
+		w.owner.store(nullptr, kRel);
+		w.lo.store((uintptr_t)d->base(), kRel);
+		w.hi.store((uintptr_t)d->base() + d->window(), kRel);
+		w.dev.store(d, kRel);
+		return true;
 	}
 	return false;
 }
@@ -97,24 +117,30 @@ void unregister_window(device *d)
 {
 	alias_forget_device(d);
 	std::lock_guard<std::mutex> g(g_reg_mu);
-	for (auto &w : g_windows)
-		if (w == d)
-			__atomic_store_n(&w, nullptr, __ATOMIC_RELEASE);
+	for (window_slot &w : g_windows)
+		if (w.dev.load() == d) {
+			w.dev.store(nullptr, kRel);
+			w.owner.store(nullptr, kRel);
+			w.hi.store(0, kRel);
+			w.lo.store(0, kRel);
+		}
 }
 
 void set_owner(device *d, mnemo_pool *p)
 {
 	std::lock_guard<std::mutex> g(g_reg_mu);
-	d->owner.store(p, std::memory_order_release);
+	for (window_slot &w : g_windows)
+		if (w.dev.load() == d)
+			w.owner.store(p, kRel);
 }
 
 mnemo_pool *owner_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi)
 {
-	device *d = find_window((const void *)a);
-	mnemo_pool *p = d ? d->owner.load(std::memory_order_acquire) : nullptr;
+	window_slot *w = slot_of(a);
+	mnemo_pool *p = w ? w->owner.load(kAcq) : nullptr;
 	if (p) {
-		*lo = (uintptr_t)d->base();
-		*hi = *lo + d->window();
+		*lo = w->lo.load(kAcq);
+		*hi = w->hi.load(kAcq);
 	}
 	return p;
 }
@@ -122,21 +148,17 @@ mnemo_pool *owner_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi)
 void each_owner(void (*f)(void *ctx, mnemo_pool *p), void *ctx)
 {
 	std::lock_guard<std::mutex> g(g_reg_mu);
-	for (device *w : g_windows) {
-		mnemo_pool *p = w ? w->owner.load() : nullptr;
-		if (p)
+	for (window_slot &w : g_windows)
+		if (mnemo_pool *p = w.owner.load())
 			f(ctx, p);
-	}
 }
 
 int owners(mnemo_pool **out, int max)
 {
 	int n = 0;
-	for (int i = 0; i < kMaxWindows && n < max; i++) {
-		device *d = __atomic_load_n(&g_windows[i], __ATOMIC_ACQUIRE);
-		mnemo_pool *p = d ? d->owner.load(std::memory_order_acquire)
-				  : nullptr;
-		if (p)
+	for (window_slot &w : g_windows) {
+		mnemo_pool *p = w.owner.load(kAcq);
+		if (p && n < max)
 			out[n++] = p;
 	}
 	return n;
@@ -146,9 +168,9 @@ int windows_lock(device **out, int max)
 {
 	g_reg_mu.lock();
 	int n = 0;
-	for (device *w : g_windows)
-		if (w && n < max)
-			out[n++] = w;
+	for (window_slot &w : g_windows)
+		if (device *d = w.dev.load(); d && n < max)
+			out[n++] = d;
 	return n;
 }
 
@@ -157,23 +179,31 @@ void windows_unlock()
 	g_reg_mu.unlock();
 }
 
-int config_from(unsigned flags, config *cfg, bool *autodetect)
+int check_flags(unsigned flags)
 {
 	constexpr unsigned known =
 		MNEMO_CREATE | MNEMO_BACKEND_MASK | MNEMO_DURABILITY_MASK;
 	if (flags & ~known)
 		return fail(EINVAL, "unknown pool flags 0x%x", flags & ~known);
+	if ((flags & MNEMO_BACKEND_MASK) > MNEMO_BACKEND_KMOD ||
+	    (flags & MNEMO_DURABILITY_MASK) > MNEMO_DURABILITY_PMEM)
+		return fail(EINVAL, "pool flags 0x%x name no backend or "
+			    "durability", flags);
+	return 0;
+}
+
+int config_from(unsigned flags, config *cfg, bool *autodetect)
+{
 	unsigned b, d;
-	int rc = field_or_env(flags & MNEMO_BACKEND_MASK, "MNEMO_BACKEND",
-			      parse_backend, &b);
+	int rc = check_flags(flags);
+	if (rc == 0)
+		rc = field_or_env(flags & MNEMO_BACKEND_MASK, "MNEMO_BACKEND",
+				  parse_backend, &b);
 	if (rc == 0)
 		rc = field_or_env(flags & MNEMO_DURABILITY_MASK,
 				  "MNEMO_DURABILITY", parse_durability, &d);
 	if (rc)
 		return rc;
-	if (b > MNEMO_BACKEND_KMOD || d > MNEMO_DURABILITY_PMEM)
-		return fail(EINVAL, "pool flags 0x%x name no backend or "
-			    "durability", flags);
 	cfg->power = d == MNEMO_DURABILITY_POWER;
 	cfg->pmem = d == MNEMO_DURABILITY_PMEM;
 	*autodetect = b == MNEMO_BACKEND_AUTO;

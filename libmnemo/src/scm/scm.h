@@ -51,11 +51,16 @@ struct config {
 	bool pmem = false;  /* file backend: durability=pmem (CPU flushes) */
 };
 
-/* Read MNEMO_BACKEND / MNEMO_DURABILITY into cfg where `flags` (the
- * MNEMO_BACKEND_* bits) leave the choice open; *autodetect means "dax if
- * the file supports MAP_SYNC, else file" (open_dax fails with ENODEV on a
- * file that does not).  Returns 0 or a negative code with a message. */
+/* Read the backend and durability fields of the open flags into cfg,
+ * and MNEMO_BACKEND / MNEMO_DURABILITY where a field is 0; *autodetect
+ * means "dax if the file supports MAP_SYNC, else file" (open_dax fails
+ * with ENODEV on a file that does not).  0, or -EINVAL with a message
+ * (a malformed variable; see check_flags for the flags). */
 int config_from(unsigned flags, config *cfg, bool *autodetect);
+/* 0 if flags has no bit outside MNEMO_CREATE, the backend and the
+ * durability fields and each field names something, else -EINVAL with a
+ * message.  Checked before a pool call touches any file. */
+int check_flags(unsigned flags);
 
 class device {
 public:
@@ -122,8 +127,6 @@ public:
 
 	char *base() const { return base_; }
 	size_t window() const { return window_; }
-	/* The registry's: see set_owner(). */
-	std::atomic<mnemo_pool *> owner{nullptr};
 	int fd() const { return fd_; }
 	/* Guards mapped_; fork's prepare holds it until the child and parent
 	 * handlers release it, so the copy sees a stable set of ranges. */
@@ -213,9 +216,9 @@ inline constexpr int kMaxWindows = 64; /* pools open in one process */
 bool register_window(device *d); /* false: table full */
 void unregister_window(device *d);
 /* Name the pool that owns d's window (nullptr: none).  A window without
- * an owner is found by flushes only: the pool layer sets the owner once
- * the pool's memory may be written transactionally (tx attach), and
- * clears it before the pool closes. */
+ * an owner is found by flushes only: tx sets the owner once the pool's
+ * memory may be written transactionally (tx attach), and it is cleared
+ * before the pool's state above the pool layer is freed. */
 void set_owner(device *d, mnemo_pool *p);
 /* The owner of the window holding a, or nullptr; [*lo, *hi) the window. */
 mnemo_pool *owner_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi);

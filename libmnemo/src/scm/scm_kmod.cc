@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../../kmod/uapi/mnemo.h"
+#include "kmod/uapi/mnemo.h"
 #include "base/error.h"
 #include "scm/backends.h"
 

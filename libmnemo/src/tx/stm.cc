@@ -382,7 +382,7 @@ int build_record(tx_desc *d, uint64_t wv)
 				    d->pool->path.c_str());
 	for (const bit_op &o : d->hops) {
 		uint64_t kind = o.set ? layout::kTxHeapSet : layout::kTxHeapClear;
-		d->rec.push_back((uint64_t)g_bit_hooks->word(o) | kind << 48);
+		d->rec.push_back((uint64_t)hooks()->word(o) | kind << 48);
 		d->rec.push_back(1ull << (o.bit % 64));
 	}
 	return 0;
@@ -400,7 +400,7 @@ void write_back(tx_desc *d, uint64_t wv)
 			memcpy((char *)e.addr + b, e.val + b, k);
 		});
 	for (const bit_op &o : d->hops)
-		g_bit_hooks->apply(o, wv);
+		hooks()->apply(o, wv);
 }
 
 /* The provisional busy value is at most the wv about to be taken, and is
@@ -496,7 +496,7 @@ static void discard(tx_desc *d, int err)
 	for (void *p : d->allocs)
 		free(p);
 	for (const bit_op &o : d->hops)
-		g_bit_hooks->unreserve(o);
+		hooks()->unreserve(o);
 	for (size_t i = d->on_undo.size(); i-- > 0;)
 		d->on_undo[i].fn(d->on_undo[i].arg);
 	clear(d);

@@ -1,6 +1,6 @@
 /*
  * stm.h -- the transaction engine shared by the three ways in (the C API in
- * api.cc, the C++ wrappers over it, and the GCC TM ABI in itm.cc).
+ * api/tx.cc, the C++ wrappers over it, and the GCC TM ABI in tx/itm.cc).
  *
  * Concurrency control is TinySTM-like: a global version clock and a table
  * of versioned stripe locks; writes lock their stripe at encounter time and
@@ -90,10 +90,15 @@ struct bit_hooks {
 				 void *arg);
 };
 
-/* Install the heap's hooks: before the first pool_attach (api/pool.cc).
- * Set once, read without a lock afterwards. */
+/* Install the heap's hooks: before every pool_attach (api/pool.cc), each
+ * time with the same table.  Every use needs an attached pool, so it
+ * follows the first store. */
 void set_bit_hooks(const bit_hooks *h);
-extern const bit_hooks *g_bit_hooks;
+extern std::atomic<const bit_hooks *> g_bit_hooks;
+inline const bit_hooks *hooks()
+{
+	return g_bit_hooks.load(std::memory_order_acquire);
+}
 
 struct tx_desc {
 	int depth = 0;

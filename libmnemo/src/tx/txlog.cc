@@ -420,7 +420,7 @@ int check_record(mnemo_pool *p, const rec_ref &r)
 {
 	bool ok = r.n >= 1 && walk_entries(r.w, r.n, [&](const entry_ref &e) {
 		if (e.heap)
-			return g_bit_hooks->word_ok(p, e.addr);
+			return hooks()->word_ok(p, e.addr);
 		return writable(p, e.addr, e.len) &&
 		       in_live_region(p, e.addr, e.len);
 	});
@@ -491,11 +491,11 @@ void clock_at_least(uint64_t v)
 
 /* ---- interface ---- */
 
-const bit_hooks *g_bit_hooks;
+std::atomic<const bit_hooks *> g_bit_hooks;
 
 void set_bit_hooks(const bit_hooks *h)
 {
-	g_bit_hooks = h;
+	g_bit_hooks.store(h, std::memory_order_release);
 }
 
 int pool_attach(mnemo_pool *p)
@@ -505,7 +505,7 @@ int pool_attach(mnemo_pool *p)
 	p->tx = ps;
 	int rc = log_size(p, &ps->log_bytes);
 	/* Records may name heap blocks but never heap headers. */
-	g_bit_hooks->protected_ranges(p, [](void *arg, uint64_t lo,
+	hooks()->protected_ranges(p, [](void *arg, uint64_t lo,
 					    uint64_t hi) {
 		add_own((pool_state *)arg, lo, hi);
 	}, ps);
