@@ -1,13 +1,16 @@
 #!/bin/sh
 # mnemoctl.sh -- mnemoctl on the build host: usage errors exit 2 with the
-# usage on stderr, help exits 0, and `devices` exits 0 with either the
+# usage on stderr, help exits 0; the pool commands (create, info,
+# regions, roots, stat, dump, rm) on a pool tests/mnemoctl_fill filled,
+# as text and as JSON parsed by python; and `devices` exits 0 with either the
 # device table or the "no devices" line (the guest test tests/vm/dax.sh
 # checks the table against a real emulated NVDIMM) or, built without
 # libndctl, exits 2 saying so.
 set -eu
 ctl=tools/mnemoctl
 err=$(mktemp)
-trap 'rm -f "$err"' EXIT
+dir=$(mktemp -d)
+trap 'rm -f "$err"; rm -rf "$dir"' EXIT
 
 # expect STATUS CMD...: CMD exits STATUS.
 expect() {
@@ -26,6 +29,50 @@ grep -q 'takes no arguments' "$err"
 expect 0 $ctl help
 expect 0 $ctl --help
 $ctl help | grep -q '^  devices '
+
+# ---- pool commands ----
+# py EXPR: evaluate EXPR with j = the JSON object on stdin; fails unless
+# EXPR is true (a real parser: /usr/bin/python3, not a PATH shim).
+py() { /usr/bin/python3 -c "import json,sys; j=json.load(sys.stdin); assert $1, j"; }
+pool=$dir/t.pool
+expect 2 $ctl create
+expect 2 $ctl create --size nonsense "$pool"
+grep -q "is not a number" "$err"
+expect 2 $ctl create --backend tape "$pool"
+expect 2 $ctl info "$pool"                 # no such pool yet
+grep -q "$pool" "$err"
+$ctl create --size 8M --max 64M "$pool" | grep -q "^created $pool: 8.0 MiB"
+expect 2 $ctl create "$pool"               # exists
+grep -q "already exists" "$err"
+./libtool --mode=execute tests/mnemoctl_fill "$pool"
+
+$ctl info "$pool" | grep -q '^limit    64.0 MiB'
+$ctl info --json "$pool" | py "j['path'] == '$pool' and j['size'] == 8 << 20 and j['max'] == 64 << 20 and j['format'] == '5.0' and len(j['uuid']) == 36 and j['roots'] == {'live': 2, 'slots': j['roots']['slots']} and j['regions']['live'] >= 3"
+$ctl regions "$pool" | grep -Eq '^0x[0-9a-f]+ +4096  4.0 KiB +alpha$'
+$ctl regions --json "$pool" | py "[r['name'] for r in j['regions']] == ['alpha', ''] or [r['name'] for r in j['regions']] == ['', 'alpha']"
+$ctl regions --all --json "$pool" | py "any(r['name'].startswith('mnemo.') for r in j['regions'])"
+$ctl roots --json "$pool" | py "sorted(r['name'] for r in j['roots']) == ['head', 'inside']"
+$ctl stat --json "$pool" | py "j['live_blocks'] == 21 and {c['block_size']: c['blocks'] for c in j['classes']}[16] == 10 and 0 <= j['fragmentation'] < 1"
+$ctl stat "$pool" | grep -q '^live           21 blocks'
+$ctl dump --region alpha --length 32 "$pool" | head -n 1 |
+	grep -q '^00000000  68 65 6c 6c 6f 20 66 72  6f 6d 20 72 65 67 69 6f  |hello from regio|$'
+[ "$($ctl dump --root head --raw --length 14 "$pool")" = "the head block" ]
+[ "$($ctl dump --root inside --raw --length 4 "$pool")" = "from" ]
+expect 2 $ctl dump --root inside "$pool"   # not a heap block: needs --length
+grep -q "give a --length" "$err"
+expect 2 $ctl dump --region alpha --offset 5000 "$pool"
+expect 2 $ctl dump --region nope "$pool"
+expect 2 $ctl dump "$pool"
+expect 2 $ctl info --all "$pool"           # an option of another command
+grep -q -- "--all does not apply" "$err"
+
+echo "not a pool" > "$dir/other"
+expect 2 $ctl rm "$dir/other"
+grep -q "not a Mnemosyne pool" "$err"
+[ -f "$dir/other" ]
+expect 2 $ctl info "$dir/other"
+$ctl rm "$pool"
+[ ! -e "$pool" ]
 
 # Built without libndctl (MNEMO_HAVE_NDCTL=no, from configure): devices
 # says so and exits 2.

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -235,4 +236,113 @@ Test(pool, punmap_rejects_absurd_lengths)
 	cr_assert_eq(punmap(a, SIZE_MAX), -EINVAL);
 	cr_assert_eq(punmap(a, 0), -EINVAL);
 	cr_assert_eq(punmap(a, 12288), 0);
+}
+
+/* ---- listing and info ------------------------------------------------ */
+
+struct seen {
+	char names[8][MNEMO_NAME_MAX + 1];
+	void *addr[8];
+	size_t size[8];
+	int n, stop_at;
+	mnemo_pool *pool; /* the callback deletes a region through it */
+};
+
+static int see_region(const char *name, void *addr, size_t size, void *arg)
+{
+	struct seen *s = arg;
+	cr_assert_lt(s->n, 8);
+	snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+	s->addr[s->n] = addr;
+	s->size[s->n] = size;
+	if (s->pool && s->n == 0) /* the library may be called back */
+		cr_assert_eq(mnemo_region_delete(s->pool, addr), 0, "%s",
+			     mnemo_errormsg());
+	return ++s->n == s->stop_at ? 42 : 0;
+}
+
+Test(pool, regions_are_listed_by_address)
+{
+	const char *path = t_path("list");
+	t_create(path, 4 << 20);
+	mnemo_pool *p = t_open(path, 0);
+	void *a, *b, *c;
+	cr_assert_eq(mnemo_region_create(p, "a", 100, &a), 0);
+	cr_assert_eq(mnemo_region_create(p, NULL, 5000, &b), 0);
+	cr_assert_eq(mnemo_region_create(p, "c", 4096, &c), 0);
+	cr_assert_not_null(mnemo_heap_alloc(p, 10, 0, 0)); /* a heap segment */
+	struct seen s = {.stop_at = -1};
+	cr_assert_eq(mnemo_region_foreach(p, 0, see_region, &s), 0);
+	cr_assert_eq(s.n, 3, "libmnemo's regions are left out");
+	cr_assert_str_eq(s.names[0], "a");
+	cr_assert_str_eq(s.names[1], "");
+	cr_assert_str_eq(s.names[2], "c");
+	cr_assert(s.addr[0] == a && s.addr[1] == b && s.addr[2] == c);
+	cr_assert(s.size[0] == 4096 && s.size[1] == 8192 && s.size[2] == 4096);
+
+	struct seen all = {.stop_at = -1};
+	cr_assert_eq(mnemo_region_foreach(p, MNEMO_FOREACH_ALL, see_region,
+					  &all), 0);
+	cr_assert_gt(all.n, 3);
+	for (int i = 1; i < all.n; i++)
+		cr_assert_lt(all.addr[i - 1], all.addr[i]);
+
+	struct seen stop = {.stop_at = 2};
+	cr_assert_eq(mnemo_region_foreach(p, 0, see_region, &stop), 42);
+	cr_assert_eq(stop.n, 2);
+
+	struct seen del = {.stop_at = -1, .pool = p};
+	cr_assert_eq(mnemo_region_foreach(p, 0, see_region, &del), 0);
+	cr_assert_eq(del.n, 3, "the walk goes on over the list it took");
+	cr_assert_eq(mnemo_region_find(p, "a", &a, NULL), -ENOENT);
+
+	cr_assert_eq(mnemo_region_foreach(p, 2, see_region, &s), -EINVAL);
+	cr_assert_eq(mnemo_region_foreach(p, 0, NULL, &s), -EINVAL);
+	cr_assert_eq(mnemo_region_foreach(NULL, 0, see_region, &s), -EINVAL);
+	mnemo_pool_close(&p);
+}
+
+static int see_root(const char *name, void *ptr, void *arg)
+{
+	struct seen *s = arg;
+	cr_assert_lt(s->n, 8);
+	snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+	s->addr[s->n++] = ptr;
+	return 0;
+}
+
+Test(pool, roots_are_listed_and_info_counts_them)
+{
+	const char *path = t_path("roots");
+	t_create(path, 4 << 20);
+	mnemo_pool *p = t_open(path, 0);
+	void *r;
+	cr_assert_eq(mnemo_region_create(p, "r", 4096, &r), 0);
+	cr_assert_eq(mnemo_root_set(p, "one", r), 0);
+	cr_assert_eq(mnemo_root_set(p, "two", (char *)r + 8), 0);
+	cr_assert_eq(mnemo_root_set(p, "gone", r), 0);
+	cr_assert_eq(mnemo_root_delete(p, "gone"), 0);
+	struct seen s = {.stop_at = -1};
+	cr_assert_eq(mnemo_root_foreach(p, see_root, &s), 0);
+	cr_assert_eq(s.n, 2);
+	int one = strcmp(s.names[0], "one") == 0 ? 0 : 1;
+	cr_assert_str_eq(s.names[one], "one");
+	cr_assert_str_eq(s.names[1 - one], "two");
+	cr_assert_eq(s.addr[one], r);
+	cr_assert_eq(s.addr[1 - one], (char *)r + 8);
+	cr_assert_eq(mnemo_root_foreach(p, NULL, NULL), -EINVAL);
+
+	struct mnemo_pool_info in;
+	cr_assert_eq(mnemo_pool_info(p, &in, sizeof(in)), 0);
+	cr_assert_eq(in.roots, 2);
+	cr_assert_eq(in.regions, 1);
+	cr_assert_eq(in.region_bytes, 4096);
+	cr_assert_eq(in.base, (uint64_t)(uintptr_t)mnemo_pool_base(p));
+	cr_assert_eq(in.size, mnemo_pool_size(p));
+	cr_assert_eq(in.max, mnemo_pool_max(p));
+	cr_assert_eq(in.format_major, 5);
+	cr_assert_gt(in.region_slots, 0);
+	cr_assert_gt(in.root_slots, 0);
+	cr_assert_eq(mnemo_pool_info(p, &in, sizeof(in) - 1), -EINVAL);
+	mnemo_pool_close(&p);
 }

@@ -2,18 +2,18 @@
  * mnemoctl.c -- the command-line tool of Mnemosyne (see mnemoctl(1)).
  *
  * Subcommands live in one table (name, usage, handler); each handler gets
- * the arguments after its name and returns the process exit status.  The
- * tool never aborts on bad input: a wrong subcommand or argument prints
- * the usage and exits 2; a failure of the system prints why and exits 1.
- * `devices` lives in devices_ndctl.c or, built without libndctl,
- * devices_none.c (devices.h).
+ * the arguments after its name and returns the process exit status: 0
+ * done (a pool healthy), 1 problems found, 2 could not run (a wrong
+ * subcommand or argument, which prints the usage, or a pool that cannot
+ * be opened; why, on stderr).  The tool never aborts on bad input.  The
+ * pool commands are pool_cmds.c and pool_show.c; `devices` lives in
+ * devices_ndctl.c or, built without libndctl, devices_none.c.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "devices.h"
-
-#define EXIT_USAGE 2
+#include "pool_cmds.h"
 
 struct subcommand {
 	const char *name;
@@ -26,6 +26,18 @@ static int cmd_devices(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct subcommand g_cmds[] = {
+	{"create", "[--size S] [--max S] [--addr A] [--backend B] POOL",
+	 "create a pool", cmd_create},
+	{"info", "[--json] POOL", "the pool's header, size and tables",
+	 cmd_info},
+	{"regions", "[--json] [--all] POOL", "list the regions", cmd_regions},
+	{"roots", "[--json] POOL", "list the named roots", cmd_roots},
+	{"stat", "[--json] POOL", "heap statistics and fragmentation",
+	 cmd_stat},
+	{"dump", "(--region N | --root N) [--offset O] [--length L] [--raw] POOL",
+	 "the bytes of a region or root object", cmd_dump},
+	{"rm", "POOL", "delete a pool (refuses a file that is not one)",
+	 cmd_rm},
 	{"devices", "", "list persistent-memory (NVDIMM/DAX) devices", cmd_devices},
 	{"help", "", "show this help", cmd_help},
 };
@@ -34,9 +46,11 @@ static const struct subcommand g_cmds[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: mnemoctl <command> [args]\ncommands:\n");
-	for (size_t i = 0; i < NCMDS; i++)
-		fprintf(f, "  %-8s %-10s %s\n", g_cmds[i].name, g_cmds[i].args,
-			g_cmds[i].help);
+	for (size_t i = 0; i < NCMDS; i++) {
+		fprintf(f, "  %-8s %s\n", g_cmds[i].name, g_cmds[i].help);
+		if (*g_cmds[i].args)
+			fprintf(f, "           %s\n", g_cmds[i].args);
+	}
 }
 
 static int cmd_help(int argc, char **argv)

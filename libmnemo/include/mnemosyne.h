@@ -11,7 +11,7 @@
  *    way: pfree (void: errno, the message, and a line on stderr), the
  *    transactional value forms mnemo_tx_get and mnemo_tx_set (the
  *    transaction's status: mnemo_tx_status, and its commit returns it),
- *    mnemo_rawl_foreach (returns the callback's nonzero value as it is),
+ *    the foreach calls (return the callback's nonzero value as it is),
  *    queries (sizes, counts, names, mnemo_tx_depth) that answer 0, NULL
  *    or "none" for a NULL handle or a pointer that is not a block, and
  *    mnemo_tx_status, which returns a transaction's code without failing.
@@ -109,6 +109,28 @@ size_t mnemo_pool_size(const mnemo_pool *pool);
 size_t mnemo_pool_max(const mnemo_pool *pool);
 const char *mnemo_pool_backend(const mnemo_pool *pool);
 
+/* What mnemo_pool_info() reports.  Like mnemo_heap_stats, it grows by
+ * appending fields: pass sizeof(struct mnemo_pool_info). */
+struct mnemo_pool_info {
+	uint32_t format_major; /* on-media format of the pool */
+	uint32_t format_minor;
+	uint8_t uuid[16];      /* random at creation */
+	uint64_t base;         /* mnemo_pool_base() */
+	uint64_t size;         /* mnemo_pool_size() */
+	uint64_t max;          /* mnemo_pool_max(): the growth limit */
+	uint64_t align;        /* region sizes are multiples of it */
+	uint64_t region_bytes; /* bytes of live regions (libmnemo's included) */
+	uint32_t region_slots; /* size of the region table */
+	uint32_t regions;      /* live regions (libmnemo's included) */
+	uint32_t root_slots;   /* size of the named-root table */
+	uint32_t roots;        /* bound roots */
+	uint64_t create_time;  /* seconds since the epoch */
+};
+/* Fill *info (size: sizeof(*info)); -EINVAL if size is smaller than
+ * version 0.1's struct. */
+int mnemo_pool_info(mnemo_pool *pool, struct mnemo_pool_info *info,
+		    size_t size);
+
 /* ---- regions ----------------------------------------------------------- */
 
 #define MNEMO_NAME_MAX 63 /* longest region, root or log name, in bytes */
@@ -126,6 +148,16 @@ int mnemo_region_create(mnemo_pool *pool, const char *name, size_t size,
 int mnemo_region_find(mnemo_pool *pool, const char *name, void **addrp,
                       size_t *sizep);
 
+/* mnemo_region_foreach: list libmnemo's own regions too (heap segments,
+ * transaction logs: names starting with "mnemo."). */
+#define MNEMO_FOREACH_ALL 1u
+typedef int (*mnemo_region_cb)(const char *name, void *addr, size_t size,
+			       void *arg);
+/* Call cb for each region, by address ("" names an anonymous one); a
+ * nonzero return stops the walk and is returned as it is.  The list is
+ * taken before the first call, so cb may call the library. */
+int mnemo_region_foreach(mnemo_pool *pool, unsigned flags, mnemo_region_cb cb,
+			 void *arg);
 /* Delete the region starting at `addr`; its pages become inaccessible.
  * -EBUSY while an alias maps any of its pages. */
 int mnemo_region_delete(mnemo_pool *pool, void *addr);
@@ -164,6 +196,9 @@ int mnemo_root_set(mnemo_pool *pool, const char *name, void *ptr);
 int mnemo_root_get(mnemo_pool *pool, const char *name, void **ptrp);
 /* Durably remove the binding of `name`. */
 int mnemo_root_delete(mnemo_pool *pool, const char *name);
+typedef int (*mnemo_root_cb)(const char *name, void *ptr, void *arg);
+/* Call cb for each bound root, as mnemo_region_foreach does. */
+int mnemo_root_foreach(mnemo_pool *pool, mnemo_root_cb cb, void *arg);
 
 /* ---- persistence primitives --------------------------------------------- */
 

@@ -279,3 +279,50 @@ MNEMO_API const char *mnemo_pool_backend(const mnemo_pool *pool)
 {
 	return pool ? pool->dev->name() : "none";
 }
+
+namespace {
+
+/* Live slots of a table of n. */
+uint32_t live_slots(const layout::slot *t, uint32_t n)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n; i++)
+		k += t[i].state == layout::kSlotLive;
+	return k;
+}
+
+void pool_info(mnemo_pool *p, struct mnemo_pool_info *in)
+{
+	const layout::pool_header &h = p->hdr;
+	in->format_major = h.major;
+	in->format_minor = h.minor;
+	memcpy(in->uuid, h.uuid, sizeof(in->uuid));
+	in->base = h.base;
+	in->size = p->size.load();
+	in->max = p->max;
+	in->align = h.align;
+	std::lock_guard<std::mutex> g(p->mu);
+	for (const mnemo_pool::extent &e : p->extents)
+		in->region_bytes += e.size;
+	in->region_slots = h.region_slots;
+	in->regions = (uint32_t)p->extents.size();
+	in->root_slots = h.root_slots;
+	in->roots = live_slots(p->roots(), h.root_slots);
+	in->create_time = h.create_time;
+}
+
+} // namespace
+
+MNEMO_API int mnemo_pool_info(mnemo_pool *pool, struct mnemo_pool_info *info,
+			      size_t size)
+{
+	constexpr size_t v01 = sizeof(struct mnemo_pool_info);
+	if (!pool || !info || size < v01)
+		return fail(EINVAL, "mnemo_pool_info: pool, info and a size of "
+			    "at least %zu are required", v01);
+	struct mnemo_pool_info mine = {};
+	pool_info(pool, &mine);
+	memset(info, 0, size);
+	memcpy(info, &mine, sizeof(mine));
+	return 0;
+}

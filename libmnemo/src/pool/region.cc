@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <string>
+#include <vector>
 #include <sys/mman.h>
 
 #include "base/error.h"
@@ -249,4 +251,43 @@ int mnemo::region_delete_internal(mnemo_pool *pool, void *addr, size_t size)
 {
 	std::lock_guard<std::mutex> g(pool->mu);
 	return delete_locked(pool, addr, size);
+}
+
+namespace {
+
+struct listed {
+	std::string name;
+	void *addr;
+	size_t size;
+};
+
+/* The live regions, by address (extents are sorted by offset).  pre: mu. */
+std::vector<listed> list_regions(mnemo_pool *pool, bool all)
+{
+	std::vector<listed> v;
+	for (const auto &e : pool->extents) {
+		const slot &s = pool->regions()[e.slot];
+		if (all || !name_reserved(s.name))
+			v.push_back({s.name, pool->base + e.offset, e.size});
+	}
+	return v;
+}
+
+} // namespace
+
+MNEMO_API int mnemo_region_foreach(mnemo_pool *pool, unsigned flags,
+				   mnemo_region_cb cb, void *arg)
+{
+	if (!pool || !cb || (flags & ~MNEMO_FOREACH_ALL))
+		return fail(EINVAL, "mnemo_region_foreach: pool and cb are "
+			    "required, flags 0 or MNEMO_FOREACH_ALL");
+	std::vector<listed> v;
+	{
+		std::lock_guard<std::mutex> g(pool->mu);
+		v = list_regions(pool, flags & MNEMO_FOREACH_ALL);
+	}
+	for (const listed &r : v)
+		if (int rc = cb(r.name.c_str(), r.addr, r.size, arg))
+			return rc;
+	return 0;
 }

@@ -9,6 +9,9 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/error.h"
 #include "base/export.h"
@@ -112,4 +115,24 @@ MNEMO_API int mnemo_root_delete(mnemo_pool *pool, const char *name)
 	if (s)
 		slot_retire(s);
 	return rc;
+}
+
+MNEMO_API int mnemo_root_foreach(mnemo_pool *pool, mnemo_root_cb cb,
+				 void *arg)
+{
+	if (!pool || !cb)
+		return fail(EINVAL, "mnemo_root_foreach: pool and cb are "
+			    "required");
+	std::vector<std::pair<std::string, void *>> v;
+	{
+		std::lock_guard<std::mutex> g(pool->mu);
+		const slot *t = pool->roots();
+		for (uint32_t i = 0; i < pool->hdr.root_slots; i++)
+			if (t[i].state == layout::kSlotLive)
+				v.push_back({t[i].name, (void *)t[i].value});
+	}
+	for (const auto &[name, ptr] : v)
+		if (int rc = cb(name.c_str(), ptr, arg))
+			return rc;
+	return 0;
 }
