@@ -1,7 +1,7 @@
 #!/bin/sh
 # mnemoctl.sh -- mnemoctl on the build host: usage errors exit 2 with the
 # usage on stderr, help exits 0; the pool commands (create, info,
-# regions, roots, stat, dump, rm) on a pool tests/mnemoctl_fill filled,
+# regions, roots, stat, dump, gc, rm) on a pool tests/mnemoctl_fill filled,
 # as text and as JSON parsed by python; and `devices` exits 0 with either the
 # device table or the "no devices" line (the guest test tests/vm/dax.sh
 # checks the table against a real emulated NVDIMM) or, built without
@@ -65,6 +65,10 @@ expect 2 $ctl dump --region nope "$pool"
 expect 2 $ctl dump "$pool"
 expect 2 $ctl info --all "$pool"           # an option of another command
 grep -q -- "--all does not apply" "$err"
+# 20 of mnemoctl_fill's 21 blocks are reachable from nothing.
+$ctl gc --json "$pool" | py "j['reclaimed_blocks'] == 20 and j['live_blocks'] == 1"
+$ctl gc "$pool" | grep -q '^reclaimed 0 blocks (0 bytes); 1 blocks live'
+[ "$($ctl dump --root head --raw --length 14 "$pool")" = "the head block" ]
 
 echo "not a pool" > "$dir/other"
 expect 2 $ctl rm "$dir/other"

@@ -36,6 +36,8 @@ static const struct subcommand g_cmds[] = {
 	 cmd_stat},
 	{"dump", "(--region N | --root N) [--offset O] [--length L] [--raw] POOL",
 	 "the bytes of a region or root object", cmd_dump},
+	{"gc", "[--json] POOL", "collect leaked heap blocks, say what it reclaimed",
+	 cmd_gc},
 	{"rm", "POOL", "delete a pool (refuses a file that is not one)",
 	 cmd_rm},
 	{"devices", "", "list persistent-memory (NVDIMM/DAX) devices", cmd_devices},

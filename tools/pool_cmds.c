@@ -1,7 +1,8 @@
 /*
- * pool_cmds.c -- mnemoctl's pool commands that make, remove or read raw
- * bytes (create, rm, dump), and what every pool command shares: its
- * options and opening the pool.  The listing commands are pool_show.c.
+ * pool_cmds.c -- mnemoctl's pool commands that make, collect, remove or
+ * read raw bytes (create, gc, rm, dump), and what every pool command
+ * shares: its options and opening the pool.  The listing commands are
+ * pool_show.c.
  */
 #include "pool_cmds.h"
 
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "mnemosyne.h"
 
 static const struct option g_long[] = {
@@ -165,6 +167,44 @@ int cmd_create(int argc, char **argv)
 	       human_size(mnemo_pool_size(p), s1, sizeof(s1)),
 	       mnemo_pool_base(p), human_size(mnemo_pool_max(p), s2, sizeof(s2)),
 	       mnemo_pool_backend(p));
+	return mnemo_pool_close(&p) ? EXIT_USAGE : 0;
+}
+
+/* ---- gc ---- */
+
+/* Open the pool with the collection forced (MNEMO_HEAP_GC=always, see
+ * mnemosyne(7)) and report what the heap says it reclaimed. */
+int cmd_gc(int argc, char **argv)
+{
+	struct pool_opts o;
+	if (pool_args(argc, argv, "json", &o))
+		return EXIT_USAGE;
+	setenv("MNEMO_HEAP_GC", "always", 1);
+	mnemo_pool *p = pool_open_for("gc", &o);
+	struct mnemo_heap_stats st;
+	if (!p || mnemo_heap_stats(p, &st, sizeof(st))) {
+		if (p) {
+			fprintf(stderr, "mnemoctl gc: %s\n", mnemo_errormsg());
+			mnemo_pool_close(&p);
+		}
+		return EXIT_USAGE;
+	}
+	if (o.json) {
+		struct json j = {stdout, 0, {0}};
+		json_open(&j, NULL, '{');
+		json_u64(&j, "reclaimed_blocks", st.reclaimed_blocks);
+		json_u64(&j, "reclaimed_bytes", st.reclaimed_bytes);
+		json_u64(&j, "live_blocks", st.live_blocks);
+		json_u64(&j, "recovery_ns", st.recovery_ns);
+		json_close(&j, '}');
+	} else {
+		char b[32];
+		printf("reclaimed %llu blocks (%s); %llu blocks live; took "
+		       "%.1f ms\n", (unsigned long long)st.reclaimed_blocks,
+		       human_size(st.reclaimed_bytes, b, sizeof(b)),
+		       (unsigned long long)st.live_blocks,
+		       (double)st.recovery_ns / 1e6);
+	}
 	return mnemo_pool_close(&p) ? EXIT_USAGE : 0;
 }
 
