@@ -170,6 +170,46 @@ int cmd_create(int argc, char **argv)
 	return mnemo_pool_close(&p) ? EXIT_USAGE : 0;
 }
 
+/* ---- set ---- */
+
+/* Raise the growth limit: an open with a larger MNEMO_POOL_MAX records it
+ * (mnemosyne(7), "Growth"); a limit is never lowered. */
+int cmd_set(int argc, char **argv)
+{
+	struct pool_opts o;
+	if (pool_args(argc, argv, "max", &o))
+		return EXIT_USAGE;
+	if (!o.max) {
+		fprintf(stderr, "mnemoctl set: give --max S\n");
+		return EXIT_USAGE;
+	}
+	char v[32], a[32], b[32];
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)o.max);
+	setenv("MNEMO_POOL_MAX", v, 1);
+	mnemo_pool *p = pool_open_for("set", &o);
+	if (!p)
+		return EXIT_USAGE;
+	uint64_t max = mnemo_pool_max(p);
+	int rc = mnemo_pool_close(&p) ? EXIT_USAGE : 0;
+	if (rc == 0 && max < o.max) {
+		fprintf(stderr, "mnemoctl set: the growth limit is %s: the "
+			"address space after the pool has no room for %s\n",
+			human_size(max, a, sizeof(a)),
+			human_size(o.max, b, sizeof(b)));
+		return EXIT_USAGE;
+	}
+	if (rc == 0 && max > o.max) {
+		fprintf(stderr, "mnemoctl set: the growth limit stays %s: a "
+			"limit is never lowered\n", human_size(max, a,
+							       sizeof(a)));
+		return EXIT_USAGE;
+	}
+	if (rc == 0)
+		printf("growth limit of %s: %s\n", o.path,
+		       human_size(max, a, sizeof(a)));
+	return rc;
+}
+
 /* ---- gc ---- */
 
 /* Open the pool with the collection forced (MNEMO_HEAP_GC=always, see
