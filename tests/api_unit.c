@@ -96,6 +96,55 @@ Test(api, unknown_flags_are_refused_and_the_pool_is_untouched)
 	cr_assert_neq(access(fresh, F_OK), 0, "%s was created", fresh);
 }
 
+/* MNEMO_PRIVATE: the file is read, never written. */
+Test(api, a_private_open_never_writes_the_file)
+{
+	const char *path = t_path("private");
+	setenv("MNEMO_POOL_MAX", "64M", 1); /* room to grow, but not here */
+	t_create(path, 4 * MiB);
+	unsetenv("MNEMO_POOL_MAX");
+	mnemo_pool *p = t_open(path, 0);
+	char *r;
+	cr_assert_eq(mnemo_region_create(p, "r", 4096, (void **)&r), 0);
+	strcpy(r, "on disk");
+	mnemo_persist(r, 8);
+	cr_assert_not_null(mnemo_heap_alloc(p, 100, 0, 0)); /* a segment */
+	cr_assert_eq(mnemo_pool_close(&p), 0);
+	uint64_t before = t_file_hash(path);
+
+	cr_assert_eq(mnemo_pool_open(path, MNEMO_PRIVATE, &p), 0, "%s",
+		     mnemo_errormsg());
+	cr_assert_str_eq(mnemo_pool_backend(p), "file(private)");
+	cr_assert_eq(mnemo_region_find(p, "r", (void **)&r, NULL), 0);
+	cr_assert_str_eq(r, "on disk");
+	strcpy(r, "in memory");   /* plain store */
+	mnemo_persist(r, 10);
+	cr_assert_eq(mnemo_tx_begin(), 0);
+	cr_assert_eq(mnemo_tx_store(r + 100, "tx", 3), 0);
+	cr_assert_eq(mnemo_tx_commit(), 0);
+	cr_assert_not_null(mnemo_heap_alloc(p, 100, 0, 0));
+	void *big = NULL; /* more than the pool holds: it would grow */
+	cr_assert_lt(mnemo_pool_size(p), mnemo_pool_max(p) / 2);
+	cr_assert_eq(mnemo_region_create(p, "big", mnemo_pool_size(p), &big),
+		     -EROFS, "%s", mnemo_errormsg());
+	cr_assert(strstr(mnemo_errormsg(), "MNEMO_PRIVATE"), "%s",
+		  mnemo_errormsg());
+	cr_assert_eq(mnemo_pool_close(&p), 0);
+	cr_assert_eq(t_file_hash(path), before);
+
+	p = t_open(path, 0);
+	cr_assert_eq(mnemo_region_find(p, "r", (void **)&r, NULL), 0);
+	cr_assert_str_eq(r, "on disk");
+	cr_assert_eq(mnemo_pool_close(&p), 0);
+
+	static const unsigned bad[] = {
+		MNEMO_PRIVATE | MNEMO_CREATE, MNEMO_PRIVATE | MNEMO_BACKEND_DAX,
+		MNEMO_PRIVATE | MNEMO_DURABILITY_POWER};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(mnemo_pool_open(path, bad[i], &p), -EINVAL,
+			     "flags 0x%x", bad[i]);
+}
+
 /* ---- statistics that grow ----------------------------------------------- */
 
 /* What a caller compiled against a later header passes: more fields. */

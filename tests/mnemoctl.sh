@@ -75,6 +75,28 @@ $ctl gc --json "$pool" | py "j['reclaimed_blocks'] == 20 and j['live_blocks'] ==
 $ctl gc "$pool" | grep -q '^reclaimed 0 blocks (0 bytes); 1 blocks live'
 [ "$($ctl dump --root head --raw --length 14 "$pool")" = "the head block" ]
 
+# check: healthy, and the file is not written; a pool whose last user
+# died with committed records is recovered in memory only; a damaged
+# header is a problem found (exit 1), named, and the file stays as it is.
+sum() { sha1sum "$1" | cut -d' ' -f1; }
+before=$(sum "$pool")
+$ctl check "$pool" | grep -q "^$pool: healthy$"
+$ctl check --json "$pool" | py "j['healthy'] and j['problems'] == [] and j['unreachable_blocks'] == 0"
+[ "$(sum "$pool")" = "$before" ]
+./libtool --mode=execute tests/mnemoctl_fill "$pool" crash
+before=$(sum "$pool")
+$ctl check "$pool" | grep -q "^$pool: healthy$"
+[ "$(sum "$pool")" = "$before" ]
+$ctl dump --region alpha --raw --offset 32 --length 23 "$pool" | grep -q '^committed, never closed$'
+cp "$pool" "$dir/bad.pool"
+printf 'X' | dd of="$dir/bad.pool" bs=1 seek=200 conv=notrunc 2>/dev/null
+before=$(sum "$dir/bad.pool")
+expect 1 $ctl check "$dir/bad.pool"
+$ctl check "$dir/bad.pool" | grep -q "problem (open): .*checksum" || { $ctl check "$dir/bad.pool"; exit 1; }
+$ctl check --json "$dir/bad.pool" | py "not j['healthy'] and j['problems'][0]['stage'] == 'open'"
+[ "$(sum "$dir/bad.pool")" = "$before" ]
+expect 2 $ctl check "$dir/missing.pool"
+
 echo "not a pool" > "$dir/other"
 expect 2 $ctl rm "$dir/other"
 grep -q "not a Mnemosyne pool" "$err"

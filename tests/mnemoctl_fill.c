@@ -3,9 +3,13 @@
  * pool holding a named region with known bytes, an anonymous region, two
  * roots (one to a heap block holding a string, one into the region) and
  * heap blocks of three size classes.  usage: mnemoctl_fill POOL
+ * With a second argument `crash`, it instead commits transactions into
+ * region alpha and exits without closing the pool: the next open finds
+ * committed records to replay.
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mnemosyne.h"
 
@@ -15,14 +19,34 @@ static int die(const char *what)
 	return 1;
 }
 
+/* Committed transactions, then an exit that leaves the logs as they are. */
+static int crash(mnemo_pool *p)
+{
+	char *r;
+	if (mnemo_region_find(p, "alpha", (void **)&r, NULL))
+		return die("find");
+	for (int i = 0; i < 50; i++) {
+		int rc = mnemo_tx_begin();
+		if (rc == 0)
+			rc = mnemo_tx_store(r + 32, "committed, never closed", 24);
+		if (rc == 0)
+			rc = mnemo_tx_commit();
+		if (rc)
+			return die("transaction");
+	}
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	mnemo_pool *p;
 	void *r, *anon;
-	if (argc != 2)
+	if (argc < 2 || argc > 3)
 		return 2;
 	if (mnemo_pool_open(argv[1], 0, &p))
 		return die("open");
+	if (argc == 3)
+		return crash(p);
 	if (mnemo_region_create(p, "alpha", 100, &r) ||
 	    mnemo_region_create(p, NULL, 8192, &anon))
 		return die("region");

@@ -36,6 +36,8 @@ static const struct subcommand g_cmds[] = {
 	 cmd_stat},
 	{"dump", "(--region N | --root N) [--offset O] [--length L] [--raw] POOL",
 	 "the bytes of a region or root object", cmd_dump},
+	{"check", "[--json] POOL", "verify a pool without writing it",
+	 cmd_check},
 	{"set", "--max S POOL", "raise the pool's growth limit", cmd_set},
 	{"gc", "[--json] POOL", "collect leaked heap blocks, say what it reclaimed",
 	 cmd_gc},

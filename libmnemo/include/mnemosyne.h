@@ -70,6 +70,11 @@ const char *mnemo_errormsg(void);
 #define MNEMO_DURABILITY_PROCESS 0x0200u /* survives the process, not power loss */
 #define MNEMO_DURABILITY_PMEM    0x0300u /* CPU cache flushes, as on pmem */
 #define MNEMO_DURABILITY_MASK    0x0f00u
+/* mnemo_pool_open: read the pool file and never write it.  It is opened
+ * read-only and mapped privately, so recovery and every later store stay
+ * in this process (for inspection: mnemoctl check).  The file backend
+ * only; the pool cannot grow. */
+#define MNEMO_PRIVATE          0x1000u
 /* Exit status of a process crashed by MNEMO_SIM_CRASH_AT (sim backend). */
 #define MNEMO_SIM_CRASH_EXIT   86
 

@@ -51,7 +51,7 @@ int attach(mnemo_pool *p, unsigned flags)
 		rc = tx::pool_attach(p);
 	if (rc == 0)
 		rc = heap::attach(p);
-	if (rc == 0 && raise) /* the window may have come out smaller */
+	if (rc == 0 && raise && !p->priv) /* the window may be smaller */
 		rc = pool_raise_max(p, std::min(raise, p->max));
 	return rc;
 }
@@ -60,7 +60,8 @@ int open_path(const char *path, unsigned flags, mnemo_pool **poolp)
 {
 	auto *p = new mnemo_pool;
 	p->path = path;
-	p->fd = open(path, O_RDWR | O_CLOEXEC);
+	int mode = flags & MNEMO_PRIVATE ? O_RDONLY : O_RDWR;
+	p->fd = open(path, mode | O_CLOEXEC);
 	int rc = p->fd < 0 ? fail_sys("cannot open pool", path) : 0;
 	if (rc == 0)
 		rc = attach(p, flags);

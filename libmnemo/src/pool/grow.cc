@@ -126,6 +126,9 @@ int pool_grow(mnemo_pool *p, uint64_t end)
 	end = round_up(end, p->hdr.align);
 	if (end <= size)
 		return 0;
+	if (p->priv)
+		return fail(EROFS, "pool %s is open privately (MNEMO_PRIVATE): "
+			    "it cannot grow", p->path.c_str());
 	if (end > p->max || !p->can_grow || p->dev->snapshot())
 		return pool_cannot_grow(p, end);
 	uint64_t step = std::clamp(size / 2, kStepMin, kStepMax);
@@ -174,6 +177,8 @@ int pool_default_max(int fd, uint64_t size, uint64_t *max)
 int pool_trim(mnemo_pool *p, uint64_t file_size)
 {
 	uint64_t size = p->size.load();
+	if (p->priv) /* the bytes past size are harmless to a reader */
+		return 0;
 	if (file_size > size && ftruncate(p->fd, (off_t)size) != 0)
 		return fail(errno, "pool %s: cannot cut the bytes past its "
 			    "size left by a crash during growth: %s",

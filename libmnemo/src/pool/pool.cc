@@ -224,6 +224,7 @@ int mnemo::pool_load(mnemo_pool *p, unsigned flags, uint64_t *raise)
 {
 	uint64_t file_size = 0;
 	*raise = 0;
+	p->priv = flags & MNEMO_PRIVATE;
 	int rc = lock_fd(p->fd, p->path.c_str());
 	if (rc == 0)
 		rc = read_header(p->fd, p->path.c_str(), &p->hdr, &file_size);

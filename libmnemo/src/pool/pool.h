@@ -48,6 +48,7 @@ struct mnemo_pool {
 	std::atomic<uint64_t> size{0}; /* current size (grows) */
 	uint64_t max = 0;              /* growth limit = window size */
 	bool can_grow = false;         /* format 5 (a 4.0 pool cannot) */
+	bool priv = false; /* MNEMO_PRIVATE: the file is never written */
 	/* Under mu: every byte of [zero_above, size) is durably zero and in
 	 * no extent (space grown since open), so a region created there
 	 * needs no zeroing.  The size at open, then raised past each new

@@ -181,10 +181,17 @@ void windows_unlock()
 
 int check_flags(unsigned flags)
 {
-	constexpr unsigned known =
-		MNEMO_CREATE | MNEMO_BACKEND_MASK | MNEMO_DURABILITY_MASK;
+	constexpr unsigned known = MNEMO_CREATE | MNEMO_BACKEND_MASK |
+				   MNEMO_DURABILITY_MASK | MNEMO_PRIVATE;
+	unsigned b = flags & MNEMO_BACKEND_MASK;
+	unsigned d = flags & MNEMO_DURABILITY_MASK;
 	if (flags & ~known)
 		return fail(EINVAL, "unknown pool flags 0x%x", flags & ~known);
+	if ((flags & MNEMO_PRIVATE) &&
+	    ((b && b != MNEMO_BACKEND_FILE) ||
+	     (d && d != MNEMO_DURABILITY_PROCESS) || (flags & MNEMO_CREATE)))
+		return fail(EINVAL, "MNEMO_PRIVATE opens an existing pool with "
+			    "the file backend and process durability only");
 	if ((flags & MNEMO_BACKEND_MASK) > MNEMO_BACKEND_KMOD ||
 	    (flags & MNEMO_DURABILITY_MASK) > MNEMO_DURABILITY_PMEM)
 		return fail(EINVAL, "pool flags 0x%x name no backend or "
@@ -204,6 +211,9 @@ int config_from(unsigned flags, config *cfg, bool *autodetect)
 				  "MNEMO_DURABILITY", parse_durability, &d);
 	if (rc)
 		return rc;
+	cfg->priv = flags & MNEMO_PRIVATE;
+	if (cfg->priv) /* the environment does not change a private open */
+		b = MNEMO_BACKEND_FILE, d = MNEMO_DURABILITY_PROCESS;
 	cfg->power = d == MNEMO_DURABILITY_POWER;
 	cfg->pmem = d == MNEMO_DURABILITY_PMEM;
 	*autodetect = b == MNEMO_BACKEND_AUTO;

@@ -49,6 +49,7 @@ struct config {
 	kind backend = kind::file;
 	bool power = false; /* file backend: durability=power */
 	bool pmem = false;  /* file backend: durability=pmem (CPU flushes) */
+	bool priv = false;  /* file backend: MAP_PRIVATE (MNEMO_PRIVATE) */
 };
 
 /* Read the backend and durability fields of the open flags into cfg,

@@ -9,7 +9,8 @@
  * reaches the disk.  durability=pmem: flush runs the CPU's flush instruction
  * and fence its sfence, exactly as on persistent memory (the analogue of
  * PMDK's PMEM_IS_PMEM_FORCE=1, for benchmarks that compare like with like);
- * the file then survives what the page cache survives.
+ * the file then survives what the page cache survives.  MNEMO_PRIVATE:
+ * MAP_PRIVATE on a file opened read-only, so nothing reaches it.
  */
 #include <cerrno>
 #include <cstring>
@@ -50,7 +51,7 @@ void note_dirty(const void *p, size_t n)
 class file_device final : public device {
 public:
 	file_device(int fd, const config &cfg, void *base, size_t window)
-		: power_(cfg.power), pmem_(cfg.pmem)
+		: power_(cfg.power), pmem_(cfg.pmem), priv_(cfg.priv)
 	{
 		fd_ = fd;
 		base_ = (char *)base;
@@ -68,8 +69,9 @@ public:
 	int map_range(uint64_t off, size_t len) override
 	{
 		void *want = base_ + off;
+		int share = priv_ ? MAP_PRIVATE : MAP_SHARED;
 		void *p = mmap(want, len, PROT_READ | PROT_WRITE,
-			       MAP_SHARED | MAP_FIXED, fd_, (off_t)off);
+			       share | MAP_FIXED, fd_, (off_t)off);
 		if (p == want)
 			return 0;
 		return fail(errno, "mmap of %zu bytes at offset %llu failed: %s",
@@ -99,11 +101,15 @@ public:
 	}
 	const char *name() const override
 	{
-		return power_ ? "file(power)" : pmem_ ? "file(pmem)" : "file";
+		return priv_    ? "file(private)"
+		       : power_ ? "file(power)"
+		       : pmem_  ? "file(pmem)"
+				: "file";
 	}
 
 private:
 	bool power_, pmem_;
+	bool priv_; /* MAP_PRIVATE: nothing reaches the file */
 };
 
 } // namespace
