@@ -26,6 +26,7 @@ int cmd_rm(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_set(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_crashtest(int argc, char **argv);
 
 /* ---- shared by the commands (pool_cmds.c) ---- */
 /* Options every pool command takes. */

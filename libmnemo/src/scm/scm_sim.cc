@@ -19,6 +19,9 @@
  *                         seeded with SEED); unset: nothing unfenced survives.
  *   MNEMO_SIM_TEAR_UNIT=line  decide per 64-byte line instead (a whole line
  *                         written back early, as a cache eviction does).
+ *   MNEMO_SIM_POINTS_FILE=PATH  at exit(), write the number of persist
+ *                         points counted to PATH (mnemoctl crashtest
+ *                         counts a program's points this way).
  *
  * A flush snapshots the line; a store made after the flush but before the
  * fence is not part of that fence (stricter than hardware, which may write
@@ -31,6 +34,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -221,6 +225,30 @@ int parse_u64_env(const char *name, uint64_t *out, bool *set)
 	return 0;
 }
 
+char g_points_file[4096];
+
+/* atexit: the count of persist points, for mnemoctl crashtest.  A crash
+ * (_exit) writes nothing. */
+void write_points()
+{
+	FILE *f = fopen(g_points_file, "w");
+	if (f) {
+		fprintf(f, "%llu\n", (unsigned long long)g_points.load());
+		fclose(f);
+	}
+}
+
+/* Remember MNEMO_SIM_POINTS_FILE (once per process: the first sim open
+ * that names one registers the exit handler). */
+void read_points_file()
+{
+	const char *s = getenv("MNEMO_SIM_POINTS_FILE");
+	if (!s || !*s || g_points_file[0])
+		return;
+	snprintf(g_points_file, sizeof(g_points_file), "%s", s);
+	atexit(write_points);
+}
+
 int read_crash_settings()
 {
 	bool set;
@@ -237,6 +265,7 @@ int read_crash_settings()
 		return fail(EINVAL, "MNEMO_SIM_TEAR_UNIT=%s: expected word or line",
 			    unit);
 	/* All valid: only now replace the process-wide settings. */
+	read_points_file();
 	g_crash_at = at;
 	g_tear = set;
 	g_tear_seed = seed;

@@ -1,0 +1,51 @@
+#!/bin/sh
+# mnemoctl_crashtest.sh -- mnemoctl crashtest finds the bug of
+# examples/ledger (a store outside the transaction), prints a repeat
+# recipe that does repeat it, passes the fixed ledger (torn crashes too),
+# leaves an existing pool as it was, and refuses what it cannot run.
+set -eu
+ctl=tools/mnemoctl
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+pool=$dir/ledger.pool
+# The ledger is a libtool wrapper script: crashtest runs it as it is.
+ledger=examples/ledger
+check="$ledger $pool --verify"
+
+rc=0
+$ctl crashtest --pool "$pool" --check "$check" -- $ledger "$pool" 3 \
+	>"$dir/out" || rc=$?
+cat "$dir/out"
+[ "$rc" -eq 1 ]
+grep -q '^crashtest: the check failed after a crash at persist point [0-9]* of [0-9]*\.$' "$dir/out"
+grep -q '^broken: balance' "$dir/out"
+# The recipe (the lines after "repeat it:") breaks the ledger again.
+sed -n '/^repeat it:$/,/^the check printed:$/p' "$dir/out" | sed '1d;$d' >"$dir/repeat"
+[ "$(wc -l <"$dir/repeat")" -eq 3 ]
+rc=0
+sh "$dir/repeat" >"$dir/again" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && grep -q '^broken:' "$dir/again" || { cat "$dir/again"; exit 1; }
+rm -f "$pool"
+
+out=$($ctl crashtest --pool "$pool" --check "$check" -- $ledger "$pool" --fixed 3)
+echo "$out"
+echo "$out" | grep -Eq '^crashtest: ([0-9]+) crash points of \1, the check passed after each$'
+[ ! -e "$pool" ]   # there was none before
+
+$ledger "$pool" --fixed 2 >/dev/null
+sum=$(sha1sum "$pool" | cut -d' ' -f1)
+out=$($ctl crashtest --tear line --seeds 2 --max 5 --pool "$pool" --check "$check" \
+	-- $ledger "$pool" --fixed 3)
+echo "$out"
+echo "$out" | grep -q '^crashtest: 5 crash points of [0-9]* (torn), the check passed after each$'
+[ "$(sha1sum "$pool" | cut -d' ' -f1)" = "$sum" ]   # put back as it was
+[ -z "$(ls "$dir" | grep crashtest- || true)" ]    # and its copy removed
+
+# What it cannot run: exit 2, saying why.
+rc=0; $ctl crashtest --pool "$pool" -- $ledger "$pool" 2>"$dir/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q 'required' "$dir/err"
+rc=0; $ctl crashtest --pool "$pool" --check true -- /bin/false 2>"$dir/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q 'must succeed first' "$dir/err"
+rc=0; $ctl crashtest --tear page --pool "$pool" --check true -- true 2>"$dir/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q 'word or line' "$dir/err"
+echo PASS
