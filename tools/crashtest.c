@@ -76,33 +76,12 @@ static int ct_args(int argc, char **argv, struct ct *c)
 	return 0;
 }
 
-/* Copy file `from` to `to` (created or truncated); 0 or -1 with errno. */
-static int copy_file(const char *from, const char *to)
-{
-	int in = open(from, O_RDONLY | O_CLOEXEC), rc = -1;
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	struct stat st;
-	if (in >= 0 && out >= 0 && fstat(in, &st) == 0) {
-		off_t left = st.st_size;
-		ssize_t n = 1;
-		while (left > 0 && (n = copy_file_range(in, NULL, out, NULL,
-							(size_t)left, 0)) > 0)
-			left -= n;
-		rc = left == 0 ? 0 : -1;
-	}
-	if (in >= 0)
-		close(in);
-	if (out >= 0 && close(out) != 0)
-		rc = -1;
-	return rc;
-}
-
 /* The pool as it was before the first run. */
 static int reset_pool(const struct ct *c)
 {
 	if (!c->saved[0])
 		return unlink(c->pool) == 0 || errno == ENOENT ? 0 : -1;
-	return copy_file(c->saved, c->pool);
+	return file_copy(c->saved, c->pool);
 }
 
 /* Run argv with the sim settings (point 0: no crash); its exit status,
@@ -276,7 +255,7 @@ int cmd_crashtest(int argc, char **argv)
 		snprintf(c.saved, sizeof(c.saved), "%s.crashtest-XXXXXX",
 			 c.pool);
 		int fd = mkstemp(c.saved);
-		if (fd < 0 || (close(fd), copy_file(c.pool, c.saved)) != 0) {
+		if (fd < 0 || (close(fd), file_copy(c.pool, c.saved)) != 0) {
 			perror("mnemoctl crashtest: saving the pool");
 			return EXIT_USAGE;
 		}

@@ -38,6 +38,8 @@ static const struct subcommand g_cmds[] = {
 	 "the bytes of a region or root object", cmd_dump},
 	{"check", "[--json] POOL", "verify a pool without writing it",
 	 cmd_check},
+	{"repair", "[--no-backup] POOL",
+	 "back up, recover and collect; say what cannot be fixed", cmd_repair},
 	{"crashtest",
 	 "--pool POOL --check CMD [--tear word|line] [--seeds N] [--max N] -- PROG [ARGS]",
 	 "crash PROG at each persist point, check the pool with CMD",

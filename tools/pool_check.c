@@ -7,12 +7,13 @@
  * checksums; recovery replays committed records, in this process's memory
  * only), and then the heap's checker and a collection (also in memory)
  * that finds allocated blocks nothing reaches.  Exit status: 0 healthy,
- * 1 problems found, 2 could not run.
+ * 1 problems found, 2 could not run.  `mnemoctl repair` is here too.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "pool_cmds.h"
@@ -106,4 +107,57 @@ int cmd_check(int argc, char **argv)
 	}
 	print_report(o.path, &r, o.json);
 	return r.n ? EXIT_PROBLEMS : 0;
+}
+
+/* ---- repair ---- */
+
+/* Back the pool up next to it: POOL.backup-XXXXXX (a new name). */
+static int backup(const char *path, char *out, size_t len)
+{
+	snprintf(out, len, "%s.backup-XXXXXX", path);
+	int fd = mkstemp(out);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return file_copy(path, out);
+}
+
+/* What repair can do without guessing is what an open does (replay
+ * committed transactions, cut what a crash during growth left past the
+ * pool's size) and the collection of leaked blocks; a structure the
+ * library refuses (a bad checksum, overlapping regions, ...) would need a
+ * guess, and repair says so and leaves the file as it was. */
+int cmd_repair(int argc, char **argv)
+{
+	struct pool_opts o;
+	char saved[4096] = "";
+	if (pool_args(argc, argv, "no-backup", &o))
+		return EXIT_USAGE;
+	if (!o.no_backup && backup(o.path, saved, sizeof(saved)) != 0) {
+		fprintf(stderr, "mnemoctl repair: cannot back %s up: %s\n",
+			o.path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (saved[0])
+		printf("%s: backed up to %s\n", o.path, saved);
+	setenv("MNEMO_HEAP_GC", "always", 1);
+	mnemo_pool *p = NULL;
+	int rc = mnemo_pool_open(o.path, 0, &p);
+	if (rc) {
+		printf("%s: cannot repair: %s\n", o.path, mnemo_errormsg());
+		return damaged(rc) ? EXIT_PROBLEMS : EXIT_USAGE;
+	}
+	struct mnemo_heap_stats st;
+	int bad = mnemo_heap_check(p);
+	if (bad)
+		printf("%s: cannot repair the heap: %s\n", o.path,
+		       mnemo_errormsg());
+	else if (mnemo_heap_stats(p, &st, sizeof(st)) == 0)
+		printf("%s: recovered; %llu leaked blocks (%llu bytes) "
+		       "reclaimed; healthy\n", o.path,
+		       (unsigned long long)st.reclaimed_blocks,
+		       (unsigned long long)st.reclaimed_bytes);
+	if (mnemo_pool_close(&p))
+		return EXIT_USAGE;
+	return bad ? EXIT_PROBLEMS : 0;
 }

@@ -8,10 +8,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "mnemosyne.h"
@@ -26,6 +29,7 @@ static const struct option g_long[] = {
 	{"max", required_argument, NULL, 'm'},
 	{"addr", required_argument, NULL, 'A'},
 	{"backend", required_argument, NULL, 'b'},
+	{"no-backup", no_argument, NULL, 'N'},
 	{NULL, 0, NULL, 0}};
 
 /* "4096", "64K", "64M", "2G", "0x7f0000000000" (powers of 1024). */
@@ -60,6 +64,7 @@ static int pool_opt(const char *cmd, int c, struct pool_opts *o)
 	case 'j': o->json = true; return 0;
 	case 'a': o->all = true; return 0;
 	case 'R': o->raw = true; return 0;
+	case 'N': o->no_backup = true; return 0;
 	case 'r': o->region = optarg; return 0;
 	case 'o': o->root = optarg; return 0;
 	case 'b': o->backend = optarg; return 0;
@@ -122,6 +127,27 @@ const char *human_size(uint64_t n, char *buf, size_t len)
 	}
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
 	return buf;
+}
+
+/* Copy file `from` to `to` (created or truncated); 0 or -1 with errno. */
+int file_copy(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), rc = -1;
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	struct stat st;
+	if (in >= 0 && out >= 0 && fstat(in, &st) == 0) {
+		off_t left = st.st_size;
+		ssize_t n = 1;
+		while (left > 0 && (n = copy_file_range(in, NULL, out, NULL,
+							(size_t)left, 0)) > 0)
+			left -= n;
+		rc = left == 0 ? 0 : -1;
+	}
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) != 0)
+		rc = -1;
+	return rc;
 }
 
 /* ---- create ---- */

@@ -27,6 +27,7 @@ int cmd_gc(int argc, char **argv);
 int cmd_set(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_crashtest(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
 
 /* ---- shared by the commands (pool_cmds.c) ---- */
 /* Options every pool command takes. */
@@ -34,6 +35,7 @@ struct pool_opts {
 	bool json;
 	bool all;        /* regions: libmnemo's own too */
 	bool raw;        /* dump: bytes, not hex */
+	bool no_backup;  /* repair */
 	const char *region, *root; /* dump: what */
 	uint64_t offset, length;   /* dump: which bytes (length 0: all) */
 	uint64_t size, max, addr;  /* create */
@@ -47,6 +49,9 @@ int pool_args(int argc, char **argv, const char *allowed,
 /* Open o->path (recovering it if its last user crashed); NULL after
  * saying why on stderr. */
 mnemo_pool *pool_open_for(const char *cmd, const struct pool_opts *o);
+/* Copy file `from` to `to` (created 0600 or truncated); 0, or -1 with
+ * errno. */
+int file_copy(const char *from, const char *to);
 /* "64.0 MiB" for n bytes, in buf. */
 const char *human_size(uint64_t n, char *buf, size_t len);
 
