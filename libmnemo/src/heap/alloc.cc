@@ -703,8 +703,9 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 			pg->vheld[bit / 64].fetch_or(bit_mask((unsigned)bit),
 						     kRel);
 	}
-	/* The contents first: the fence below (or the commit's) orders
-	 * these flushes before the block is durably allocated. */
+	/* The contents first: the fence below (or, in a transaction, the
+	 * one the commit makes before its record) orders these flushes
+	 * before the block is durably allocated. */
 	if (f.zero)
 		memset(p, 0, size);
 	if (f.src && depth) {
@@ -717,6 +718,8 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	}
 	if (f.zero || f.src)
 		scm::flush(p, f.zero ? size : f.n);
+	if (depth && (f.zero || f.src))
+		d->fence_first = true; /* durable before the record (stm.h) */
 	if (!depth && bits_hint(h, pg)) {
 		owner_mark(pg, (unsigned)bit, true);
 	} else if (!depth) {

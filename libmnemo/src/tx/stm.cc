@@ -139,6 +139,7 @@ void clear(tx_desc *d)
 	d->allocs.clear();
 	d->frees.clear();
 	d->hops.clear();
+	d->fence_first = false;
 	d->on_commit.clear();
 	d->on_undo.clear();
 	d->pool = nullptr;

@@ -116,6 +116,11 @@ struct tx_desc {
 	std::vector<char> undo_bytes;
 	std::vector<void *> allocs, frees;
 	std::vector<bit_op> hops; /* durable heap bits changed at commit */
+	/* Plain stores into blocks this transaction allocated (the heap's
+	 * zeroing or copying) are flushed: they must be durable before the
+	 * record, which an early write-back can make durable before the
+	 * commit's own fence, so the commit fences once before it. */
+	bool fence_first = false;
 	std::vector<uint64_t> rec; /* commit record under construction */
 	std::vector<const wentry *> sorted; /* durable entries, by address */
 	struct action {

@@ -749,6 +749,8 @@ int log_commit(tx_desc *d)
 	uint64_t v = l.load();
 	while (v < d->rec[0] && !l.compare_exchange_weak(v, d->rec[0]))
 		;
+	if (d->fence_first) /* the fresh blocks' contents, before the record */
+		scm::fence();
 	rc = append(d, s);
 	/* The persist point.  After the unlock, which (a locked
 	 * instruction) already waits for the record's write-back, so the
