@@ -11,6 +11,12 @@
  * transaction's own writes.  Nested transactions flatten: an abort at any
  * depth aborts the outermost one.
  *
+ * pool is an RAII pool handle whose root<T>(name) is the named root
+ * object (zero-filled in a transaction the first time); make_persistent
+ * and delete_persistent create and destroy objects in a pool's heap, in
+ * a transaction (an abort frees).  mnemosyne_vector.hpp has a persistent
+ * vector.
+ *
  * Needs C++17 and exceptions.  Errors throw mnemo::error (code() is the
  * negative errno-style code, what() the libmnemo message).
  */
@@ -18,6 +24,8 @@
 #define MNEMOSYNE_HPP 1
 
 #include <cerrno>
+#include <cstddef>
+#include <new>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -149,6 +157,159 @@ public:
 
 private:
 	T v_;
+};
+
+namespace detail {
+/* Transactional reads and writes of persistent fields (outside a
+ * transaction a read is plain, a write throws -EINVAL). */
+template <class T> T tx_get(const T *p)
+{
+	T v;
+	check(mnemo_tx_load(&v, p, sizeof(T)));
+	return v;
+}
+template <class T> void tx_set(T *p, const T &v)
+{
+	check(mnemo_tx_store(p, &v, sizeof(T)));
+}
+} // namespace detail
+
+/*
+ * Whether an all-zero T is a valid, empty T: true of trivial types, and
+ * declared by the library's containers (static constexpr bool
+ * mnemo_zero_is_empty = true).  root<T> needs it.
+ */
+template <class T, class = void> struct zero_is_empty
+	: std::bool_constant<std::is_trivially_default_constructible_v<T> &&
+			     std::is_trivially_copyable_v<T>> {};
+template <class T>
+struct zero_is_empty<T, std::void_t<decltype(T::mnemo_zero_is_empty)>>
+	: std::bool_constant<T::mnemo_zero_is_empty> {};
+
+/* Create a T in pool's heap (in a transaction: an abort frees it).  The
+ * constructor's own plain stores go to the fresh block, which nothing
+ * else can reach before the commit, and are made durable at once (one
+ * fence): an early write-back could make the commit record durable
+ * before them. */
+template <class T, class... A> T *make_persistent_in(mnemo_pool *pool, A &&...a)
+{
+	T *obj = nullptr;
+	transaction([&] {
+		void *m = mnemo_heap_alloc(pool, sizeof(T),
+					   alignof(T) > 16 ? alignof(T) : 0, 0);
+		if (!m)
+			detail::raise(-(errno ? errno : ENOMEM));
+		obj = ::new (m) T(std::forward<A>(a)...);
+		mnemo_persist(obj, sizeof(T));
+	});
+	return obj;
+}
+
+/* make_persistent_in the default pool (mnemo_default_pool()). */
+template <class T, class... A> T *make_persistent(A &&...a)
+{
+	mnemo_pool *pool = mnemo_default_pool();
+	if (!pool)
+		detail::raise(-errno);
+	return make_persistent_in<T>(pool, std::forward<A>(a)...);
+}
+
+/* Destroy and free obj (in a transaction: it takes effect at commit). */
+template <class T> void delete_persistent(T *obj)
+{
+	if (!obj)
+		return;
+	transaction([&] {
+		obj->~T();
+		detail::check(mnemo_heap_free(obj, 0));
+	});
+}
+
+/* An open pool; closed by the destructor (errors there are dropped:
+ * call close() to see them). */
+class pool {
+public:
+	static pool open(const char *path, unsigned flags = 0)
+	{
+		mnemo_pool *p = nullptr;
+		detail::check(mnemo_pool_open(path, flags, &p));
+		return pool(p);
+	}
+	static pool create(const char *path, size_t size, unsigned flags = 0)
+	{
+		mnemo_pool *p = nullptr;
+		detail::check(mnemo_pool_create(path, size, nullptr, flags, &p));
+		return pool(p);
+	}
+	/* Open path, or create it with size bytes if it does not exist. */
+	static pool open_or_create(const char *path, size_t size)
+	{
+		mnemo_pool *p = nullptr;
+		int rc = mnemo_pool_open(path, 0, &p);
+		if (rc == -ENOENT) {
+			rc = mnemo_pool_create(path, size, nullptr, 0, &p);
+			if (rc == -EEXIST) /* made by another process meanwhile */
+				rc = mnemo_pool_open(path, 0, &p);
+		}
+		detail::check(rc);
+		return pool(p);
+	}
+
+	pool(pool &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+	pool &operator=(pool &&o) noexcept
+	{
+		if (this != &o) {
+			if (p_)
+				mnemo_pool_close(&p_);
+			p_ = std::exchange(o.p_, nullptr);
+		}
+		return *this;
+	}
+	pool(const pool &) = delete;
+	pool &operator=(const pool &) = delete;
+	~pool()
+	{
+		if (p_)
+			mnemo_pool_close(&p_);
+	}
+	void close()
+	{
+		if (p_)
+			detail::check(mnemo_pool_close(&p_));
+	}
+	mnemo_pool *get() const noexcept { return p_; }
+
+	/* The object the named root points to.  The first time, a zero-filled
+	 * T is allocated in a transaction and the root bound to it; a crash
+	 * between the two leaks the block, which the next open collects. */
+	template <class T> T &root(const char *name)
+	{
+		static_assert(zero_is_empty<T>::value,
+			      "root<T>: an all-zero T must be a valid T");
+		void *obj = nullptr;
+		int rc = mnemo_root_get(p_, name, &obj);
+		if (rc == -ENOENT) {
+			transaction([&] {
+				obj = mnemo_heap_alloc(p_, sizeof(T),
+						       alignof(T) > 16 ? alignof(T) : 0,
+						       MNEMO_HEAP_ZERO);
+				if (!obj)
+					detail::raise(-(errno ? errno : ENOMEM));
+			});
+			rc = mnemo_root_set(p_, name, obj);
+		}
+		detail::check(rc);
+		return *static_cast<T *>(obj);
+	}
+
+	template <class T, class... A> T *make_persistent(A &&...a)
+	{
+		return make_persistent_in<T>(p_, std::forward<A>(a)...);
+	}
+
+private:
+	explicit pool(mnemo_pool *p) : p_(p) {}
+	mnemo_pool *p_ = nullptr;
 };
 
 } // namespace mnemo

@@ -1,0 +1,201 @@
+/*
+ * mnemosyne_vector.hpp -- mnemo::vector<T>: a vector of trivially copyable
+ * T that lives in a pool, with the members and meaning of std::vector.
+ *
+ *   mnemo::pool pool = mnemo::pool::open_or_create("app.pool", 64 << 20);
+ *   auto &v = pool.root<mnemo::vector<uint64_t>>("numbers");
+ *   v.push_back(42);            // one durable transaction
+ *   uint64_t x = v[0];          // a read (transactional inside one)
+ *
+ * Invariants (in the pool): data_ points to a heap block of cap_ elements
+ * (or is null with cap_ 0); size_ <= cap_; elements [0, size_) are the
+ * vector's.  Every mutating member is one durable transaction, joining
+ * the caller's if one is open, so a crash leaves the vector as it was
+ * before or after the call.  The object itself must live in a pool (in a
+ * root, a region, or made with make_persistent): an all-zero vector is
+ * empty.
+ *
+ * Reading: inside a transaction every read is isolated from other
+ * threads; outside one, size(), operator[] and the iterators read plain
+ * memory, which another thread's commit may change under them.
+ * Iterators and data() are invalidated by anything that may reallocate
+ * (push_back or resize beyond capacity(), reserve), as with std::vector;
+ * data() and the iterators read memory as it is, not the transaction's
+ * own uncommitted writes: inside a transaction, use operator[].
+ */
+#ifndef MNEMOSYNE_VECTOR_HPP
+#define MNEMOSYNE_VECTOR_HPP 1
+
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <type_traits>
+
+#include "mnemosyne.hpp"
+
+namespace mnemo {
+
+template <class T> class vector {
+	static_assert(std::is_trivially_copyable_v<T>,
+		      "mnemo::vector<T> needs a trivially copyable T");
+
+public:
+	using value_type = T;
+	using size_type = size_t;
+	using const_iterator = const T *;
+	static constexpr bool mnemo_zero_is_empty = true;
+
+	/* An element: reading converts, assigning is a logged store. */
+	class reference {
+	public:
+		operator T() const { return detail::tx_get(p_); }
+		reference &operator=(const T &v)
+		{
+			transaction([&] { detail::tx_set(p_, v); });
+			return *this;
+		}
+		reference &operator=(const reference &o) { return *this = T(o); }
+
+	private:
+		friend class vector;
+		explicit reference(T *p) : p_(p) {}
+		T *p_;
+	};
+
+	vector() = default;
+	vector(const vector &) = delete;
+	vector &operator=(const vector &) = delete;
+	/* Frees the storage (in a transaction); for delete_persistent. */
+	~vector()
+	{
+		if (detail::tx_get(&data_))
+			transaction([&] { release(); });
+	}
+
+	size_t size() const { return (size_t)detail::tx_get(&size_); }
+	size_t capacity() const { return (size_t)detail::tx_get(&cap_); }
+	bool empty() const { return size() == 0; }
+	const T *data() const { return detail::tx_get(&data_); }
+	const_iterator begin() const { return data(); }
+	const_iterator end() const { return data() + size(); }
+
+	reference operator[](size_t i) { return reference(data_mut() + i); }
+	T operator[](size_t i) const { return detail::tx_get(data() + i); }
+	reference at(size_t i)
+	{
+		check_index(i);
+		return (*this)[i];
+	}
+	T at(size_t i) const
+	{
+		check_index(i);
+		return (*this)[i];
+	}
+	reference front() { return at(0); }
+	reference back() { return at(size() - 1); }
+
+	void push_back(const T &v)
+	{
+		transaction([&] {
+			uint64_t n = detail::tx_get(&size_);
+			if (n == detail::tx_get(&cap_))
+				grow(n + 1);
+			detail::tx_set(data_mut() + n, v);
+			detail::tx_set(&size_, n + 1);
+		});
+	}
+	void pop_back()
+	{
+		transaction([&] {
+			uint64_t n = detail::tx_get(&size_);
+			if (n == 0)
+				throw std::out_of_range("mnemo::vector::pop_back: "
+							"empty");
+			detail::tx_set(&size_, n - 1);
+		});
+	}
+	/* New elements are value-initialized (zero). */
+	void resize(size_t n)
+	{
+		transaction([&] {
+			uint64_t old = detail::tx_get(&size_);
+			if (n > detail::tx_get(&cap_))
+				grow(n);
+			if (n > old)
+				detail::check(mnemo_tx_memset(
+					data_mut() + old, 0,
+					(n - old) * sizeof(T)));
+			detail::tx_set(&size_, (uint64_t)n);
+		});
+	}
+	void reserve(size_t n)
+	{
+		transaction([&] {
+			if (n > detail::tx_get(&cap_))
+				grow(n);
+		});
+	}
+	void clear()
+	{
+		transaction([&] { detail::tx_set(&size_, (uint64_t)0); });
+	}
+
+private:
+	T *data_mut() const { return detail::tx_get(&data_); }
+
+	void check_index(size_t i) const
+	{
+		if (i >= size())
+			throw std::out_of_range("mnemo::vector::at: index out "
+						"of range");
+	}
+
+	/* Move the elements to a new block of at least `need` elements
+	 * (doubling); the old one is freed at commit.  The new block is this
+	 * transaction's own until it commits, so the copy is made with plain
+	 * stores (logging it would bound a vector by the log's size) and made
+	 * durable at once: a flush before the commit's fence alone would not
+	 * do, as an early write-back may make the commit record durable
+	 * before the copy.  One more fence per reallocation. */
+	void grow(uint64_t need)
+	{
+		uint64_t cap = detail::tx_get(&cap_);
+		uint64_t n = detail::tx_get(&size_);
+		uint64_t want = cap * 2 > need ? cap * 2 : need;
+		if (want < 4)
+			want = 4;
+		if (want > SIZE_MAX / sizeof(T))
+			throw std::length_error("mnemo::vector: too large");
+		T *old = detail::tx_get(&data_);
+		detail::check(mnemo_heap_alloc_to((void **)&data_,
+						  want * sizeof(T), 0));
+		T *m = detail::tx_get(&data_);
+		/* A transactional read: the elements this transaction wrote
+		 * are still in its write set. */
+		if (n) {
+			detail::check(mnemo_tx_load(m, old, n * sizeof(T)));
+			mnemo_persist(m, n * sizeof(T));
+		}
+		detail::tx_set(&cap_, want);
+		if (old)
+			detail::check(mnemo_heap_free(old, 0));
+	}
+
+	void release()
+	{
+		T *d = detail::tx_get(&data_);
+		if (d)
+			detail::check(mnemo_heap_free(d, 0));
+		detail::tx_set(&data_, (T *)nullptr);
+		detail::tx_set(&size_, (uint64_t)0);
+		detail::tx_set(&cap_, (uint64_t)0);
+	}
+
+	T *data_ = nullptr;
+	uint64_t size_ = 0;
+	uint64_t cap_ = 0;
+};
+
+} // namespace mnemo
+
+#endif /* MNEMOSYNE_VECTOR_HPP */
