@@ -137,6 +137,8 @@ Test(api, a_private_open_never_writes_the_file)
 	cr_assert_str_eq(r, "on disk");
 	cr_assert_eq(mnemo_pool_close(&p), 0);
 
+	cr_assert_eq(mnemo_pool_create(t_path("privcreate"), 4 * MiB, NULL,
+				       MNEMO_PRIVATE, &p), -EINVAL);
 	static const unsigned bad[] = {
 		MNEMO_PRIVATE | MNEMO_CREATE, MNEMO_PRIVATE | MNEMO_BACKEND_DAX,
 		MNEMO_PRIVATE | MNEMO_DURABILITY_POWER};

@@ -40,6 +40,15 @@ Test(containers, pool_open_or_create_and_root)
 	mnemo::pool p = mnemo::pool::open_or_create(path, 8 * kMiB);
 	point &pt = p.root<point>("origin");
 	cr_assert(pt.x == 3 && pt.y == -4);
+	/* Binding a root is not transactional: refused inside one. */
+	try {
+		mnemo::transaction([&] { p.root<point>("inside"); });
+		cr_assert_fail("root<T> inside a transaction did not throw");
+	} catch (const mnemo::error &e) {
+		cr_assert_eq(e.code(), -EINVAL);
+	}
+	void *none = nullptr;
+	cr_assert_eq(mnemo_root_get(p.get(), "inside", &none), -ENOENT);
 	try {
 		mnemo::pool::open(t_path("missing"));
 		cr_assert_fail("opening a missing pool did not throw");
@@ -157,6 +166,13 @@ Test(containers, vector_larger_than_the_log)
 	cr_assert_eq(v.size(), 400000u);
 	for (uint64_t i = 0; i < 400000; i += 997)
 		cr_assert_eq(v[i], i);
+	/* resize beyond capacity: a fresh zeroed block, nothing logged. */
+	auto &w = p.root<mnemo::vector<uint64_t>>("w");
+	w.resize(300000);
+	cr_assert_eq(w.size(), 300000u);
+	cr_assert_eq(w[299999], 0u);
+	w[299999] = 5;
+	cr_assert_eq(w.back(), 5u);
 }
 
 /* Two threads push to one vector: every push lands once. */

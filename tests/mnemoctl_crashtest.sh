@@ -32,6 +32,12 @@ echo "$out"
 echo "$out" | grep -Eq '^crashtest: ([0-9]+) crash points of \1, the check passed after each$'
 [ ! -e "$pool" ]   # there was none before
 
+# A check that prints a lot is read to the end (it must not die of
+# SIGPIPE and count as a failure).
+out=$($ctl crashtest --max 3 --pool "$pool" --check "seq 1 30000; $check" \
+	-- $ledger "$pool" --fixed 2)
+echo "$out" | grep -q '^crashtest: 3 crash points of [0-9]*, the check passed after each$'
+
 $ledger "$pool" --fixed 2 >/dev/null
 sum=$(sha1sum "$pool" | cut -d' ' -f1)
 out=$($ctl crashtest --tear line --seeds 2 --max 5 --pool "$pool" --check "$check" \

@@ -137,14 +137,22 @@ static int run_check(struct ct *c)
 		_exit(127);
 	}
 	close(fd[1]);
+	if (pid < 0) {
+		close(fd[0]);
+		return -1;
+	}
+	/* Keep what fits, read the rest away: CMD must not die of SIGPIPE. */
 	size_t used = 0;
 	ssize_t n;
-	while ((n = read(fd[0], c->out + used, sizeof(c->out) - 1 - used)) > 0)
-		used += (size_t)n;
+	char sink[4096];
+	while ((n = read(fd[0], used < sizeof(c->out) - 1 ? c->out + used : sink,
+			 used < sizeof(c->out) - 1 ? sizeof(c->out) - 1 - used
+						   : sizeof(sink))) > 0)
+		used += used < sizeof(c->out) - 1 ? (size_t)n : 0;
 	c->out[used] = '\0';
 	close(fd[0]);
 	int st;
-	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+	if (waitpid(pid, &st, 0) != pid)
 		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
@@ -156,11 +164,14 @@ static long count_points(struct ct *c)
 	char path[64] = "/tmp/mnemoctl-points-XXXXXX";
 	int fd = mkstemp(path);
 	long n = -1;
+	if (fd >= 0)
+		close(fd);
 	if (fd < 0 || reset_pool(c) != 0) {
 		perror("mnemoctl crashtest");
+		if (fd >= 0)
+			unlink(path);
 		return -1;
 	}
-	close(fd);
 	int st = run_prog(c, 0, 0, path);
 	FILE *f = fopen(path, "r");
 	if (st != 0 || !f || fscanf(f, "%ld", &n) != 1)
@@ -208,13 +219,22 @@ static int one_point(struct ct *c, long point, long n)
 			return EXIT_USAGE;
 		}
 		int st = run_prog(c, point, seed, NULL);
+		if (st < 0) {
+			perror("mnemoctl crashtest: running the program");
+			return EXIT_USAGE;
+		}
 		if (st != MNEMO_SIM_CRASH_EXIT && st != 0) {
 			fprintf(stderr, "mnemoctl crashtest: %s exited %d at "
 				"point %ld instead of crashing\n", c->prog[0],
 				st, point);
 			return EXIT_USAGE;
 		}
-		if (run_check(c) != 0) {
+		int chk = run_check(c);
+		if (chk < 0) {
+			perror("mnemoctl crashtest: running the check");
+			return EXIT_USAGE;
+		}
+		if (chk != 0) {
 			report(c, point, n, seed);
 			return EXIT_PROBLEMS;
 		}

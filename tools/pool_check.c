@@ -10,6 +10,8 @@
  * 1 problems found, 2 could not run.  `mnemoctl repair` is here too.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +113,7 @@ int cmd_check(int argc, char **argv)
 
 /* ---- repair ---- */
 
-/* Back the pool up next to it: POOL.backup-XXXXXX (a new name). */
+/* Back the pool up next to it, durably: POOL.backup-XXXXXX. */
 static int backup(const char *path, char *out, size_t len)
 {
 	snprintf(out, len, "%s.backup-XXXXXX", path);
@@ -119,7 +121,34 @@ static int backup(const char *path, char *out, size_t len)
 	if (fd < 0)
 		return -1;
 	close(fd);
-	return file_copy(path, out);
+	if (file_copy(path, out) != 0)
+		return -1;
+	fd = open(out, O_RDONLY | O_CLOEXEC);
+	int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+	if (fd >= 0)
+		close(fd);
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", out);
+	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rc == 0 && (fd < 0 || fsync(fd) != 0))
+		rc = -1;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Whether the pool opens privately (nothing written) and its heap checks
+ * out; if not, *rc is the code and why[] says what is wrong. */
+static bool sound(const char *path, int *rc, char *why, size_t len)
+{
+	mnemo_pool *p = NULL;
+	*rc = mnemo_pool_open(path, MNEMO_PRIVATE, &p);
+	if (*rc == 0)
+		*rc = mnemo_heap_check(p);
+	snprintf(why, len, "%s", mnemo_errormsg()); /* before the close */
+	if (p)
+		mnemo_pool_close(&p);
+	return *rc == 0;
 }
 
 /* What repair can do without guessing is what an open does (replay
@@ -131,8 +160,16 @@ int cmd_repair(int argc, char **argv)
 {
 	struct pool_opts o;
 	char saved[4096] = "";
+	int rc;
 	if (pool_args(argc, argv, "no-backup", &o))
 		return EXIT_USAGE;
+	/* First in memory only: what needs a guess is refused before the
+	 * file is opened for writing (an open trims and replays). */
+	char why[512];
+	if (!sound(o.path, &rc, why, sizeof(why))) {
+		printf("%s: cannot repair: %s\n", o.path, why);
+		return damaged(rc) ? EXIT_PROBLEMS : EXIT_USAGE;
+	}
 	if (!o.no_backup && backup(o.path, saved, sizeof(saved)) != 0) {
 		fprintf(stderr, "mnemoctl repair: cannot back %s up: %s\n",
 			o.path, strerror(errno));
@@ -142,7 +179,7 @@ int cmd_repair(int argc, char **argv)
 		printf("%s: backed up to %s\n", o.path, saved);
 	setenv("MNEMO_HEAP_GC", "always", 1);
 	mnemo_pool *p = NULL;
-	int rc = mnemo_pool_open(o.path, 0, &p);
+	rc = mnemo_pool_open(o.path, 0, &p);
 	if (rc) {
 		printf("%s: cannot repair: %s\n", o.path, mnemo_errormsg());
 		return damaged(rc) ? EXIT_PROBLEMS : EXIT_USAGE;

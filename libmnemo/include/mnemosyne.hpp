@@ -25,6 +25,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <type_traits>
@@ -190,7 +191,8 @@ struct zero_is_empty<T, std::void_t<decltype(T::mnemo_zero_is_empty)>>
  * constructor's own plain stores go to the fresh block, which nothing
  * else can reach before the commit, and are made durable at once (one
  * fence): an early write-back could make the commit record durable
- * before them. */
+ * before them.  A conflict runs the transaction again, forwarding the
+ * arguments again: pass lvalues where a move would empty one. */
 template <class T, class... A> T *make_persistent_in(mnemo_pool *pool, A &&...a)
 {
 	T *obj = nullptr;
@@ -214,7 +216,9 @@ template <class T, class... A> T *make_persistent(A &&...a)
 	return make_persistent_in<T>(pool, std::forward<A>(a)...);
 }
 
-/* Destroy and free obj (in a transaction: it takes effect at commit). */
+/* Destroy and free obj (in a transaction: it takes effect at commit).
+ * T's destructor must change persistent memory only through the
+ * transaction (it runs again if a conflict reruns it). */
 template <class T> void delete_persistent(T *obj)
 {
 	if (!obj)
@@ -281,11 +285,18 @@ public:
 
 	/* The object the named root points to.  The first time, a zero-filled
 	 * T is allocated in a transaction and the root bound to it; a crash
-	 * between the two leaks the block, which the next open collects. */
+	 * between the two leaks the block, which the next open collects.
+	 * Binding a root is not transactional, so root<T> refuses to run
+	 * inside a transaction (-EINVAL); threads making the same root are
+	 * serialized (one pool has one process). */
 	template <class T> T &root(const char *name)
 	{
 		static_assert(zero_is_empty<T>::value,
 			      "root<T>: an all-zero T must be a valid T");
+		if (mnemo_tx_depth() > 0)
+			detail::raise(-EINVAL);
+		static std::mutex making;
+		std::lock_guard<std::mutex> g(making);
 		void *obj = nullptr;
 		int rc = mnemo_root_get(p_, name, &obj);
 		if (rc == -ENOENT) {

@@ -38,6 +38,7 @@ namespace mnemo {
 template <class T> class vector {
 	static_assert(std::is_trivially_copyable_v<T>,
 		      "mnemo::vector<T> needs a trivially copyable T");
+	static_assert(alignof(T) <= 16, "heap blocks are 16-byte aligned");
 
 public:
 	using value_type = T;
@@ -45,31 +46,42 @@ public:
 	using const_iterator = const T *;
 	static constexpr bool mnemo_zero_is_empty = true;
 
-	/* An element: reading converts, assigning is a logged store. */
+	/* Element i: reading converts (as operator[] const reads);
+	 * assigning is one transaction that finds the element (and checks
+	 * the index) inside it, so a reallocation by another thread cannot
+	 * come in between. */
 	class reference {
 	public:
-		operator T() const { return detail::tx_get(p_); }
-		reference &operator=(const T &v)
+		operator T() const { return (*(const vector *)v_)[i_]; }
+		reference &operator=(const T &x)
 		{
-			transaction([&] { detail::tx_set(p_, v); });
+			transaction([&] {
+				v_->check_index(i_);
+				detail::tx_set(v_->data_mut() + i_, x);
+			});
 			return *this;
 		}
 		reference &operator=(const reference &o) { return *this = T(o); }
 
 	private:
 		friend class vector;
-		explicit reference(T *p) : p_(p) {}
-		T *p_;
+		reference(vector *v, size_t i) : v_(v), i_(i) {}
+		vector *v_;
+		size_t i_;
 	};
 
 	vector() = default;
 	vector(const vector &) = delete;
 	vector &operator=(const vector &) = delete;
-	/* Frees the storage (in a transaction); for delete_persistent. */
+	/* Frees the storage (in a transaction); for delete_persistent.  A
+	 * failure there leaves the block to the leak collection. */
 	~vector()
 	{
-		if (detail::tx_get(&data_))
-			transaction([&] { release(); });
+		try {
+			if (detail::tx_get(&data_))
+				transaction([&] { release(); });
+		} catch (const error &) {
+		}
 	}
 
 	size_t size() const { return (size_t)detail::tx_get(&size_); }
@@ -79,7 +91,7 @@ public:
 	const_iterator begin() const { return data(); }
 	const_iterator end() const { return data() + size(); }
 
-	reference operator[](size_t i) { return reference(data_mut() + i); }
+	reference operator[](size_t i) { return reference(this, i); }
 	T operator[](size_t i) const { return detail::tx_get(data() + i); }
 	reference at(size_t i)
 	{
@@ -114,17 +126,21 @@ public:
 			detail::tx_set(&size_, n - 1);
 		});
 	}
-	/* New elements are value-initialized (zero). */
+	/* New elements are value-initialized (zero).  Beyond capacity() they
+	 * are a fresh zeroed block; within it, the zeroing is logged (so it
+	 * must fit the transaction log: MNEMO_TX_LOG_SIZE). */
 	void resize(size_t n)
 	{
 		transaction([&] {
 			uint64_t old = detail::tx_get(&size_);
-			if (n > detail::tx_get(&cap_))
-				grow(n);
-			if (n > old)
+			uint64_t cap = detail::tx_get(&cap_);
+			uint64_t upto = n < cap ? n : cap; /* within capacity */
+			if (upto > old)
 				detail::check(mnemo_tx_memset(
 					data_mut() + old, 0,
-					(n - old) * sizeof(T)));
+					(upto - old) * sizeof(T)));
+			if (n > cap)
+				grow(n);
 			detail::tx_set(&size_, (uint64_t)n);
 		});
 	}
@@ -150,8 +166,8 @@ private:
 						"of range");
 	}
 
-	/* Move the elements to a new block of at least `need` elements
-	 * (doubling); the old one is freed at commit.  The new block is this
+	/* Move the elements to a new zeroed block of at least `need`
+	 * elements (doubling); the old one is freed at commit.  The new block is this
 	 * transaction's own until it commits, so the copy is made with plain
 	 * stores (logging it would bound a vector by the log's size) and made
 	 * durable at once: a flush before the commit's fence alone would not
@@ -168,7 +184,8 @@ private:
 			throw std::length_error("mnemo::vector: too large");
 		T *old = detail::tx_get(&data_);
 		detail::check(mnemo_heap_alloc_to((void **)&data_,
-						  want * sizeof(T), 0));
+						  want * sizeof(T),
+						  MNEMO_HEAP_ZERO));
 		T *m = detail::tx_get(&data_);
 		/* A transactional read: the elements this transaction wrote
 		 * are still in its write set. */

@@ -132,6 +132,9 @@ MNEMO_API int mnemo_pool_create(const char *path, size_t size, void *addr,
 	int rc = scm::check_flags(flags);
 	if (rc)
 		return rc;
+	if (flags & MNEMO_PRIVATE)
+		return fail(EINVAL, "mnemo_pool_create: MNEMO_PRIVATE opens an "
+			    "existing pool only");
 	if (size < MNEMO_POOL_MIN_SIZE)
 		return fail(EINVAL, "pool size %zu is below the minimum of %zu "
 			    "bytes", size, MNEMO_POOL_MIN_SIZE);

@@ -78,6 +78,8 @@ public:
 			    len, (unsigned long long)off, strerror(errno));
 	}
 	bool power_safe() const override { return power_; }
+	/* A private mapping is copied on write by fork already. */
+	bool shared_window() const override { return !priv_ && !snapshot_; }
 	int unmap_range(uint64_t off, size_t len) override
 	{
 		return unreserve_to_none(base_ + off, len);
