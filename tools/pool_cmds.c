@@ -77,6 +77,16 @@ static int pool_opt(const char *cmd, int c, struct pool_opts *o)
 	}
 }
 
+/* Whether `name` is one of the space-separated words of `list`. */
+static bool listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *w = list; (w = strstr(w, name)); w += n)
+		if ((w == list || w[-1] == ' ') && (w[n] == ' ' || !w[n]))
+			return true;
+	return false;
+}
+
 int pool_args(int argc, char **argv, const char *allowed,
 	      struct pool_opts *o)
 {
@@ -90,7 +100,7 @@ int pool_args(int argc, char **argv, const char *allowed,
 		for (const struct option *l = g_long; l->name; l++)
 			if (l->val == c)
 				name = l->name;
-		if (c != '?' && !strstr(allowed, name)) {
+		if (c != '?' && !listed(allowed, name)) {
 			fprintf(stderr, "mnemoctl %s: --%s does not apply\n",
 				cmd, name);
 			return EXIT_USAGE;

@@ -53,7 +53,11 @@ static void info_text(const char *path, mnemo_pool *p,
 {
 	char a[32], b[32], c[32], when[32];
 	time_t t = (time_t)in->create_time;
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(when, sizeof(when), "%llu (seconds since the epoch)",
+			 (unsigned long long)in->create_time);
 	printf("pool     %s\nformat   %u.%u\nuuid     %s\nbackend  %s\n"
 	       "base     0x%llx\nsize     %s (%llu bytes)\nlimit    %s "
 	       "(growth up to here)\nregions  %u of %u slots, %s\n"
