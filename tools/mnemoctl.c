@@ -41,7 +41,8 @@ static const struct subcommand g_cmds[] = {
 	{"repair", "[--no-backup] POOL",
 	 "back up, recover and collect; say what cannot be fixed", cmd_repair},
 	{"crashtest",
-	 "--pool POOL --check CMD [--tear word|line] [--seeds N] [--max N] -- PROG [ARGS]",
+	 "--pool POOL --check CMD [--tear word|line] [--seeds N] [--max N]"
+	 " -- PROG [ARGS]",
 	 "crash PROG at each persist point, check the pool with CMD",
 	 cmd_crashtest},
 	{"set", "--max S POOL", "raise the pool's growth limit", cmd_set},

@@ -167,12 +167,13 @@ private:
 	}
 
 	/* Move the elements to a new zeroed block of at least `need`
-	 * elements (doubling); the old one is freed at commit.  The new block is this
-	 * transaction's own until it commits, so the copy is made with plain
-	 * stores (logging it would bound a vector by the log's size) and made
-	 * durable at once: a flush before the commit's fence alone would not
-	 * do, as an early write-back may make the commit record durable
-	 * before the copy.  One more fence per reallocation. */
+	 * elements (doubling); the old one is freed at commit.  The new
+	 * block is this transaction's own until it commits, so the copy is
+	 * made with plain stores (logging it would bound a vector by the
+	 * log's size) and made durable at once: a flush before the commit's
+	 * fence alone would not do, as an early write-back may make the
+	 * commit record durable before the copy.  One more fence per
+	 * reallocation. */
 	void grow(uint64_t need)
 	{
 		uint64_t cap = detail::tx_get(&cap_);

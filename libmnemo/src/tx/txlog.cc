@@ -21,7 +21,9 @@
  * is held by its owner while appending and by a pass while reading or
  * truncating it; pass_mu serialises passes and rewinds (the truncations).
  * Order: pass_mu, then one log mu at a time; mu is never held with a log
- * mu.
+ * mu.  A thread that exits takes the scm window registry's lock, then
+ * each pool's mu (desc_unregister, through scm::each_owner); nothing takes
+ * the registry's lock holding a pool's mu.
  */
 #include <algorithm>
 #include <cerrno>
