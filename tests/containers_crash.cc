@@ -17,20 +17,26 @@ namespace {
 using vec = mnemo::vector<uint64_t>;
 constexpr int kOps = 24;
 
+/* Operation i of the script, on the vector or on the model (V is
+ * mnemo::vector or std::vector: the same members). */
+template <class V> void op(V &v, int i)
+{
+	if (i % 6 == 5)
+		v.pop_back();
+	else if (i % 6 == 4)
+		v[v.size() / 2] = 1000 + i;
+	else if (i == 13)
+		v.resize(v.size() + 3);
+	else
+		v.push_back(i * 11 + 1);
+}
+
 /* The model after k operations. */
 std::vector<uint64_t> model(int k)
 {
 	std::vector<uint64_t> m;
-	for (int i = 0; i < k; i++) {
-		if (i % 6 == 5)
-			m.pop_back();
-		else if (i % 6 == 4)
-			m[m.size() / 2] = 1000 + i;
-		else if (i == 13)
-			m.resize(m.size() + 3);
-		else
-			m.push_back(i * 11 + 1);
-	}
+	for (int i = 0; i < k; i++)
+		op(m, i);
 	return m;
 }
 
@@ -47,14 +53,7 @@ void work(mnemo_pool *pool, struct t_progress *pr)
 	vec &v = *root(pool);
 	for (int i = 0; i < kOps; i++) {
 		T_BEGIN(pr);
-		if (i % 6 == 5)
-			v.pop_back();
-		else if (i % 6 == 4)
-			v[v.size() / 2] = 1000 + i;
-		else if (i == 13)
-			v.resize(v.size() + 3);
-		else
-			v.push_back(i * 11 + 1);
+		op(v, i);
 		T_END(pr);
 	}
 }

@@ -142,13 +142,13 @@ static int run_check(struct ct *c)
 		return -1;
 	}
 	/* Keep what fits, read the rest away: CMD must not die of SIGPIPE. */
-	size_t used = 0;
+	size_t used = 0, room = sizeof(c->out) - 1;
 	ssize_t n;
 	char sink[4096];
-	while ((n = read(fd[0], used < sizeof(c->out) - 1 ? c->out + used : sink,
-			 used < sizeof(c->out) - 1 ? sizeof(c->out) - 1 - used
-						   : sizeof(sink))) > 0)
-		used += used < sizeof(c->out) - 1 ? (size_t)n : 0;
+	while ((n = used < room ? read(fd[0], c->out + used, room - used)
+				: read(fd[0], sink, sizeof(sink))) > 0)
+		if (used < room)
+			used += (size_t)n;
 	c->out[used] = '\0';
 	close(fd[0]);
 	int st;

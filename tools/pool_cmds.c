@@ -126,6 +126,15 @@ mnemo_pool *pool_open_for(const char *cmd, const struct pool_opts *o)
 	return p;
 }
 
+int pool_failed(const char *cmd, mnemo_pool **p)
+{
+	if (*p) {
+		fprintf(stderr, "mnemoctl %s: %s\n", cmd, mnemo_errormsg());
+		mnemo_pool_close(p);
+	}
+	return EXIT_USAGE;
+}
+
 const char *human_size(uint64_t n, char *buf, size_t len)
 {
 	static const char *unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
@@ -258,13 +267,8 @@ int cmd_gc(int argc, char **argv)
 	setenv("MNEMO_HEAP_GC", "always", 1);
 	mnemo_pool *p = pool_open_for("gc", &o);
 	struct mnemo_heap_stats st;
-	if (!p || mnemo_heap_stats(p, &st, sizeof(st))) {
-		if (p) {
-			fprintf(stderr, "mnemoctl gc: %s\n", mnemo_errormsg());
-			mnemo_pool_close(&p);
-		}
-		return EXIT_USAGE;
-	}
+	if (!p || mnemo_heap_stats(p, &st, sizeof(st)))
+		return pool_failed("gc", &p);
 	if (o.json) {
 		struct json j = {stdout, 0, {0}};
 		json_open(&j, NULL, '{');

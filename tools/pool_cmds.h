@@ -49,6 +49,10 @@ int pool_args(int argc, char **argv, const char *allowed,
 /* Open o->path (recovering it if its last user crashed); NULL after
  * saying why on stderr. */
 mnemo_pool *pool_open_for(const char *cmd, const struct pool_opts *o);
+/* After a failed call on the pool p that pool_open_for opened: say why
+ * (unless the open itself failed, which said so) and close p.  Returns
+ * EXIT_USAGE. */
+int pool_failed(const char *cmd, mnemo_pool **p);
 /* Copy file `from` to `to` (created 0600 or truncated); 0, or -1 with
  * errno. */
 int file_copy(const char *from, const char *to);

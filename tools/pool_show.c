@@ -77,13 +77,8 @@ int cmd_info(int argc, char **argv)
 		return EXIT_USAGE;
 	mnemo_pool *p = pool_open_for("info", &o);
 	struct mnemo_pool_info in;
-	if (!p || mnemo_pool_info(p, &in, sizeof(in))) {
-		if (p) {
-			fprintf(stderr, "mnemoctl info: %s\n", mnemo_errormsg());
-			mnemo_pool_close(&p);
-		}
-		return EXIT_USAGE;
-	}
+	if (!p || mnemo_pool_info(p, &in, sizeof(in)))
+		return pool_failed("info", &p);
 	char uuid[37];
 	uuid_text(in.uuid, uuid);
 	(o.json ? info_json : info_text)(o.path, p, &in, uuid);
@@ -232,13 +227,8 @@ int cmd_stat(int argc, char **argv)
 	struct mnemo_heap_stats st;
 	struct mnemo_heap_class cl[MAX_CLASSES];
 	int n = p ? mnemo_heap_classes(p, cl, MAX_CLASSES) : -1;
-	if (n < 0 || mnemo_heap_stats(p, &st, sizeof(st))) {
-		if (p) {
-			fprintf(stderr, "mnemoctl stat: %s\n", mnemo_errormsg());
-			mnemo_pool_close(&p);
-		}
-		return EXIT_USAGE;
-	}
+	if (n < 0 || mnemo_heap_stats(p, &st, sizeof(st)))
+		return pool_failed("stat", &p);
 	(o.json ? stat_json : stat_text)(&st, cl, n);
 	return mnemo_pool_close(&p) ? EXIT_USAGE : 0;
 }

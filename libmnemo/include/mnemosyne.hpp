@@ -173,6 +173,23 @@ template <class T> void tx_set(T *p, const T &v)
 {
 	check(mnemo_tx_store(p, &v, sizeof(T)));
 }
+/* A block for one T in pool's heap (inside the caller's transaction);
+ * throws if there is none. */
+template <class T> void *alloc_for(mnemo_pool *pool, unsigned flags)
+{
+	void *m = mnemo_heap_alloc(pool, sizeof(T),
+				   alignof(T) > 16 ? alignof(T) : 0, flags);
+	if (!m)
+		raise(-(errno ? errno : ENOMEM));
+	return m;
+}
+/* Serializes the making of named roots, of every type, in this process
+ * (one pool has one process). */
+inline std::mutex &root_mutex()
+{
+	static std::mutex m;
+	return m;
+}
 } // namespace detail
 
 /*
@@ -197,10 +214,7 @@ template <class T, class... A> T *make_persistent_in(mnemo_pool *pool, A &&...a)
 {
 	T *obj = nullptr;
 	transaction([&] {
-		void *m = mnemo_heap_alloc(pool, sizeof(T),
-					   alignof(T) > 16 ? alignof(T) : 0, 0);
-		if (!m)
-			detail::raise(-(errno ? errno : ENOMEM));
+		void *m = detail::alloc_for<T>(pool, 0);
 		obj = ::new (m) T(std::forward<A>(a)...);
 		mnemo_persist(obj, sizeof(T));
 	});
@@ -295,17 +309,12 @@ public:
 			      "root<T>: an all-zero T must be a valid T");
 		if (mnemo_tx_depth() > 0)
 			detail::raise(-EINVAL);
-		static std::mutex making;
-		std::lock_guard<std::mutex> g(making);
+		std::lock_guard<std::mutex> g(detail::root_mutex());
 		void *obj = nullptr;
 		int rc = mnemo_root_get(p_, name, &obj);
 		if (rc == -ENOENT) {
 			transaction([&] {
-				obj = mnemo_heap_alloc(p_, sizeof(T),
-						       alignof(T) > 16 ? alignof(T) : 0,
-						       MNEMO_HEAP_ZERO);
-				if (!obj)
-					detail::raise(-(errno ? errno : ENOMEM));
+				obj = detail::alloc_for<T>(p_, MNEMO_HEAP_ZERO);
 			});
 			rc = mnemo_root_set(p_, name, obj);
 		}

@@ -202,10 +202,8 @@ int check_flags(unsigned flags)
 int config_from(unsigned flags, config *cfg, bool *autodetect)
 {
 	unsigned b, d;
-	int rc = check_flags(flags);
-	if (rc == 0)
-		rc = field_or_env(flags & MNEMO_BACKEND_MASK, "MNEMO_BACKEND",
-				  parse_backend, &b);
+	int rc = field_or_env(flags & MNEMO_BACKEND_MASK, "MNEMO_BACKEND",
+			      parse_backend, &b);
 	if (rc == 0)
 		rc = field_or_env(flags & MNEMO_DURABILITY_MASK,
 				  "MNEMO_DURABILITY", parse_durability, &d);

@@ -56,7 +56,8 @@ struct config {
  * and MNEMO_BACKEND / MNEMO_DURABILITY where a field is 0; *autodetect
  * means "dax if the file supports MAP_SYNC, else file" (open_dax fails
  * with ENODEV on a file that does not).  0, or -EINVAL with a message
- * (a malformed variable; see check_flags for the flags). */
+ * (a malformed variable).  pre: check_flags(flags) passed (the public
+ * open and create calls check them before touching any file). */
 int config_from(unsigned flags, config *cfg, bool *autodetect);
 /* 0 if flags has no bit outside MNEMO_CREATE, the backend and the
  * durability fields and each field names something, else -EINVAL with a
