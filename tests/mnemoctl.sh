@@ -52,7 +52,7 @@ $ctl info "$pool" | grep -q '^limit    128.0 MiB'
 expect 2 $ctl set --max 32M "$pool"
 grep -q "never lowered" "$err"
 expect 2 $ctl set "$pool"
-$ctl info --json "$pool" | py "j['path'] == '$pool' and j['size'] == 8 << 20 and j['max'] == 128 << 20 and j['format'] == '5.0' and len(j['uuid']) == 36 and j['roots'] == {'live': 2, 'slots': j['roots']['slots']} and j['regions']['live'] >= 3"
+$ctl info --json "$pool" | py "j['path'] == '$pool' and j['size'] == 8 << 20 and j['max'] == 128 << 20 and j['format'] == '6.0' and len(j['uuid']) == 36 and j['roots'] == {'live': 2, 'slots': j['roots']['slots']} and j['regions']['live'] >= 3"
 $ctl regions "$pool" | grep -Eq '^0x[0-9a-f]+ +4096  4.0 KiB +alpha$'
 $ctl regions --json "$pool" | py "[r['name'] for r in j['regions']] == ['alpha', ''] or [r['name'] for r in j['regions']] == ['', 'alpha']"
 $ctl regions --all --json "$pool" | py "any(r['name'].startswith('mnemo.') for r in j['regions'])"

@@ -168,6 +168,68 @@ Test(pool_badinput, format_4_pool_opens_but_cannot_grow)
 	mnemo_pool_close(&p);
 }
 
+namespace {
+
+int find_ring(const char *name, void *addr, size_t, void *arg)
+{
+	if (strcmp(name, "rawl:t") != 0)
+		return 0;
+	*(uint64_t **)arg = (uint64_t *)((char *)addr + layout::kRawlRingOff);
+	return 1;
+}
+
+/* Append the record {7, 8, 9} to a new RAWL "t" of the pool at path and
+ * return the checksum word the ring holds; the record reads back after
+ * a reopen. */
+uint64_t first_record_sum(const char *path)
+{
+	mnemo_pool *p = t_open(path, 0);
+	mnemo_rawl *l;
+	cr_assert_eq(mnemo_rawl_open(p, "t", 64, &l), 0, "%s", mnemo_errormsg());
+	const uint64_t w[3] = {7, 8, 9};
+	cr_assert_eq(mnemo_rawl_append(l, w, 3), 0);
+	uint64_t *ring = nullptr;
+	cr_assert_eq(mnemo_region_foreach(p, MNEMO_FOREACH_ALL, find_ring,
+					  &ring), 1);
+	cr_assert_eq(ring[0], 3u, "the record's header");
+	uint64_t sum = ring[4];
+	mnemo_rawl_close(&l);
+	mnemo_pool_close(&p);
+	p = t_open(path, 0);
+	cr_assert_eq(mnemo_rawl_open(p, "t", 64, &l), 0, "%s", mnemo_errormsg());
+	cr_assert_eq(mnemo_rawl_count(l), 1u, "the record is not read back");
+	mnemo_rawl_close(&l);
+	mnemo_pool_close(&p);
+	return sum;
+}
+
+} // namespace
+
+/* A pool keeps the record checksum of the format it was created with:
+ * hash64_wide in format 5, sum64 in format 6 (layout.h). */
+Test(pool_badinput, record_checksum_follows_the_pool_format)
+{
+	const uint64_t rec[4] = {3, 7, 8, 9}; /* header, payload */
+	const char *path6 = pool_1m("sum6");
+	cr_assert_eq(read_hdr(path6).major, layout::kFormatMajor);
+	cr_assert_eq(first_record_sum(path6),
+		     sum64(rec + 1, 3, layout::kRecordSeed ^ mix64(rec[0])));
+
+	const char *path5 = pool_1m("sum5");
+	auto h = read_hdr(path5);
+	h.major = layout::kFormatMajor5;
+	write_hdr(path5, h, true);
+	cr_assert_eq(first_record_sum(path5),
+		     hash64_wide(rec, sizeof(rec), layout::kRecordSeed));
+	mnemo_pool *p = t_open(path5, 0);
+	void *a;
+	cr_assert_eq(mnemo_region_create(p, "big", 2 << 20, &a), 0,
+		     "a format-5 pool grows: %s", mnemo_errormsg());
+	mnemo_pool_close(&p);
+	cr_assert_eq(read_hdr(path5).major, layout::kFormatMajor5,
+		     "the pool's format changed");
+}
+
 Test(pool_badinput, truncated_file)
 {
 	const char *path = pool_1m("trunc");

@@ -340,7 +340,7 @@ Test(pool, roots_are_listed_and_info_counts_them)
 	cr_assert_eq(in.base, (uint64_t)(uintptr_t)mnemo_pool_base(p));
 	cr_assert_eq(in.size, mnemo_pool_size(p));
 	cr_assert_eq(in.max, mnemo_pool_max(p));
-	cr_assert_eq(in.format_major, 5);
+	cr_assert_eq(in.format_major, 6);
 	cr_assert_gt(in.region_slots, 0);
 	cr_assert_gt(in.root_slots, 0);
 	cr_assert_eq(mnemo_pool_info(p, &in, sizeof(in) - 1), -EINVAL);

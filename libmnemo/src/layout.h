@@ -1,6 +1,6 @@
 /*
- * layout.h -- the on-media format of a pool (format version 5.0; 4.0 is
- * read too).
+ * layout.h -- the on-media format of a pool (format version 6.0; 5.0 and
+ * 4.0 are read and written too, each in its own format).
  *
  * This header is the format's single source of truth; man/mnemosyne-format.5
  * describes it in prose and tests/layout.cc pins every size and offset below.
@@ -59,9 +59,20 @@ inline constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'P', 'L', '\0'};
  * allocation bits lag while a process runs (a version-3 library would
  * trust them after a crash and hand out live blocks again). */
 /* 5: pools grow (grow records in the header, which a version-4 library
- * would ignore, refusing a grown pool's regions as corrupt). */
-inline constexpr uint32_t kFormatMajor = 5; /* incompatible changes */
+ * would ignore, refusing a grown pool's regions as corrupt).  6: RAWL
+ * records are checksummed by sum64 (a version-5 library would find every
+ * record invalid and drop committed transactions). */
+inline constexpr uint32_t kFormatMajor = 6; /* incompatible changes */
+inline constexpr uint32_t kFormatMajor5 = 5; /* still read and written */
 inline constexpr uint32_t kFormatMajorOld = 4; /* still read; cannot grow */
+/* A pool keeps the format it was created with: these say what each
+ * readable major holds. */
+inline constexpr bool major_ok(uint32_t m)
+{
+	return m == kFormatMajor || m == kFormatMajor5 || m == kFormatMajorOld;
+}
+inline constexpr bool has_grow_records(uint32_t m) { return m >= 5; }
+inline constexpr bool record_sum6(uint32_t m) { return m >= 6; }
 inline constexpr uint32_t kFormatMinor = 0; /* compatible additions */
 inline constexpr size_t kHeaderSize = 4096;
 inline constexpr size_t kSlotSize = 128;
@@ -159,7 +170,9 @@ inline constexpr uint64_t kSlotSeed = 0x6d6e656d6f736c74ull;
  * Record at position p with sequence number s:
  *   word 0      header: nwords (low 32 bits) | flags << 32
  *   words 1..n  payload
- *   word n+1    hash64_wide(header, payload) with seed kRecordSeed ^ s
+ *   word n+1    the checksum: format 6, sum64(payload) with seed
+ *               kRecordSeed ^ s ^ mix64(header); formats 4 and 5,
+ *               hash64_wide(header, payload) with seed kRecordSeed ^ s
  * A record never straddles the ring's end: when it does not fit, a WRAP
  * record (flags = 1, no payload) is written if two or more words remain,
  * and the next record starts at the next lap.  If fewer than two words

@@ -81,6 +81,15 @@ inline uint64_t hash64_wide(const void *p, size_t n, uint64_t seed)
 	}, n / 8, seed);
 }
 
+/*
+ * The record checksum of format 6 and later (sum.cc): the same guarantees
+ * as hash64_wide at a fraction of its cost.  w[0..n) are the words hashed;
+ * sum64_portable is the same function without vector instructions (tests
+ * compare the two).
+ */
+uint64_t sum64(const uint64_t *w, size_t n, uint64_t seed);
+uint64_t sum64_portable(const uint64_t *w, size_t n, uint64_t seed);
+
 } // namespace mnemo
 
 #endif

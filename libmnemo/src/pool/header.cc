@@ -101,9 +101,9 @@ int header_check(const pool_header *h, uint64_t file_size, const char *path)
 			    "header magic); refusing to touch it", path);
 	/* The version comes first: another major may lay out (and checksum)
 	 * the rest of the header differently. */
-	if (h->major != kFormatMajor && h->major != kFormatMajorOld)
+	if (!major_ok(h->major))
 		return fail(ENOTSUP, "%s: pool format version %u.%u, but this "
-			    "library reads only versions %u.x and %u.x",
+			    "library reads only versions %u.x to %u.x",
 			    path, h->major, h->minor, kFormatMajorOld,
 			    kFormatMajor);
 	bool old = h->major == kFormatMajorOld;
@@ -131,7 +131,7 @@ int header_check(const pool_header *h, uint64_t file_size, const char *path)
 int header_sizes(const pool_header *h, const char *path, uint64_t *size,
 		 uint64_t *max)
 {
-	if (h->major == kFormatMajorOld) { /* fixed size */
+	if (!has_grow_records(h->major)) { /* fixed size */
 		*size = *max = h->size;
 		return 0;
 	}

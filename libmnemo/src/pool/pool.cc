@@ -206,7 +206,7 @@ int load_sizes(mnemo_pool *p, uint64_t file_size, uint64_t *raise)
 	p->size.store(size);
 	p->zero_above = size;
 	p->max = max;
-	p->can_grow = p->hdr.major == layout::kFormatMajor;
+	p->can_grow = layout::has_grow_records(p->hdr.major);
 	const char *env = getenv("MNEMO_POOL_MAX");
 	if (rc == 0 && p->can_grow && env && *env)
 		rc = pool_default_max(p->fd, size, &want);

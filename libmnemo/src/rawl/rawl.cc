@@ -35,15 +35,29 @@ struct mnemo_rawl {
 	uint64_t head, head_seq, tail, tail_seq, records;
 	uint64_t tail_idx; /* tail % cap: the append path divides by nothing */
 	int cur; /* index of the newest valid descriptor, -1 if none */
+	bool sum6; /* records checksummed by sum64 (format 6 and later) */
 };
 
 namespace {
 
 constexpr uint64_t kMaxWords = 0xffffffffull;
 
-uint64_t rec_sum(const uint64_t *rec, uint64_t n, uint64_t seq)
+/* The checksum of the record {hdr, w[0..n)} with sequence number seq
+ * (layout.h): the header enters sum64's seed, the payload is hashed where
+ * it is (in the ring, or the caller's buffer before the append). */
+uint64_t rec_sum_of(const mnemo_rawl *l, uint64_t hdr, const uint64_t *w,
+		    uint64_t n, uint64_t seq)
 {
-	return hash64_wide(rec, (n + 1) * 8, layout::kRecordSeed ^ seq);
+	if (l->sum6)
+		return sum64(w, n, layout::kRecordSeed ^ seq ^ mix64(hdr));
+	return hash64_wide_of([&](size_t k) { return k ? w[k - 1] : hdr; },
+			      n + 1, layout::kRecordSeed ^ seq);
+}
+
+uint64_t rec_sum(const mnemo_rawl *l, const uint64_t *rec, uint64_t n,
+		 uint64_t seq)
+{
+	return rec_sum_of(l, rec[0], rec + 1, n, seq);
 }
 
 uint64_t desc_sum(const rawl_desc *d)
@@ -61,11 +75,11 @@ uint64_t rec_parse(const mnemo_rawl *l, uint64_t pos, uint64_t seq, bool *user)
 		return 0;
 	const uint64_t *r = l->ring + idx;
 	uint64_t n = r[0] & kMaxWords, flags = r[0] >> 32;
-	if (flags == layout::kRawlWrap && n == 0 && r[1] == rec_sum(r, 0, seq)) {
+	if (flags == layout::kRawlWrap && n == 0 && r[1] == rec_sum(l, r, 0, seq)) {
 		*user = false;
 		return room;
 	}
-	if (flags != 0 || n + 2 > room || r[n + 1] != rec_sum(r, n, seq))
+	if (flags != 0 || n + 2 > room || r[n + 1] != rec_sum(l, r, n, seq))
 		return 0;
 	*user = true;
 	return n + 2;
@@ -190,20 +204,13 @@ void scrub_orphan(mnemo_rawl *l)
 	scm::persist(&l->ring[0], 8);
 }
 
-/* rec_sum of the record {hdr, w[0..n)} before it is in the ring. */
-uint64_t rec_sum_of(uint64_t hdr, const uint64_t *w, uint64_t n, uint64_t seq)
-{
-	return hash64_wide_of([&](size_t k) { return k ? w[k - 1] : hdr; },
-			      n + 1, layout::kRecordSeed ^ seq);
-}
-
 /* Write a record at ring index idx and start its write-back, from the
  * caller's words: the ring is never read back, so the device may stream
  * it with non-temporal stores. */
 void write_rec(mnemo_rawl *l, uint64_t idx, uint64_t hdr, const uint64_t *w,
 	       uint64_t n)
 {
-	uint64_t sum = rec_sum_of(hdr, w, n, l->tail_seq++);
+	uint64_t sum = rec_sum_of(l, hdr, w, n, l->tail_seq++);
 	const scm::piece v[3] = {{&hdr, 8}, {w, n * 8}, {&sum, 8}};
 	l->pool->dev->stream(l->ring + idx, v, 3);
 }
@@ -278,6 +285,7 @@ int mnemo::rawl_open_internal(mnemo_pool *pool, const std::string &rname,
 	l->desc = (rawl_desc *)reg;
 	l->ring = (uint64_t *)(reg + layout::kRawlRingOff);
 	l->cap = (size - layout::kRawlRingOff) / 8;
+	l->sum6 = layout::record_sum6(pool->hdr.major);
 	load_head(l);
 	find_tail(l);
 	scrub_orphan(l);

@@ -282,6 +282,8 @@ int write_piece(tx_desc *d, uintptr_t a, const char *src, size_t n)
 	if (rc)
 		return rc;
 	wentry *e = d->ws.insert(a & ~(kChunk - 1), dur);
+	if (e->mask == 0) /* commit writes the line back: fetch it now */
+		__builtin_prefetch((const void *)e->addr, 1, 3);
 	size_t off = a & (kChunk - 1);
 	memcpy(e->val + off, src, n);
 	e->mask |= byte_mask(off, n);
@@ -336,7 +338,7 @@ struct run {
 
 void append_bytes(tx_desc *d, run *r, uint64_t addr, const void *src, size_t n)
 {
-	std::vector<uint64_t> &rec = d->rec;
+	word_buf &rec = d->rec;
 	if (r->len == 0 || addr != r->addr + r->len ||
 	    r->len + n > layout::kTxRunMax) {
 		r->addr = addr;
@@ -345,8 +347,12 @@ void append_bytes(tx_desc *d, run *r, uint64_t addr, const void *src, size_t n)
 		rec.push_back(0);
 	}
 	size_t need = r->hdr + 1 + (r->len + n + 7) / 8;
-	if (rec.size() < need)
-		rec.resize(need); /* zeroes the last word's padding */
+	if (rec.size() < need) {
+		/* The words in between are all data; the last one's padding
+		 * is zeroed (records are deterministic). */
+		rec.grow(need - rec.size());
+		rec[need - 1] = 0;
+	}
 	memcpy((char *)&rec[r->hdr + 1] + r->len, src, n);
 	r->len += n;
 	rec[r->hdr] = r->addr | r->len << 48;
@@ -368,14 +374,13 @@ int build_record(tx_desc *d, uint64_t wv)
 	if (!std::is_sorted(v.begin(), v.end(), by_addr))
 		std::sort(v.begin(), v.end(), by_addr);
 	d->rec.clear();
-	d->rec.reserve(5 * v.size() + 8);
 	d->rec.push_back(wv);
 	run r;
 	for (const wentry *e : v)
 		each_run(*e, [&](size_t b, size_t k) {
 			append_bytes(d, &r, e->addr + b, e->val + b, k);
 		});
-	const std::vector<uint64_t> &rec = d->rec;
+	const word_buf &rec = d->rec;
 	for (size_t i = 1; i < rec.size(); i += 1 + ((rec[i] >> 48) + 7) / 8)
 		if (!writable(d->pool, rec[i] & ((1ull << 48) - 1), rec[i] >> 48))
 			return fail(EINVAL, "a transaction wrote to libmnemo's "

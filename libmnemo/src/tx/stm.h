@@ -100,6 +100,46 @@ inline const bit_hooks *hooks()
 	return g_bit_hooks.load(std::memory_order_acquire);
 }
 
+/* A growable array of words whose new words are not zeroed: the commit
+ * record is rebuilt at every commit, every word of it written once. */
+class word_buf {
+public:
+	word_buf() = default;
+	word_buf(const word_buf &) = delete;
+	word_buf &operator=(const word_buf &) = delete;
+	~word_buf() { delete[] p_; }
+	uint64_t *data() { return p_; }
+	const uint64_t *data() const { return p_; }
+	size_t size() const { return n_; }
+	uint64_t &operator[](size_t i) { return p_[i]; }
+	uint64_t operator[](size_t i) const { return p_[i]; }
+	void clear() { n_ = 0; }
+	/* k more words, their values unspecified: the first of them. */
+	uint64_t *grow(size_t k)
+	{
+		if (n_ + k > cap_)
+			realloc_to(n_ + k);
+		uint64_t *w = p_ + n_;
+		n_ += k;
+		return w;
+	}
+	void push_back(uint64_t w) { *grow(1) = w; }
+
+private:
+	void realloc_to(size_t need)
+	{
+		size_t c = cap_ * 2 > need ? cap_ * 2 : need < 64 ? 64 : need;
+		uint64_t *q = new uint64_t[c]; /* default-initialised */
+		if (n_)
+			__builtin_memcpy(q, p_, n_ * 8);
+		delete[] p_;
+		p_ = q;
+		cap_ = c;
+	}
+	uint64_t *p_ = nullptr;
+	size_t n_ = 0, cap_ = 0;
+};
+
 struct tx_desc {
 	int depth = 0;
 	mode m = mode::plain;
@@ -121,7 +161,7 @@ struct tx_desc {
 	 * record, which an early write-back can make durable before the
 	 * commit's own fence, so the commit fences once before it. */
 	bool fence_first = false;
-	std::vector<uint64_t> rec; /* commit record under construction */
+	word_buf rec; /* commit record under construction */
 	std::vector<const wentry *> sorted; /* durable entries, by address */
 	struct action {
 		void (*fn)(void *);
