@@ -108,12 +108,14 @@ void nt_stream(void *dst, const piece *v, unsigned k)
 	for (unsigned i = 0; i < k; i++)
 		total += v[i].n;
 	if (total <= kSmallStream && g_insn != insn::clflush) {
+		/* Pieces are words (records): copied a word at a time, no
+		 * call to memcpy. */
 		char *c = (char *)dst;
-		for (unsigned i = 0; i < k; i++)
-			if (v[i].n) { /* p may be null then */
-				__builtin_memcpy(c, v[i].p, v[i].n);
-				c += v[i].n;
-			}
+		for (unsigned i = 0; i < k; i++) {
+			const char *s = (const char *)v[i].p;
+			for (size_t b = 0; b < v[i].n; b += 8, c += 8)
+				__builtin_memcpy(c, s + b, 8);
+		}
 		cpu_flush(dst, total);
 		return;
 	}

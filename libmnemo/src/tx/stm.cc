@@ -236,7 +236,7 @@ int read_piece(tx_desc *d, uintptr_t a, char *dst, size_t n)
 			contend(d, s, w1);
 			return -EAGAIN;
 		}
-		__builtin_memcpy(dst, (const void *)a, n);
+		copy_small(dst, (const void *)a, n);
 		std::atomic_thread_fence(std::memory_order_acquire);
 		if (l.load(std::memory_order_relaxed) != w1)
 			continue;
@@ -262,10 +262,10 @@ int read_piece(tx_desc *d, uintptr_t a, char *dst, size_t n)
 	size_t off = a & (kChunk - 1);
 	uint64_t want = byte_mask(off, n);
 	if (e && (e->mask & want) == want) {
-		__builtin_memcpy(dst, e->val + off, n);
+		copy_small(dst, e->val + off, n);
 		return 0;
 	}
-	__builtin_memcpy(dst, (const void *)a, n);
+	copy_small(dst, (const void *)a, n);
 	if (e)
 		for (size_t b = 0; b < n; b++)
 			if (e->mask >> (off + b) & 1)
@@ -285,7 +285,7 @@ int write_piece(tx_desc *d, uintptr_t a, const char *src, size_t n)
 	if (e->mask == 0) /* commit writes the line back: fetch it now */
 		__builtin_prefetch((const void *)e->addr, 1, 3);
 	size_t off = a & (kChunk - 1);
-	memcpy(e->val + off, src, n);
+	copy_small(e->val + off, src, n);
 	e->mask |= byte_mask(off, n);
 	return 0;
 }
@@ -353,7 +353,7 @@ void append_bytes(tx_desc *d, run *r, uint64_t addr, const void *src, size_t n)
 		rec.grow(need - rec.size());
 		rec[need - 1] = 0;
 	}
-	memcpy((char *)&rec[r->hdr + 1] + r->len, src, n);
+	copy_small((char *)&rec[r->hdr + 1] + r->len, src, n);
 	r->len += n;
 	rec[r->hdr] = r->addr | r->len << 48;
 }
@@ -403,7 +403,7 @@ void write_back(tx_desc *d, uint64_t wv)
 {
 	for (const wentry &e : d->ws.entries())
 		each_run(e, [&](size_t b, size_t k) {
-			memcpy((char *)e.addr + b, e.val + b, k);
+			copy_small((char *)e.addr + b, e.val + b, k);
 		});
 	for (const bit_op &o : d->hops)
 		hooks()->apply(o, wv);
@@ -640,6 +640,11 @@ int load(tx_desc *d, void *dst, const void *src, size_t n)
 	}
 	if (d->status)
 		return d->status;
+	uintptr_t at = (uintptr_t)src;
+	if ((at & (kChunk - 1)) + n <= kChunk) { /* one stripe: most reads */
+		int rc = read_piece(d, canon_of(d, at), (char *)dst, n);
+		return rc ? fail_tx(d, rc) : 0;
+	}
 	int rc = each_piece((uintptr_t)src, n, [&](uintptr_t a, size_t off,
 					       size_t k) {
 		return read_piece(d, canon_of(d, a), (char *)dst + off, k);
@@ -659,10 +664,14 @@ int store(tx_desc *d, void *dst, const void *src, size_t n)
 		rc = load(d, tmp.data(), src, n);
 		return rc ? rc : store(d, dst, tmp.data(), n);
 	}
-	rc = each_piece((uintptr_t)dst, n, [&](uintptr_t a, size_t off,
-					       size_t k) {
-		return write_piece(d, canon_of(d, a), (const char *)src + off, k);
-	});
+	uintptr_t at = (uintptr_t)dst;
+	if ((at & (kChunk - 1)) + n <= kChunk) /* one stripe */
+		rc = write_piece(d, canon_of(d, at), (const char *)src, n);
+	else
+		rc = each_piece(at, n, [&](uintptr_t a, size_t off, size_t k) {
+			return write_piece(d, canon_of(d, a),
+					   (const char *)src + off, k);
+		});
 	return rc ? fail_tx(d, rc) : 0;
 }
 

@@ -204,8 +204,10 @@ int truncate_front(log_slot *s, size_t n)
 
 /* Flush in place the ranges of s's records with wv <= w (those above the
  * floor: the rest were flushed by an earlier pass); returns how many
- * records that is.  pre: s->mu held. */
-size_t flush_upto(log_slot *s, uint64_t w, uint64_t floor)
+ * records that is.  Records name canonical addresses in their pool's
+ * window: dev, the pool's device, flushes them (no window lookup per
+ * range).  pre: s->mu held. */
+size_t flush_upto(log_slot *s, scm::device *dev, uint64_t w, uint64_t floor)
 {
 	const unflushed &u = s->pending;
 	size_t n = 0, r = u.range_head;
@@ -214,7 +216,7 @@ size_t flush_upto(log_slot *s, uint64_t w, uint64_t floor)
 		const unflushed::rec &rec = u.recs[i];
 		if (rec.wv > floor)
 			for (size_t k = r; k < r + rec.nranges; k++)
-				scm::flush((const void *)u.ranges[k].addr,
+				dev->flush((const void *)u.ranges[k].addr,
 					   u.ranges[k].len);
 		r += rec.nranges;
 	}
@@ -241,7 +243,7 @@ int pass(mnemo_pool *p)
 		std::lock_guard<std::mutex> lg(s.mu);
 		if (!s.log)
 			continue;
-		drop[i] = flush_upto(&s, w, floor);
+		drop[i] = flush_upto(&s, p->dev.get(), w, floor);
 	}
 	scm::fence();
 	raise_floor(ps, w);

@@ -26,6 +26,36 @@ inline uint64_t byte_mask(size_t off, size_t n)
 	return n >= 64 ? kFullMask : (((uint64_t)1 << n) - 1) << off;
 }
 
+/* memcpy of at most kChunk bytes, inlined: the engine copies a chunk or
+ * less at a time (reads, buffered writes, records, write-back), where a
+ * call to memcpy costs more than the copy.  Two possibly overlapping
+ * moves of the largest power of two <= n cover every n. */
+inline void copy_small(void *dst, const void *src, size_t n)
+{
+	char *d = (char *)dst;
+	const char *s = (const char *)src;
+	if (n >= 32) {
+		if (n == 64) {
+			__builtin_memcpy(d, s, 64);
+			return;
+		}
+		__builtin_memcpy(d, s, 32);
+		__builtin_memcpy(d + n - 32, s + n - 32, 32);
+	} else if (n >= 16) {
+		__builtin_memcpy(d, s, 16);
+		__builtin_memcpy(d + n - 16, s + n - 16, 16);
+	} else if (n >= 8) {
+		__builtin_memcpy(d, s, 8);
+		__builtin_memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4) {
+		__builtin_memcpy(d, s, 4);
+		__builtin_memcpy(d + n - 4, s + n - 4, 4);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			d[i] = s[i];
+	}
+}
+
 struct wentry {
 	/* Members are set by wset::insert; val is written before it is
 	 * read (mask says which bytes), so it is left uninitialised. */
