@@ -58,12 +58,12 @@ struct mnemo_pool {
 	std::vector<extent> extents;
 	uint64_t next_gen = 1;
 	mnemo::tx::pool_state *tx = nullptr; /* transaction logs (tx/) */
-	/* tx/: what settle()'s inline test (txlog.h) reads.  The durable
-	 * floor word, once the transaction metadata exists, and the largest
-	 * wv appended to a log of this pool: records up to it may be live
-	 * while the floor is below it. */
-	std::atomic<const uint64_t *> tx_floor{nullptr};
-	std::atomic<uint64_t> tx_last_wv{0};
+	/* tx/: what settle()'s inline test (txlog.h) reads: set by the
+	 * first commit after a settle (before its record may be live),
+	 * cleared by settle.  A flag, not the last wv: committers write it
+	 * once, not at every commit, so threads committing in one pool do
+	 * not pass its cache line back and forth. */
+	std::atomic<bool> tx_dirty{false};
 	mnemo::heap::heap *heap = nullptr;   /* persistent heap (heap/) */
 
 	mnemo::layout::slot *regions() const

@@ -132,6 +132,8 @@ void restore_undo(tx_desc *d)
 
 void clear(tx_desc *d)
 {
+	if (d->rv > d->seen)
+		d->seen = d->rv;
 	d->ws.clear();
 	d->rs.clear();
 	d->undo.clear();
@@ -489,7 +491,7 @@ int begin(tx_desc *d, mode m, std::jmp_buf *jb)
 	d->jb = jb;
 	d->status = 0;
 	enter(d);
-	d->rv = g_clock.load(std::memory_order_acquire);
+	d->rv = d->seen ? d->seen : g_clock.load(std::memory_order_acquire);
 	return 0;
 }
 
@@ -615,6 +617,7 @@ int commit(tx_desc *d)
 		}
 		write_back(d, wv);
 		release_locks(d, wv);
+		d->seen = wv; /* the clock once read it */
 		d->busy.store(kIdle, std::memory_order_release);
 		if (d->pool)
 			log_done(d);

@@ -146,6 +146,11 @@ struct tx_desc {
 	int status = 0; /* plain mode: the code of the failure, 0 if none */
 	bool irrevocable = false;
 	uint64_t rv = 0;
+	/* A clock value this thread has seen (its last rv or wv): the next
+	 * transaction starts from it instead of reading the clock, whose
+	 * line every commit writes.  Any clock value once read is a valid
+	 * snapshot; a read of a newer stripe extends it (extend()). */
+	uint64_t seen = 0;
 	std::jmp_buf *jb = nullptr; /* frame mode */
 	itm_jmpbuf ijb{};           /* itm mode */
 

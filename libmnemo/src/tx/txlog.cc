@@ -277,7 +277,6 @@ int open_meta(mnemo_pool *p, pool_state *ps, bool create)
 	if (rc)
 		return rc;
 	ps->meta = (layout::tx_meta *)a;
-	p->tx_floor.store(&ps->meta->floor, std::memory_order_release);
 	add_own(ps, (uintptr_t)a, (uintptr_t)a + sz);
 	return 0;
 }
@@ -532,7 +531,6 @@ int pool_detach(mnemo_pool *p)
 		return 0;
 	int rc = drain(p);
 	scm::set_owner(p->dev.get(), nullptr);
-	p->tx_floor.store(nullptr, std::memory_order_release);
 	pool_state_free(p->tx);
 	p->tx = nullptr;
 	return rc;
@@ -582,6 +580,17 @@ void settle_to(mnemo_pool *p, uint64_t target)
 		if (floor_of(p) < target)
 			sched_yield();
 	}
+}
+
+/* Clear the flag first, then read the clock (both seq_cst, as the
+ * committer's wv and its test of the flag in log_commit): a commit that
+ * tested the flag before the clear took its wv before the clock read, so
+ * the target covers it; one that tests it after the clear finds it clear
+ * (or set by another such commit) and sets it, for the next settle. */
+void settle_now(mnemo_pool *p)
+{
+	p->tx_dirty.store(false);
+	settle_to(p, g_clock.load());
 }
 
 void settle_at(const void *addr)
@@ -746,13 +755,11 @@ int log_commit(tx_desc *d)
 		rc = check_size(d, s);
 	if (rc)
 		return rc;
-	/* Before the record: settle() must wait for it from the moment it
-	 * may be live.  Raising last_wv for a record that never lands costs
-	 * settle() one pass. */
-	std::atomic<uint64_t> &l = d->pool->tx_last_wv;
-	uint64_t v = l.load();
-	while (v < d->rec[0] && !l.compare_exchange_weak(v, d->rec[0]))
-		;
+	/* Before the record: settle() must see it from the moment it may
+	 * be live (see settle_now; our wv was taken before this test).  A
+	 * flag set for a record that never lands costs settle() one pass. */
+	if (!d->pool->tx_dirty.load())
+		d->pool->tx_dirty.store(true);
 	if (d->fence_first) /* the fresh blocks' contents, before the record */
 		scm::fence();
 	rc = append(d, s);

@@ -65,19 +65,21 @@ void desc_register(tx_desc *d);
 void wait_others_idle(tx_desc *d);
 void desc_unregister(tx_desc *d); /* thread exit: also frees its logs */
 
-/* Whether settle() has nothing to do: no record of p can be live. */
+/* Whether settle() has nothing to do: no commit in p since the last
+ * settle, so no record of p can be live. */
 inline bool settled(mnemo_pool *p)
 {
-	const uint64_t *floor = p->tx_floor.load(std::memory_order_acquire);
-	return !floor ||
-	       __atomic_load_n(floor, __ATOMIC_ACQUIRE) >= p->tx_last_wv.load();
+	return !p->tx_dirty.load();
 }
 
-/* pfree's path: one compare while nothing committed is live. */
+/* Retire every record of p that may be live (txlog.cc). */
+void settle_now(mnemo_pool *p);
+
+/* pfree's path: one load while nothing committed since the last one. */
 inline void settle(mnemo_pool *p)
 {
 	if (!settled(p))
-		settle_to(p, p->tx_last_wv.load());
+		settle_now(p);
 }
 
 } // namespace mnemo::tx
