@@ -84,10 +84,18 @@ static void reset_counts(void)
 	mnemo_stat_reset();
 }
 
+/* Summed over the threads as each finishes its share. */
+static uint64_t g_atomics, g_shared;
+
 static void read_counts(uint64_t *lines, uint64_t *fences)
 {
 	*lines = mnemo_stat_get(MNEMO_STAT_FLUSHED_LINES);
 	*fences = mnemo_stat_get(MNEMO_STAT_FENCES);
+	__atomic_fetch_add(&g_atomics, mnemo_stat_get(MNEMO_STAT_TX_ATOMICS),
+			   __ATOMIC_RELAXED);
+	__atomic_fetch_add(&g_shared,
+			   mnemo_stat_get(MNEMO_STAT_TX_SHARED_LINES),
+			   __ATOMIC_RELAXED);
 }
 
 static const struct kv_system g_mnemo = {overwrite, reset_counts,
@@ -143,6 +151,8 @@ int main(int argc, char **argv)
 	must(mnemo_tx_drain(pool), "mnemo_tx_drain");
 	verify();
 	bench_result(&O, "mnemo", ops, ns, lines, fences, 0);
+	printf("COUNTS atomics_per_tx=%.2f shared_lines_per_tx=%.2f\n",
+	       (double)g_atomics / (double)ops, (double)g_shared / (double)ops);
 	free(val);
 	must(mnemo_pool_close(&pool), "mnemo_pool_close");
 	if (!O.keep)

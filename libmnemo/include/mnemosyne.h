@@ -421,6 +421,8 @@ enum mnemo_stat {
 	MNEMO_STAT_FENCES = 1,        /* fences issued by this thread */
 	MNEMO_STAT_TX_COMMITS = 2,    /* transactions committed */
 	MNEMO_STAT_TX_ABORTS = 3,     /* conflicts that rolled one back */
+	MNEMO_STAT_TX_ATOMICS = 4,    /* locked instructions of the engine */
+	MNEMO_STAT_TX_SHARED_LINES = 5, /* writes to lines commits share */
 	MNEMO_STAT_NR
 };
 

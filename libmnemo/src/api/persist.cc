@@ -97,6 +97,10 @@ MNEMO_API uint64_t mnemo_stat_get(enum mnemo_stat stat)
 		return tx::self()->commits;
 	case MNEMO_STAT_TX_ABORTS:
 		return tx::self()->aborts;
+	case MNEMO_STAT_TX_ATOMICS:
+		return tx::tl_atomics;
+	case MNEMO_STAT_TX_SHARED_LINES:
+		return tx::tl_shared_lines;
 	default:
 		return scm::stat_get((unsigned)stat);
 	}
@@ -106,6 +110,7 @@ MNEMO_API void mnemo_stat_reset(void)
 {
 	scm::stat_reset();
 	tx::self()->commits = tx::self()->aborts = 0;
+	tx::tl_atomics = tx::tl_shared_lines = 0;
 }
 
 MNEMO_API void mnemo_emul_set(unsigned flush_ns, unsigned fence_ns)

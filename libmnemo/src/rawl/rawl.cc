@@ -204,13 +204,14 @@ void scrub_orphan(mnemo_rawl *l)
 	scm::persist(&l->ring[0], 8);
 }
 
-/* Write a record at ring index idx and start its write-back, from the
- * caller's words: the ring is never read back, so the device may stream
- * it with non-temporal stores. */
-void write_rec(mnemo_rawl *l, uint64_t idx, uint64_t hdr, const uint64_t *w,
-	       uint64_t n)
+/* Write a record with sequence number seq at ring index idx and start its
+ * write-back, from the caller's words: the ring is never read back, so
+ * the device may stream it with non-temporal stores.  Reads only what
+ * never changes in an open log (ring, pool, sum6). */
+void write_rec(const mnemo_rawl *l, uint64_t idx, uint64_t seq, uint64_t hdr,
+	       const uint64_t *w, uint64_t n)
 {
-	uint64_t sum = rec_sum_of(l, hdr, w, n, l->tail_seq++);
+	uint64_t sum = rec_sum_of(l, hdr, w, n, seq);
 	const scm::piece v[3] = {{&hdr, 8}, {w, n * 8}, {&sum, 8}};
 	l->pool->dev->stream(l->ring + idx, v, 3);
 }
@@ -230,7 +231,8 @@ int make_room(mnemo_rawl *l, uint64_t need)
 			    "truncate it", (unsigned long long)(l->tail - l->head),
 			    (unsigned long long)l->cap);
 	if (waste)
-		write_rec(l, idx, layout::kRawlWrap << 32, nullptr, 0);
+		write_rec(l, idx, l->tail_seq++, layout::kRawlWrap << 32,
+			  nullptr, 0);
 	set_tail(l, tail + waste);
 	return 0;
 }
@@ -305,13 +307,29 @@ MNEMO_API int mnemo_rawl_append(mnemo_rawl *l, const uint64_t *words, size_t n)
 
 int mnemo::rawl_put(mnemo_rawl *l, const uint64_t *words, size_t n)
 {
+	rawl_slot at;
+	int rc = rawl_reserve(l, n, &at);
+	if (rc == 0)
+		rawl_write(l, at, words, n);
+	return rc;
+}
+
+int mnemo::rawl_reserve(mnemo_rawl *l, size_t n, rawl_slot *at)
+{
 	int rc = make_room(l, n + 2);
 	if (rc)
 		return rc;
-	write_rec(l, l->tail_idx, n, words, n);
+	at->idx = l->tail_idx;
+	at->seq = l->tail_seq++;
 	set_tail(l, l->tail + n + 2);
 	l->records++;
 	return 0;
+}
+
+void mnemo::rawl_write(const mnemo_rawl *l, const rawl_slot &at,
+		       const uint64_t *words, size_t n)
+{
+	write_rec(l, at.idx, at.seq, n, words, n);
 }
 
 MNEMO_API int mnemo_rawl_foreach(mnemo_rawl *l, mnemo_rawl_cb cb, void *arg)

@@ -114,11 +114,17 @@ bool serial_other(tx_desc *d)
 	return s && s != d;
 }
 
+/* Eight lock words share a cache line: the lines written are counted
+ * as runs of stripes in one line (a range's stripes are consecutive). */
 void release_locks(tx_desc *d, uint64_t wv)
 {
-	for (const lock_entry &l : d->locks)
+	uint64_t line = ~0ull;
+	for (const lock_entry &l : d->locks) {
 		g_locks[l.stripe].store(wv ? wv << 1 : l.word,
 					std::memory_order_release);
+		tl_shared_lines += (l.stripe >> 3) != line;
+		line = l.stripe >> 3;
+	}
 	d->locks.clear();
 }
 
@@ -212,6 +218,7 @@ int lock_stripe(tx_desc *d, uintptr_t a)
 		 * stripe must still be valid, which extend() checks. */
 		if ((w >> 1) > d->rv && !extend(d))
 			return -EAGAIN;
+		tl_atomics++;
 		if (l.compare_exchange_weak(w, (uint64_t)d | 1,
 					    std::memory_order_acq_rel))
 			break;
@@ -419,6 +426,8 @@ uint64_t take_wv(tx_desc *d)
 	d->busy.store(g_clock.load(std::memory_order_relaxed),
 		      std::memory_order_release);
 	uint64_t wv = g_clock.fetch_add(1) + 1;
+	tl_atomics++;
+	tl_shared_lines++;
 	d->busy.store(wv, std::memory_order_relaxed);
 	return wv;
 }
@@ -426,6 +435,8 @@ uint64_t take_wv(tx_desc *d)
 } // namespace
 
 __thread tx_desc *tl_desc __attribute__((tls_model("initial-exec")));
+__thread uint64_t tl_atomics __attribute__((tls_model("initial-exec")));
+__thread uint64_t tl_shared_lines __attribute__((tls_model("initial-exec")));
 
 static void discard(tx_desc *d, int err);
 

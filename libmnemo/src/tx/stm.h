@@ -199,6 +199,31 @@ struct tx_desc {
 	uint64_t seed;
 };
 
+/* This thread's counts of locked read-modify-write instructions (stripe
+ * locks, the clock, log mutexes: two per lock_guard, for lock and unlock)
+ * and of writes to cache lines other threads' commits write too (the
+ * clock, stripe-lock lines, the pool's settle flag): MNEMO_STAT_TX_ATOMICS
+ * and MNEMO_STAT_TX_SHARED_LINES.  Counted where they happen. */
+extern __thread uint64_t tl_atomics __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t tl_shared_lines
+	__attribute__((tls_model("initial-exec")));
+
+/* A lock_guard that counts its mutex's lock and unlock in tl_atomics. */
+template <class M> class counted_guard {
+public:
+	explicit counted_guard(M &m) : m_(m)
+	{
+		m_.lock();
+		tl_atomics += 2;
+	}
+	~counted_guard() { m_.unlock(); }
+	counted_guard(const counted_guard &) = delete;
+	counted_guard &operator=(const counted_guard &) = delete;
+
+private:
+	M &m_;
+};
+
 /* The calling thread's descriptor, if self() created it: nullptr means no
  * transaction is open.  (__thread: no dynamic initialisation, so no TLS
  * wrapper call; initial-exec: no __tls_get_addr call from the .so.) */

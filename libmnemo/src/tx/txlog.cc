@@ -167,7 +167,7 @@ template <class F> bool walk_entries(const uint64_t *w, size_t n, F &&f)
 uint64_t watermark()
 {
 	uint64_t w = g_clock.load();
-	std::lock_guard<std::mutex> g(g_desc_mu);
+	counted_guard<std::mutex> g(g_desc_mu);
 	for (tx_desc *d : g_descs) {
 		uint64_t b = d->busy.load();
 		if (b != kIdle && b - 1 < w)
@@ -235,12 +235,12 @@ int raise_floor(pool_state *ps, uint64_t w)
 int pass(mnemo_pool *p)
 {
 	pool_state *ps = p->tx;
-	std::lock_guard<std::mutex> g(ps->pass_mu);
+	counted_guard<std::mutex> g(ps->pass_mu);
 	uint64_t w = watermark(), floor = ps->meta->floor;
 	size_t drop[layout::kTxLogs] = {};
 	for (unsigned i = 0; i < layout::kTxLogs; i++) {
 		log_slot &s = ps->logs[i];
-		std::lock_guard<std::mutex> lg(s.mu);
+		counted_guard<std::mutex> lg(s.mu);
 		if (!s.log)
 			continue;
 		drop[i] = flush_upto(&s, p->dev.get(), w, floor);
@@ -250,7 +250,7 @@ int pass(mnemo_pool *p)
 	int rc = 0;
 	for (unsigned i = 0; i < layout::kTxLogs; i++) {
 		log_slot &s = ps->logs[i];
-		std::lock_guard<std::mutex> lg(s.mu);
+		counted_guard<std::mutex> lg(s.mu);
 		if (drop[i] && rc == 0)
 			rc = truncate_front(&s, drop[i]);
 	}
@@ -661,14 +661,26 @@ namespace {
  * the log pay this, at most one ring of padding.
  */
 
-/* d->rec into s's log, without its fence; -ENOSPC if it does not fit. */
+/* d->rec into s's log, without its fence; -ENOSPC if it does not fit.
+ * The record is written after the unlock: the unlock is a locked
+ * instruction, which waits for every write-back started before it, so
+ * writing first would wait for the record's lines there and keep the
+ * next transaction's reads from starting while they are written back.
+ * No pass truncates the record meanwhile: d is busy with its wv (above
+ * the watermark). */
 int put(tx_desc *d, log_slot *s)
 {
-	std::lock_guard<std::mutex> g(s->mu);
-	int rc = rawl_put(s->log, d->rec.data(), d->rec.size());
+	rawl_slot at;
+	int rc;
+	{
+		counted_guard<std::mutex> g(s->mu);
+		rc = rawl_reserve(s->log, d->rec.size(), &at);
+		if (rc == 0)
+			note_record(s, d->rec.data(), d->rec.size());
+		d->log_space = mnemo_rawl_space(s->log);
+	}
 	if (rc == 0)
-		note_record(s, d->rec.data(), d->rec.size());
-	d->log_space = mnemo_rawl_space(s->log);
+		rawl_write(s->log, at, d->rec.data(), d->rec.size());
 	return rc;
 }
 
@@ -758,8 +770,11 @@ int log_commit(tx_desc *d)
 	/* Before the record: settle() must see it from the moment it may
 	 * be live (see settle_now; our wv was taken before this test).  A
 	 * flag set for a record that never lands costs settle() one pass. */
-	if (!d->pool->tx_dirty.load())
+	if (!d->pool->tx_dirty.load()) {
 		d->pool->tx_dirty.store(true);
+		tl_atomics++; /* a seq_cst store: xchg */
+		tl_shared_lines++;
+	}
 	if (d->fence_first) /* the fresh blocks' contents, before the record */
 		scm::fence();
 	rc = append(d, s);
