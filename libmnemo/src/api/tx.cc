@@ -59,16 +59,24 @@ MNEMO_API int mnemo_tx_memset(void *dst, int c, size_t n)
 	return set(self(), dst, c, n);
 }
 
+/* The value forms call the engine directly (not through the exported
+ * mnemo_tx_load/store, a call through the PLT): they are the commonest
+ * calls of a transaction. */
 #define VALUE_FORMS(bits)                                                   \
 	MNEMO_API uint##bits##_t mnemo_tx_get##bits(const uint##bits##_t *p) \
 	{                                                                   \
 		uint##bits##_t v = 0;                                       \
-		return mnemo_tx_load(&v, p, sizeof(v)) ? 0 : v;             \
+		if (!p)                                                     \
+			return mnemo_tx_load(&v, p, sizeof(v)), 0;          \
+		return load(self(), &v, p, sizeof(v)) ? 0 : v;              \
 	}                                                                   \
 	MNEMO_API void mnemo_tx_set##bits(uint##bits##_t *p,               \
 					  uint##bits##_t v)                 \
 	{                                                                   \
-		mnemo_tx_store(p, &v, sizeof(v));                           \
+		if (!p)                                                     \
+			mnemo_tx_store(p, &v, sizeof(v));                   \
+		else                                                        \
+			store(self(), p, &v, sizeof(v));                    \
 	}
 VALUE_FORMS(8)
 VALUE_FORMS(16)

@@ -51,17 +51,22 @@ void spin_ns(uint64_t ns)
 		 ns);
 }
 
-inline void line_flush(const char *p)
+/* Write back the lines [a, e), a line-aligned; the instruction is chosen
+ * once, not per line. */
+inline void lines_flush(const char *a, const char *e)
 {
 	switch (g_insn) {
 	case insn::clwb:
-		asm volatile("clwb %0" : "+m"(*(volatile char *)p));
+		for (; a < e; a += kLine)
+			asm volatile("clwb %0" : "+m"(*(volatile char *)a));
 		break;
 	case insn::clflushopt:
-		asm volatile("clflushopt %0" : "+m"(*(volatile char *)p));
+		for (; a < e; a += kLine)
+			asm volatile("clflushopt %0" : "+m"(*(volatile char *)a));
 		break;
 	case insn::clflush:
-		asm volatile("clflush %0" : "+m"(*(volatile char *)p));
+		for (; a < e; a += kLine)
+			asm volatile("clflush %0" : "+m"(*(volatile char *)a));
 		break;
 	}
 }
@@ -90,9 +95,8 @@ void cpu_flush(const void *p, size_t n)
 {
 	if (n == 0)
 		return;
-	const char *a = (const char *)((uintptr_t)p & ~(kLine - 1));
-	for (const char *e = (const char *)p + n; a < e; a += kLine)
-		line_flush(a);
+	lines_flush((const char *)((uintptr_t)p & ~(kLine - 1)),
+		    (const char *)p + n);
 	account_flush(p, n);
 }
 
@@ -113,8 +117,12 @@ void nt_stream(void *dst, const piece *v, unsigned k)
 		char *c = (char *)dst;
 		for (unsigned i = 0; i < k; i++) {
 			const char *s = (const char *)v[i].p;
-			for (size_t b = 0; b < v[i].n; b += 8, c += 8)
-				__builtin_memcpy(c, s + b, 8);
+			size_t b = 0;
+			for (; b + 32 <= v[i].n; b += 32)
+				__builtin_memcpy(c + b, s + b, 32);
+			for (; b < v[i].n; b += 8)
+				__builtin_memcpy(c + b, s + b, 8);
+			c += v[i].n;
 		}
 		cpu_flush(dst, total);
 		return;

@@ -200,21 +200,34 @@ struct tx_desc {
 };
 
 /* This thread's counts of locked read-modify-write instructions (stripe
- * locks, the clock, log mutexes: two per lock_guard, for lock and unlock)
+ * locks, the clock, log locks: see counted_guard)
  * and of writes to cache lines other threads' commits write too (the
  * clock, stripe-lock lines, the pool's settle flag): MNEMO_STAT_TX_ATOMICS
- * and MNEMO_STAT_TX_SHARED_LINES.  Counted where they happen. */
+ * and MNEMO_STAT_TX_SHARED_LINES.  Counted where they happen.  (The pass
+ * also takes log locks that are the owners' own lines: counted as
+ * atomics, not as shared lines.) */
 extern __thread uint64_t tl_atomics __attribute__((tls_model("initial-exec")));
 extern __thread uint64_t tl_shared_lines
 	__attribute__((tls_model("initial-exec")));
 
-/* A lock_guard that counts its mutex's lock and unlock in tl_atomics. */
+/* Locked instructions of one lock and unlock of M: 2 for std::mutex,
+ * M::kAtomics where M says. */
+template <class M> constexpr int atomics_of()
+{
+	if constexpr (requires { M::kAtomics; })
+		return M::kAtomics;
+	else
+		return 2;
+}
+
+/* A lock_guard that counts its mutex's locked instructions in
+ * tl_atomics. */
 template <class M> class counted_guard {
 public:
 	explicit counted_guard(M &m) : m_(m)
 	{
 		m_.lock();
-		tl_atomics += 2;
+		tl_atomics += atomics_of<M>();
 	}
 	~counted_guard() { m_.unlock(); }
 	counted_guard(const counted_guard &) = delete;

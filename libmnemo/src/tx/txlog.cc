@@ -35,6 +35,7 @@
 
 #include "base/config.h"
 #include "base/error.h"
+#include "base/spin.h"
 #include "mnemosyne.h"
 #include "pool/pool.h"
 #include "rawl/rawl.h"
@@ -90,10 +91,12 @@ struct unflushed {
 	}
 };
 
-/* Lines (an adjacent pair) of its own: owners append concurrently. */
+/* Lines (an adjacent pair) of its own: owners append concurrently.  mu
+ * is a spin lock: the owner takes it at every commit, a pass (any
+ * thread) once per pass. */
 struct alignas(128) log_slot {
 	mnemo_rawl *log = nullptr;
-	std::mutex mu;
+	spin_mutex mu;
 	tx_desc *owner = nullptr;
 	uint64_t lo = 0, hi = 0; /* the log's region (rawl_range) */
 	unflushed pending;
@@ -240,7 +243,7 @@ int pass(mnemo_pool *p)
 	size_t drop[layout::kTxLogs] = {};
 	for (unsigned i = 0; i < layout::kTxLogs; i++) {
 		log_slot &s = ps->logs[i];
-		counted_guard<std::mutex> lg(s.mu);
+		counted_guard<spin_mutex> lg(s.mu);
 		if (!s.log)
 			continue;
 		drop[i] = flush_upto(&s, p->dev.get(), w, floor);
@@ -250,7 +253,7 @@ int pass(mnemo_pool *p)
 	int rc = 0;
 	for (unsigned i = 0; i < layout::kTxLogs; i++) {
 		log_slot &s = ps->logs[i];
-		counted_guard<std::mutex> lg(s.mu);
+		counted_guard<spin_mutex> lg(s.mu);
 		if (drop[i] && rc == 0)
 			rc = truncate_front(&s, drop[i]);
 	}
@@ -673,7 +676,7 @@ int put(tx_desc *d, log_slot *s)
 	rawl_slot at;
 	int rc;
 	{
-		counted_guard<std::mutex> g(s->mu);
+		counted_guard<spin_mutex> g(s->mu);
 		rc = rawl_reserve(s->log, d->rec.size(), &at);
 		if (rc == 0)
 			note_record(s, d->rec.data(), d->rec.size());
@@ -706,7 +709,7 @@ int rewind(pool_state *ps, log_slot *s)
 	/* A pass counts the records it drops before truncating them: no
 	 * other truncation may come in between. */
 	std::lock_guard<std::mutex> pg(ps->pass_mu);
-	std::lock_guard<std::mutex> g(s->mu);
+	std::lock_guard<spin_mutex> g(s->mu);
 	if (mnemo_rawl_count(s->log))
 		return 1;
 	/* A WRAP record whose record a crash lost may be left (recovery
