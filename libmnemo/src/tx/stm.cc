@@ -329,6 +329,10 @@ int check_active(tx_desc *d, const char *what)
 template <class F> void each_run(const wentry &e, F &&f)
 {
 	uint64_t m = e.mask;
+	if (m == kFullMask) { /* the inside of every large write */
+		f(0, kChunk);
+		return;
+	}
 	while (m) {
 		unsigned b = (unsigned)__builtin_ctzll(m);
 		uint64_t ones = ~(m >> b); /* zeros where the run is */

@@ -113,6 +113,8 @@ struct pool_state {
 		uint64_t lo, hi;
 	} own[layout::kTxLogs + 1 + 64]; /* + heap segment headers */
 	std::atomic<unsigned> nown{0};
+	/* A pass's list of ranges to flush (under pass_mu). */
+	std::vector<unflushed::range> todo;
 	uint64_t log_bytes = 0;
 	uint64_t id = 0;
 };
@@ -205,12 +207,14 @@ int truncate_front(log_slot *s, size_t n)
 	return rc;
 }
 
-/* Flush in place the ranges of s's records with wv <= w (those above the
- * floor: the rest were flushed by an earlier pass); returns how many
- * records that is.  Records name canonical addresses in their pool's
- * window: dev, the pool's device, flushes them (no window lookup per
- * range).  pre: s->mu held. */
-size_t flush_upto(log_slot *s, scm::device *dev, uint64_t w, uint64_t floor)
+/* Append to todo the in-place ranges of s's records with wv <= w (those
+ * above the floor: the rest were flushed by an earlier pass); returns how
+ * many records that is.  The pass flushes them after releasing s->mu:
+ * the owner appends meanwhile (its push_backs may move the vectors, so
+ * they are copied, not referenced), and no one else drops records (only
+ * passes, under pass_mu).  pre: s->mu held. */
+size_t ranges_upto(const log_slot *s, uint64_t w, uint64_t floor,
+		   std::vector<unflushed::range> *todo)
 {
 	const unflushed &u = s->pending;
 	size_t n = 0, r = u.range_head;
@@ -218,9 +222,8 @@ size_t flush_upto(log_slot *s, scm::device *dev, uint64_t w, uint64_t floor)
 	     i++, n++) {
 		const unflushed::rec &rec = u.recs[i];
 		if (rec.wv > floor)
-			for (size_t k = r; k < r + rec.nranges; k++)
-				dev->flush((const void *)u.ranges[k].addr,
-					   u.ranges[k].len);
+			todo->insert(todo->end(), u.ranges.begin() + (long)r,
+				     u.ranges.begin() + (long)(r + rec.nranges));
 		r += rec.nranges;
 	}
 	return n;
@@ -241,13 +244,19 @@ int pass(mnemo_pool *p)
 	counted_guard<std::mutex> g(ps->pass_mu);
 	uint64_t w = watermark(), floor = ps->meta->floor;
 	size_t drop[layout::kTxLogs] = {};
+	std::vector<unflushed::range> &todo = ps->todo;
+	todo.clear();
 	for (unsigned i = 0; i < layout::kTxLogs; i++) {
 		log_slot &s = ps->logs[i];
 		counted_guard<spin_mutex> lg(s.mu);
-		if (!s.log)
-			continue;
-		drop[i] = flush_upto(&s, p->dev.get(), w, floor);
+		if (s.log)
+			drop[i] = ranges_upto(&s, w, floor, &todo);
 	}
+	/* Records name canonical addresses in the pool's window: its device
+	 * flushes them (no window lookup per range), with no log locked. */
+	scm::device *dev = p->dev.get();
+	for (const unflushed::range &r : todo)
+		dev->flush((const void *)r.addr, r.len);
 	scm::fence();
 	raise_floor(ps, w);
 	int rc = 0;
