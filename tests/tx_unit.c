@@ -328,9 +328,9 @@ static uint64_t total(void)
 	return t;
 }
 
-Test(tx, concurrent_transfers_keep_the_total)
+static void run_transfers(const char *tag)
 {
-	mnemo_pool *pool = fresh("bank", (void **)&g_acct, 4096);
+	mnemo_pool *pool = fresh(tag, (void **)&g_acct, 4096);
 	for (int i = 0; i < ACCOUNTS; i++)
 		g_acct[i] = 1000;
 	pthread_t t[THREADS];
@@ -348,7 +348,21 @@ Test(tx, concurrent_transfers_keep_the_total)
 	pool = t_open(g_path, 0);
 	cr_assert_eq(mnemo_region_find(pool, "data", (void **)&g_acct, NULL), 0);
 	cr_assert_eq(total(), 1000 * ACCOUNTS, "after reopening");
+	cr_assert_eq(g_acct[ACCOUNTS], (THREADS / 2) * TRANSFERS);
 	mnemo_pool_close(&pool);
+}
+
+Test(tx, concurrent_transfers_keep_the_total)
+{
+	run_transfers("bank");
+}
+
+/* Logs of 16 KiB: truncation passes run all the time, each by one thread
+ * over every thread's log while the others append to theirs. */
+Test(tx, concurrent_transfers_under_constant_truncation)
+{
+	setenv("MNEMO_TX_LOG_SIZE", "16K", 1);
+	run_transfers("bank16k");
 }
 
 /* ---- transactions in exit destructors ---- */
