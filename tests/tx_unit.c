@@ -66,6 +66,49 @@ Test(tx, ranges_unaligned_and_overlapping)
 	mnemo_pool_close(&pool);
 }
 
+/* Random ranges (partial and whole chunks, runs that start mid-word and
+ * continue over whole chunks) against a plain buffer as the model: reads
+ * inside the transaction see its writes, aborted transactions leave
+ * nothing, and the region matches after every commit and a reopen. */
+Test(tx, random_ranges_match_a_model)
+{
+	enum { SIZE = 8192 };
+	unsigned char *r;
+	mnemo_pool *pool = fresh("model", (void **)&r, SIZE);
+	static unsigned char model[SIZE], next[SIZE], buf[SIZE];
+	memset(model, 0, SIZE);
+	uint64_t s = 42;
+#define RND() (s ^= s << 13, s ^= s >> 7, s ^= s << 17, s)
+	for (int t = 0; t < 2000; t++) {
+		memcpy(next, model, SIZE);
+		cr_assert_eq(mnemo_tx_begin(), 0);
+		for (int k = 0, n = 1 + (int)(RND() % 4); k < n; k++) {
+			size_t len = 1 + RND() % 600, off = RND() % (SIZE - len);
+			for (size_t i = 0; i < len; i++)
+				buf[i] = (unsigned char)RND();
+			cr_assert_eq(mnemo_tx_store(r + off, buf, len), 0);
+			memcpy(next + off, buf, len);
+			size_t rl = 1 + RND() % 700, ro = RND() % (SIZE - rl);
+			cr_assert_eq(mnemo_tx_load(buf, r + ro, rl), 0);
+			cr_assert_eq(memcmp(buf, next + ro, rl), 0,
+				     "tx %d: a read of its own writes", t);
+		}
+		if (RND() % 5 == 0) {
+			mnemo_tx_abort();
+		} else {
+			cr_assert_eq(mnemo_tx_commit(), 0, "%s", mnemo_errormsg());
+			memcpy(model, next, SIZE);
+		}
+		cr_assert_eq(memcmp(r, model, SIZE), 0, "after tx %d", t);
+	}
+#undef RND
+	mnemo_pool_close(&pool);
+	pool = t_open(g_path, 0);
+	cr_assert_eq(mnemo_region_find(pool, "data", (void **)&r, NULL), 0);
+	cr_assert_eq(memcmp(r, model, SIZE), 0, "after reopening");
+	mnemo_pool_close(&pool);
+}
+
 Test(tx, abort_rolls_back_everything)
 {
 	uint64_t *a;

@@ -299,6 +299,44 @@ int write_piece(tx_desc *d, uintptr_t a, const char *src, size_t n)
 	return 0;
 }
 
+/* The whole chunks of a large store, [a, a + 64 k) of the caller's
+ * addresses (a chunk-aligned): write_piece's steps for a full chunk in
+ * one loop, without its general cases (partial masks, byte offsets). */
+int write_chunks(tx_desc *d, uintptr_t a, const char *src, size_t k)
+{
+	for (size_t i = 0; i < k; i++, a += kChunk, src += kChunk) {
+		uintptr_t c = canon_of(d, a);
+		int dur = classify(d, c);
+		if (dur < 0)
+			return dur;
+		int rc = lock_stripe(d, c);
+		if (rc)
+			return rc;
+		wentry *e = d->ws.insert(c, dur);
+		if (e->mask == 0)
+			__builtin_prefetch((const void *)c, 1, 3);
+		__builtin_memcpy(e->val, src, kChunk);
+		e->mask = kFullMask;
+	}
+	return 0;
+}
+
+/* [a, a+n) across stripes: a partial head, whole chunks, a partial
+ * tail. */
+int write_range(tx_desc *d, uintptr_t a, const char *src, size_t n)
+{
+	size_t head = (kChunk - (a & (kChunk - 1))) & (kChunk - 1);
+	head = head < n ? head : n;
+	int rc = head ? write_piece(d, canon_of(d, a), src, head) : 0;
+	size_t k = (n - head) / kChunk, tail = n - head - k * kChunk;
+	if (rc == 0 && k)
+		rc = write_chunks(d, a + head, src + head, k);
+	if (rc == 0 && tail)
+		rc = write_piece(d, canon_of(d, a + n - tail), src + n - tail,
+				 tail);
+	return rc;
+}
+
 /* Split [a, a+n) at stripe boundaries. */
 template <class F> int each_piece(uintptr_t a, size_t n, F &&f)
 {
@@ -371,6 +409,14 @@ void append_bytes(tx_desc *d, run *r, uint64_t addr, const void *src, size_t n)
 	rec[r->hdr] = r->addr | r->len << 48;
 }
 
+/* Whether e, fully written, continues run r word-aligned: its bytes are
+ * then the next kChunk / 8 words of the record. */
+inline bool extends_run(const run &r, const wentry &e)
+{
+	return e.mask == kFullMask && r.len && e.addr == r.addr + r.len &&
+	       r.len % 8 == 0 && r.len + kChunk <= layout::kTxRunMax;
+}
+
 /* The redo record of the durable writes, entries sorted by address. */
 int build_record(tx_desc *d, uint64_t wv)
 {
@@ -389,10 +435,17 @@ int build_record(tx_desc *d, uint64_t wv)
 	d->rec.clear();
 	d->rec.push_back(wv);
 	run r;
-	for (const wentry *e : v)
+	for (const wentry *e : v) {
+		if (extends_run(r, *e)) { /* the inside of a large write */
+			__builtin_memcpy(d->rec.grow(kChunk / 8), e->val, kChunk);
+			r.len += kChunk;
+			d->rec[r.hdr] = r.addr | r.len << 48;
+			continue;
+		}
 		each_run(*e, [&](size_t b, size_t k) {
 			append_bytes(d, &r, e->addr + b, e->val + b, k);
 		});
+	}
 	const word_buf &rec = d->rec;
 	for (size_t i = 1; i < rec.size(); i += 1 + ((rec[i] >> 48) + 7) / 8)
 		if (!writable(d->pool, rec[i] & ((1ull << 48) - 1), rec[i] >> 48))
@@ -686,10 +739,7 @@ int store(tx_desc *d, void *dst, const void *src, size_t n)
 	if ((at & (kChunk - 1)) + n <= kChunk) /* one stripe */
 		rc = write_piece(d, canon_of(d, at), (const char *)src, n);
 	else
-		rc = each_piece(at, n, [&](uintptr_t a, size_t off, size_t k) {
-			return write_piece(d, canon_of(d, a),
-					   (const char *)src + off, k);
-		});
+		rc = write_range(d, at, (const char *)src, n);
 	return rc ? fail_tx(d, rc) : 0;
 }
 
