@@ -15,7 +15,7 @@
  * object (zero-filled in a transaction the first time); make_persistent
  * and delete_persistent create and destroy objects in a pool's heap, in
  * a transaction (an abort frees).  mnemosyne_vector.hpp has a persistent
- * vector.
+ * vector, mnemosyne_string.hpp a persistent string.
  *
  * Needs C++17 and exceptions.  Errors throw mnemo::error (code() is the
  * negative errno-style code, what() the libmnemo message).

@@ -1,6 +1,7 @@
 /*
  * mnemosyne_vector.hpp -- mnemo::vector<T>: a vector of trivially copyable
- * T that lives in a pool, with the members and meaning of std::vector.
+ * T (or of relocatable T: mnemo::string) that lives in a pool, with the
+ * members and meaning of std::vector.
  *
  *   mnemo::pool pool = mnemo::pool::open_or_create("app.pool", 64 << 20);
  *   auto &v = pool.root<mnemo::vector<uint64_t>>("numbers");
@@ -22,6 +23,15 @@
  * (push_back or resize beyond capacity(), reserve), as with std::vector;
  * data() and the iterators read memory as it is, not the transaction's
  * own uncommitted writes: inside a transaction, use operator[].
+ *
+ * Relocatable elements (relocatable<T> below, mnemo::string): operator[]
+ * const and at() const return const T &; the reference assigns anything
+ * T assigns from (v[k] = std::string_view(s)), each assignment one
+ * transaction that finds the element inside it, and its operator-> and
+ * get() give the element itself (v[k]->append(...)); push_back takes
+ * what T assigns from; the elements that pop_back, resize, clear and the
+ * destructor remove are reset (mnemo_reset: their blocks freed), so
+ * elements [size_, cap_) are all zero.
  */
 #ifndef MNEMOSYNE_VECTOR_HPP
 #define MNEMOSYNE_VECTOR_HPP 1
@@ -30,20 +40,43 @@
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
+#include <utility>
 
 #include "mnemosyne.hpp"
 
 namespace mnemo {
 
+/*
+ * Whether T may be a vector element though not trivially copyable: T
+ * declares static constexpr bool mnemo_relocatable = true (mnemo::string
+ * does) when its bytes may move to another address as they are (the
+ * vector's growth copies them), an all-zero T is an empty one, its member
+ * mnemo_reset() frees what the T owns and leaves it all zero, and its
+ * assignments and mnemo_reset() are each a transaction (joining the
+ * caller's).
+ */
+template <class T, class = void> struct relocatable : std::false_type {};
+template <class T>
+struct relocatable<T, std::void_t<decltype(T::mnemo_relocatable)>>
+	: std::bool_constant<T::mnemo_relocatable> {};
+
 template <class T> class vector {
-	static_assert(std::is_trivially_copyable_v<T>,
-		      "mnemo::vector<T> needs a trivially copyable T");
+	static constexpr bool kPlain = std::is_trivially_copyable_v<T>;
+	static_assert(kPlain || relocatable<T>::value,
+		      "mnemo::vector<T> needs a trivially copyable T or a "
+		      "relocatable one (mnemo::string)");
 	static_assert(alignof(T) <= 16, "heap blocks are 16-byte aligned");
+	/* Enables a member for relocatable elements only. */
+	template <class W>
+	using if_relocatable = std::enable_if_t<!std::is_trivially_copyable_v<W>>;
 
 public:
 	using value_type = T;
 	using size_type = size_t;
 	using const_iterator = const T *;
+	/* What reading an element gives: a copy of a trivially copyable T,
+	 * a reference to a relocatable one. */
+	using const_reference = std::conditional_t<kPlain, T, const T &>;
 	static constexpr bool mnemo_zero_is_empty = true;
 
 	/* Element i: reading converts (as operator[] const reads);
@@ -52,18 +85,47 @@ public:
 	 * come in between. */
 	class reference {
 	public:
-		operator T() const { return (*(const vector *)v_)[i_]; }
-		reference &operator=(const T &x)
+		operator const_reference() const
+		{
+			return std::as_const(*v_)[i_];
+		}
+		reference &operator=(const T &x) { return assign(x); }
+		reference &operator=(const reference &o)
+		{
+			return assign(const_reference(o));
+		}
+		/* Relocatable T: whatever T assigns from. */
+		template <class U, class W = T, class = if_relocatable<W>>
+		reference &operator=(const U &x)
+		{
+			return assign(x);
+		}
+		/* Relocatable T: the element (index checked), to call its
+		 * members; a reallocation of the vector invalidates it. */
+		template <class W = T, class = if_relocatable<W>> W &get() const
+		{
+			v_->check_index(i_);
+			return v_->data_mut()[i_];
+		}
+		template <class W = T, class = if_relocatable<W>>
+		W *operator->() const
+		{
+			return &get();
+		}
+
+	private:
+		template <class U> reference &assign(const U &x)
 		{
 			transaction([&] {
 				v_->check_index(i_);
-				detail::tx_set(v_->data_mut() + i_, x);
+				T *e = v_->data_mut() + i_;
+				if constexpr (kPlain)
+					detail::tx_set(e, x);
+				else
+					*e = x;
 			});
 			return *this;
 		}
-		reference &operator=(const reference &o) { return *this = T(o); }
-
-	private:
 		friend class vector;
 		reference(vector *v, size_t i) : v_(v), i_(i) {}
 		vector *v_;
@@ -92,13 +154,19 @@ public:
 	const_iterator end() const { return data() + size(); }
 
 	reference operator[](size_t i) { return reference(this, i); }
-	T operator[](size_t i) const { return detail::tx_get(data() + i); }
+	const_reference operator[](size_t i) const
+	{
+		if constexpr (kPlain)
+			return detail::tx_get(data() + i);
+		else
+			return data()[i];
+	}
 	reference at(size_t i)
 	{
 		check_index(i);
 		return (*this)[i];
 	}
-	T at(size_t i) const
+	const_reference at(size_t i) const
 	{
 		check_index(i);
 		return (*this)[i];
@@ -106,15 +174,12 @@ public:
 	reference front() { return at(0); }
 	reference back() { return at(size() - 1); }
 
-	void push_back(const T &v)
+	void push_back(const T &v) { push(v); }
+	/* Relocatable T: a new element assigned from v. */
+	template <class U, class W = T, class = if_relocatable<W>>
+	void push_back(const U &v)
 	{
-		transaction([&] {
-			uint64_t n = detail::tx_get(&size_);
-			if (n == detail::tx_get(&cap_))
-				grow(n + 1);
-			detail::tx_set(data_mut() + n, v);
-			detail::tx_set(&size_, n + 1);
-		});
+		push(v);
 	}
 	void pop_back()
 	{
@@ -123,6 +188,7 @@ public:
 			if (n == 0)
 				throw std::out_of_range("mnemo::vector::pop_back: "
 							"empty");
+			reset(n - 1, n);
 			detail::tx_set(&size_, n - 1);
 		});
 	}
@@ -135,6 +201,7 @@ public:
 			uint64_t old = detail::tx_get(&size_);
 			uint64_t cap = detail::tx_get(&cap_);
 			uint64_t upto = n < cap ? n : cap; /* within capacity */
+			reset(n, old);
 			if (upto > old)
 				detail::check(mnemo_tx_memset(
 					data_mut() + old, 0,
@@ -153,11 +220,38 @@ public:
 	}
 	void clear()
 	{
-		transaction([&] { detail::tx_set(&size_, (uint64_t)0); });
+		transaction([&] {
+			reset(0, detail::tx_get(&size_));
+			detail::tx_set(&size_, (uint64_t)0);
+		});
 	}
 
 private:
 	T *data_mut() const { return detail::tx_get(&data_); }
+
+	template <class U> void push(const U &v)
+	{
+		transaction([&] {
+			uint64_t n = detail::tx_get(&size_);
+			if (n == detail::tx_get(&cap_))
+				grow(n + 1);
+			if constexpr (kPlain)
+				detail::tx_set(data_mut() + n, v);
+			else /* element n is all zero: an empty T */
+				data_mut()[n] = v;
+			detail::tx_set(&size_, n + 1);
+		});
+	}
+
+	/* Relocatable T: reset elements [from, to), which are leaving. */
+	void reset(uint64_t from, uint64_t to)
+	{
+		if constexpr (!kPlain) {
+			T *d = data_mut();
+			for (uint64_t i = from; i < to; i++)
+				d[i].mnemo_reset();
+		}
+	}
 
 	void check_index(size_t i) const
 	{
@@ -201,6 +295,7 @@ private:
 
 	void release()
 	{
+		reset(0, detail::tx_get(&size_));
 		T *d = detail::tx_get(&data_);
 		if (d)
 			detail::check(mnemo_heap_free(d, 0));
