@@ -289,6 +289,15 @@ Test(tx, atomic_and_shared_line_counters)
 	cr_assert_eq(mnemo_tx_commit(), 0);
 	cr_assert_eq(mnemo_stat_get(MNEMO_STAT_TX_ATOMICS), 0);
 	cr_assert_eq(mnemo_stat_get(MNEMO_STAT_TX_SHARED_LINES), 0);
+	/* Zero-length accesses lock, log and fence nothing. */
+	uint64_t w = 7;
+	cr_assert_eq(mnemo_tx_begin(), 0);
+	cr_assert_eq(mnemo_tx_store(&a[2], &w, 0), 0);
+	cr_assert_eq(mnemo_tx_load(&w, &a[2], 0), 0);
+	cr_assert_eq(mnemo_tx_commit(), 0);
+	cr_assert_eq(w, 7);
+	cr_assert_eq(mnemo_stat_get(MNEMO_STAT_TX_ATOMICS), 0);
+	cr_assert_eq(mnemo_stat_get(MNEMO_STAT_FENCES), 0);
 	mnemo_pool_close(&pool);
 }
 

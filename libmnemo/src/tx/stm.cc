@@ -709,7 +709,7 @@ int load(tx_desc *d, void *dst, const void *src, size_t n)
 		memcpy(dst, src, n);
 		return 0;
 	}
-	if (d->status)
+	if (d->status || n == 0)
 		return d->status;
 	uintptr_t at = (uintptr_t)src;
 	if ((at & (kChunk - 1)) + n <= kChunk) { /* one stripe: most reads */
@@ -726,7 +726,7 @@ int load(tx_desc *d, void *dst, const void *src, size_t n)
 int store(tx_desc *d, void *dst, const void *src, size_t n)
 {
 	int rc = check_active(d, "mnemo_tx_store");
-	if (rc)
+	if (rc || n == 0) /* nothing to lock, log or write */
 		return rc;
 	if (dst < src ? (const char *)dst + n > src
 		      : (const char *)src + n > dst) {

@@ -674,12 +674,13 @@ namespace {
  */
 
 /* d->rec into s's log, without its fence; -ENOSPC if it does not fit.
- * The record is written after the unlock: the unlock is a locked
- * instruction, which waits for every write-back started before it, so
- * writing first would wait for the record's lines there and keep the
- * next transaction's reads from starting while they are written back.
- * No pass truncates the record meanwhile: d is busy with its wv (above
- * the watermark). */
+ * The lock covers the bookkeeping only (room in the ring, the pending
+ * list); the record is written after it is released, so a pass waiting
+ * for the lock does not wait for the record's write-back, and no locked
+ * instruction comes between that write-back and the commit's fence (a
+ * locked instruction waits for every write-back in flight).  No pass
+ * truncates the record meanwhile: d is busy with its wv, above the
+ * watermark. */
 int put(tx_desc *d, log_slot *s)
 {
 	rawl_slot at;
