@@ -299,41 +299,19 @@ int write_piece(tx_desc *d, uintptr_t a, const char *src, size_t n)
 	return 0;
 }
 
-/* The whole chunks of a large store, [a, a + 64 k) of the caller's
- * addresses (a chunk-aligned): write_piece's steps for a full chunk in
- * one loop, without its general cases (partial masks, byte offsets). */
-int write_chunks(tx_desc *d, uintptr_t a, const char *src, size_t k)
-{
-	for (size_t i = 0; i < k; i++, a += kChunk, src += kChunk) {
-		uintptr_t c = canon_of(d, a);
-		int dur = classify(d, c);
-		if (dur < 0)
-			return dur;
-		int rc = lock_stripe(d, c);
-		if (rc)
-			return rc;
-		wentry *e = d->ws.insert(c, dur);
-		if (e->mask == 0)
-			__builtin_prefetch((const void *)c, 1, 3);
-		__builtin_memcpy(e->val, src, kChunk);
-		e->mask = kFullMask;
-	}
-	return 0;
-}
-
-/* [a, a+n) across stripes: a partial head, whole chunks, a partial
- * tail. */
+/* [a, a+n) across stripes: a partial head, whole chunks (in a plain
+ * loop: the commonest pieces of a large store), a partial tail. */
 int write_range(tx_desc *d, uintptr_t a, const char *src, size_t n)
 {
 	size_t head = (kChunk - (a & (kChunk - 1))) & (kChunk - 1);
 	head = head < n ? head : n;
 	int rc = head ? write_piece(d, canon_of(d, a), src, head) : 0;
-	size_t k = (n - head) / kChunk, tail = n - head - k * kChunk;
-	if (rc == 0 && k)
-		rc = write_chunks(d, a + head, src + head, k);
-	if (rc == 0 && tail)
-		rc = write_piece(d, canon_of(d, a + n - tail), src + n - tail,
-				 tail);
+	size_t done = head;
+	for (; rc == 0 && n - done >= kChunk; done += kChunk)
+		rc = write_piece(d, canon_of(d, a + done), src + done, kChunk);
+	if (rc == 0 && done < n)
+		rc = write_piece(d, canon_of(d, a + done), src + done,
+				 n - done);
 	return rc;
 }
 

@@ -114,7 +114,7 @@ struct pool_state {
 	} own[layout::kTxLogs + 1 + 64]; /* + heap segment headers */
 	std::atomic<unsigned> nown{0};
 	/* A pass's list of ranges to flush (under pass_mu). */
-	std::vector<unflushed::range> todo;
+	std::vector<unflushed::range> to_flush;
 	uint64_t log_bytes = 0;
 	uint64_t id = 0;
 };
@@ -207,14 +207,14 @@ int truncate_front(log_slot *s, size_t n)
 	return rc;
 }
 
-/* Append to todo the in-place ranges of s's records with wv <= w (those
+/* Append to out the in-place ranges of s's records with wv <= w (those
  * above the floor: the rest were flushed by an earlier pass); returns how
  * many records that is.  The pass flushes them after releasing s->mu:
  * the owner appends meanwhile (its push_backs may move the vectors, so
  * they are copied, not referenced), and no one else drops records (only
  * passes, under pass_mu).  pre: s->mu held. */
 size_t ranges_upto(const log_slot *s, uint64_t w, uint64_t floor,
-		   std::vector<unflushed::range> *todo)
+		   std::vector<unflushed::range> *out)
 {
 	const unflushed &u = s->pending;
 	size_t n = 0, r = u.range_head;
@@ -222,7 +222,7 @@ size_t ranges_upto(const log_slot *s, uint64_t w, uint64_t floor,
 	     i++, n++) {
 		const unflushed::rec &rec = u.recs[i];
 		if (rec.wv > floor)
-			todo->insert(todo->end(), u.ranges.begin() + (long)r,
+			out->insert(out->end(), u.ranges.begin() + (long)r,
 				     u.ranges.begin() + (long)(r + rec.nranges));
 		r += rec.nranges;
 	}
@@ -244,18 +244,18 @@ int pass(mnemo_pool *p)
 	counted_guard<std::mutex> g(ps->pass_mu);
 	uint64_t w = watermark(), floor = ps->meta->floor;
 	size_t drop[layout::kTxLogs] = {};
-	std::vector<unflushed::range> &todo = ps->todo;
-	todo.clear();
+	std::vector<unflushed::range> &to_flush = ps->to_flush;
+	to_flush.clear();
 	for (unsigned i = 0; i < layout::kTxLogs; i++) {
 		log_slot &s = ps->logs[i];
 		counted_guard<spin_mutex> lg(s.mu);
 		if (s.log)
-			drop[i] = ranges_upto(&s, w, floor, &todo);
+			drop[i] = ranges_upto(&s, w, floor, &to_flush);
 	}
 	/* Records name canonical addresses in the pool's window: its device
 	 * flushes them (no window lookup per range), with no log locked. */
 	scm::device *dev = p->dev.get();
-	for (const unflushed::range &r : todo)
+	for (const unflushed::range &r : to_flush)
 		dev->flush((const void *)r.addr, r.len);
 	scm::fence();
 	raise_floor(ps, w);
