@@ -334,3 +334,88 @@ Test(heap, pool_too_small_for_more_segments)
 	assert_heap_ok(pool);
 	mnemo_pool_close(&pool);
 }
+
+/* ---- what mnemo_heap_check names --------------------------------------- */
+
+struct found {
+	int n;
+	uint64_t offset[4];
+	char what[4][160];
+};
+
+static void note_problem(uint64_t offset, const char *what, void *arg)
+{
+	struct found *f = arg;
+	if (f->n < 4) {
+		f->offset[f->n] = offset;
+		snprintf(f->what[f->n], sizeof(f->what[0]), "%s", what);
+	}
+	f->n++;
+}
+
+/* The durable desc word of the heap page holding block b (layout.h:
+ * segment 0 starts at the first 64 KiB boundary of "mnemo.heap.0"). */
+static uint64_t *desc_of(mnemo_pool *pool, const char *b)
+{
+	void *r;
+	size_t size;
+	cr_assert_eq(mnemo_region_find(pool, "mnemo.heap.0", &r, &size), 0,
+		     "%s", mnemo_errormsg());
+	uintptr_t s = ((uintptr_t)r + 64 * KiB - 1) & ~(uintptr_t)(64 * KiB - 1);
+	cr_assert((uintptr_t)b > s && (uintptr_t)b < (uintptr_t)r + size);
+	return (uint64_t *)(s + 64) + ((uintptr_t)b - s) / (64 * KiB);
+}
+
+static uint64_t page_offset(mnemo_pool *pool, const char *b)
+{
+	uintptr_t page = (uintptr_t)b & ~(uintptr_t)(64 * KiB - 1);
+	return page - (uintptr_t)mnemo_pool_base(pool);
+}
+
+Test(heap, check_names_every_damaged_page_with_its_offset)
+{
+	mnemo_pool *pool = fresh_pool("checkoff", 64 * MiB);
+	char *a = mnemo_heap_alloc(pool, 100, 0, 0);
+	char *b = mnemo_heap_alloc(pool, 5000, 0, 0); /* another class */
+	cr_assert(a && b, "%s", mnemo_errormsg());
+	uint64_t *da = desc_of(pool, a), *db = desc_of(pool, b);
+	cr_assert_neq(da, db, "the two classes share a page");
+	uint64_t sa = *da, sb = *db;
+	*da = sa + (1u << 8); /* the next size class */
+	struct found f = {0};
+	cr_assert_eq(mnemo_heap_check_each(pool, note_problem, &f), 1);
+	cr_assert_eq(f.n, 1);
+	cr_assert_eq(f.offset[0], page_offset(pool, a));
+	cr_assert_not_null(strstr(f.what[0], "desc does not match"), "%s",
+			   f.what[0]);
+	char want[64];
+	snprintf(want, sizeof(want), "(offset %#llx)",
+		 (unsigned long long)page_offset(pool, a));
+	cr_assert_eq(mnemo_heap_check(pool), -EUCLEAN);
+	cr_assert_not_null(strstr(mnemo_errormsg(), want), "%s",
+			   mnemo_errormsg());
+	cr_assert_null(strstr(mnemo_errormsg(), "problems"), "%s",
+		       mnemo_errormsg());
+
+	*db = sb ^ (1u << 8);
+	memset(&f, 0, sizeof(f));
+	cr_assert_eq(mnemo_heap_check_each(pool, note_problem, &f), 2);
+	cr_assert_eq(f.n, 2);
+	cr_assert(f.offset[0] != f.offset[1]);
+	cr_assert(f.offset[0] == page_offset(pool, b) ||
+		  f.offset[1] == page_offset(pool, b));
+	cr_assert_eq(mnemo_heap_check(pool), -EUCLEAN);
+	cr_assert_not_null(strstr(mnemo_errormsg(), "the first of 2 problems"),
+			   "%s", mnemo_errormsg());
+
+	/* The check wrote nothing: put the words back and all is well. */
+	*da = sa;
+	*db = sb;
+	cr_assert_eq(mnemo_heap_check_each(pool, note_problem, &f), 0);
+	cr_assert_eq(mnemo_heap_check(pool), 0, "%s", mnemo_errormsg());
+	errno = 0;
+	cr_assert_eq(mnemo_heap_check_each(pool, NULL, NULL), -EINVAL);
+	pfree(a);
+	pfree(b);
+	mnemo_pool_close(&pool);
+}

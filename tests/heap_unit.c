@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -650,5 +651,81 @@ Test(heap, notx_ignores_the_open_transaction)
 	cr_assert_eq(mnemo_heap_free(b, 0), 0);
 	cr_assert_eq(mnemo_heap_free(NULL, 0), 0);
 	assert_heap_ok(pool);
+	mnemo_pool_close(&pool);
+}
+
+/* ---- progress reports --------------------------------------------------- */
+
+struct stage_log {
+	char stage[8][8]; /* the stages in the order they began */
+	int nstages, calls, bad;
+	uint64_t last_done, last_total;
+};
+
+/* Each stage: first done 0, done never falls or passes total, the same
+ * total throughout, last done == total (checked when the next begins). */
+static void on_progress(const char *stage, uint64_t done, uint64_t total,
+			void *arg)
+{
+	struct stage_log *l = arg;
+	int cur = l->nstages - 1;
+	l->calls++;
+	if (cur < 0 || strcmp(l->stage[cur], stage) != 0) {
+		if (cur >= 0 && l->last_done != l->last_total)
+			l->bad++;
+		if (done != 0 || l->nstages == 8) {
+			l->bad++;
+			return;
+		}
+		snprintf(l->stage[l->nstages++], 8, "%s", stage);
+	} else if (done < l->last_done || total != l->last_total) {
+		l->bad++;
+	}
+	if (done > total)
+		l->bad++;
+	l->last_done = done;
+	l->last_total = total;
+}
+
+Test(heap, long_operations_report_their_progress)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s", t_path("progress"));
+	t_create(path, 64 * MiB);
+	mnemo_pool *pool = t_open(path, 0);
+	void **list = NULL;
+	for (int i = 0; i < 20000; i++) { /* reachable: the collection scans */
+		void **b = mnemo_heap_alloc(pool, 48 + i % 200, 0, 0);
+		cr_assert_not_null(b, "%s", mnemo_errormsg());
+		b[0] = list;
+		list = b;
+	}
+	cr_assert_eq(mnemo_root_set(pool, "list", list), 0);
+	struct stage_log l = {0};
+	mnemo_progress_set(on_progress, &l);
+	cr_assert_eq(mnemo_heap_check(pool), 0, "%s", mnemo_errormsg());
+	cr_assert_eq(l.nstages, 1);
+	cr_assert_str_eq(l.stage[0], "check");
+	cr_assert_eq(l.last_done, l.last_total);
+	cr_assert_gt(l.calls, 2, "a report between the first and the last");
+	cr_assert_leq(l.calls, 70, "about every 1/64: %d calls", l.calls);
+	mnemo_pool_close(&pool);
+
+	memset(&l, 0, sizeof(l));
+	setenv("MNEMO_HEAP_GC", "always", 1);
+	cr_assert_eq(mnemo_pool_open(path, 0, &pool), 0, "%s",
+		     mnemo_errormsg());
+	unsetenv("MNEMO_HEAP_GC");
+	cr_assert_eq(l.nstages, 2);
+	cr_assert_str_eq(l.stage[0], "mark");
+	cr_assert_str_eq(l.stage[1], "sweep");
+	cr_assert_eq(l.last_done, l.last_total);
+	cr_assert_eq(l.bad, 0, "%d reports out of order", l.bad);
+	/* the mark scanned every block: its total covers them */
+	cr_assert_eq(live_blocks(pool), 20000);
+	mnemo_progress_set(NULL, NULL);
+	int calls = l.calls;
+	cr_assert_eq(mnemo_heap_check(pool), 0, "%s", mnemo_errormsg());
+	cr_assert_eq(l.calls, calls, "no report after the hook is removed");
 	mnemo_pool_close(&pool);
 }

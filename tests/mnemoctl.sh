@@ -100,8 +100,33 @@ expect 2 $ctl check "$dir/missing.pool"
 # named too.
 cp "$pool" "$dir/slot.pool"
 printf 'X' | dd of="$dir/slot.pool" bs=1 seek=$((4096 + 40)) conv=notrunc 2>/dev/null
-$ctl check "$dir/slot.pool" | grep -q 'problem (open): .*region slot 0 checksum' ||
+$ctl check "$dir/slot.pool" | grep -q 'problem (open): .*region slot 0 (offset 0x1000) checksum' ||
 	{ $ctl check "$dir/slot.pool"; exit 1; }
+$ctl check --json "$dir/slot.pool" | py "j['problem_count'] == 1 and 'offset 0x1000' in j['problems'][0]['what']"
+
+# Progress: MNEMOCTL_PROGRESS=always prints each report of the library's
+# long stages on stderr (mark and sweep of the collection, then the heap
+# check), each from 0% to 100% in order; stdout is as without it; and
+# with stderr not a terminal, the default shows nothing.
+MNEMOCTL_PROGRESS=always $ctl check "$pool" 2>"$dir/progress" | grep -q "^$pool: healthy$"
+/usr/bin/python3 - "$dir/progress" <<'PY'
+import re, sys
+stages, last = [], None
+for line in open(sys.argv[1]):
+    m = re.fullmatch(r"mnemoctl check: (\w+) +(\d+)% \((.*)\)\n", line)
+    assert m, line
+    st, pct = m.group(1), int(m.group(2))
+    if not stages or stages[-1] != st:
+        assert last in (None, 100) and pct == 0, (line, last)
+        stages.append(st)
+    else:
+        assert pct >= last, line
+    last = pct
+assert stages == ["mark", "sweep", "check"] and last == 100, stages
+PY
+$ctl check "$pool" 2>"$dir/progress" >/dev/null
+[ ! -s "$dir/progress" ]
+MNEMOCTL_PROGRESS=always $ctl gc "$pool" 2>&1 >/dev/null | grep -q '^mnemoctl gc: sweep 100% ([0-9]* of [0-9]* pages)$'
 
 # repair: backs up first; what an open can do it does (replay the records
 # a crash left, collect leaks), then the pool is healthy; what needs a

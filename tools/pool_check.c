@@ -19,26 +19,50 @@
 
 #include "json.h"
 #include "pool_cmds.h"
+#include "progress.h"
 
-/* What check found: at most one problem per stage (each stage stops at
- * the first one it meets). */
+/* What check found: the open stops at the first problem it meets (its
+ * message says where); the heap check names every damaged page, of which
+ * the first kKept are kept and the rest counted. */
+enum { kKept = 64 };
+
 struct finding {
 	const char *stage; /* "open" or "heap" */
+	bool has_offset;
+	uint64_t offset; /* in the pool file */
 	char what[512];
 };
 
 struct report {
-	struct finding f[2];
-	int n;
+	struct finding f[kKept];
+	int n, kept;
 	uint64_t unreachable_blocks, unreachable_bytes;
 };
 
+static struct finding *add(struct report *r)
+{
+	r->n++;
+	return r->kept < kKept ? &r->f[r->kept++] : NULL;
+}
+
 static void found(struct report *r, const char *stage)
 {
-	r->f[r->n].stage = stage;
-	snprintf(r->f[r->n].what, sizeof(r->f[0].what), "%s",
-		 mnemo_errormsg());
-	r->n++;
+	struct finding *f = add(r);
+	if (f) {
+		f->stage = stage;
+		snprintf(f->what, sizeof(f->what), "%s", mnemo_errormsg());
+	}
+}
+
+static void found_at(uint64_t offset, const char *what, void *arg)
+{
+	struct finding *f = add(arg);
+	if (f) {
+		f->stage = "heap";
+		f->has_offset = true;
+		f->offset = offset;
+		snprintf(f->what, sizeof(f->what), "%s", what);
+	}
 }
 
 static void print_report(const char *path, const struct report *r,
@@ -49,10 +73,13 @@ static void print_report(const char *path, const struct report *r,
 		json_open(&j, NULL, '{');
 		json_str(&j, "path", path);
 		json_bool(&j, "healthy", r->n == 0);
+		json_u64(&j, "problem_count", (uint64_t)r->n);
 		json_open(&j, "problems", '[');
-		for (int i = 0; i < r->n; i++) {
+		for (int i = 0; i < r->kept; i++) {
 			json_open(&j, NULL, '{');
 			json_str(&j, "stage", r->f[i].stage);
+			if (r->f[i].has_offset)
+				json_u64(&j, "offset", r->f[i].offset);
 			json_str(&j, "what", r->f[i].what);
 			json_close(&j, '}');
 		}
@@ -62,9 +89,18 @@ static void print_report(const char *path, const struct report *r,
 		json_close(&j, '}');
 		return;
 	}
-	for (int i = 0; i < r->n; i++)
-		printf("%s: problem (%s): %s\n", path, r->f[i].stage,
-		       r->f[i].what);
+	for (int i = 0; i < r->kept; i++)
+		if (r->f[i].has_offset)
+			printf("%s: problem (%s) at offset %#llx: %s\n", path,
+			       r->f[i].stage,
+			       (unsigned long long)r->f[i].offset,
+			       r->f[i].what);
+		else
+			printf("%s: problem (%s): %s\n", path, r->f[i].stage,
+			       r->f[i].what);
+	if (r->n > r->kept)
+		printf("%s: and %d more problems of the heap\n", path,
+		       r->n - r->kept);
 	if (r->unreachable_blocks)
 		printf("%s: %llu allocated blocks (%llu bytes) are reachable "
 		       "from no root or region (a crash leaks them; the next "
@@ -90,8 +126,10 @@ int cmd_check(int argc, char **argv)
 		return EXIT_USAGE;
 	setenv("MNEMO_HEAP_GC", "always", 1); /* in memory: MNEMO_PRIVATE */
 	mnemo_pool *p = NULL;
+	progress_start("check");
 	int rc = mnemo_pool_open(o.path, MNEMO_PRIVATE, &p);
 	if (rc && !damaged(rc)) {
+		progress_end();
 		fprintf(stderr, "mnemoctl check: %s\n", mnemo_errormsg());
 		return EXIT_USAGE;
 	}
@@ -99,7 +137,7 @@ int cmd_check(int argc, char **argv)
 		found(&r, "open");
 	} else {
 		struct mnemo_heap_stats st;
-		if (mnemo_heap_check(p))
+		if (mnemo_heap_check_each(p, found_at, &r) < 0)
 			found(&r, "heap");
 		if (mnemo_heap_stats(p, &st, sizeof(st)) == 0) {
 			r.unreachable_blocks = st.reclaimed_blocks;
@@ -107,6 +145,7 @@ int cmd_check(int argc, char **argv)
 		}
 		mnemo_pool_close(&p);
 	}
+	progress_end();
 	print_report(o.path, &r, o.json);
 	return r.n ? EXIT_PROBLEMS : 0;
 }
@@ -166,7 +205,10 @@ int cmd_repair(int argc, char **argv)
 	/* First in memory only: what needs a guess is refused before the
 	 * file is opened for writing (an open trims and replays). */
 	char why[512];
-	if (!sound(o.path, &rc, why, sizeof(why))) {
+	progress_start("repair");
+	bool ok = sound(o.path, &rc, why, sizeof(why));
+	progress_end();
+	if (!ok) {
 		printf("%s: cannot repair: %s\n", o.path, why);
 		return damaged(rc) ? EXIT_PROBLEMS : EXIT_USAGE;
 	}
@@ -179,13 +221,15 @@ int cmd_repair(int argc, char **argv)
 		printf("%s: backed up to %s\n", o.path, saved);
 	setenv("MNEMO_HEAP_GC", "always", 1);
 	mnemo_pool *p = NULL;
+	progress_start("repair");
 	rc = mnemo_pool_open(o.path, 0, &p);
+	int bad = rc ? 0 : mnemo_heap_check(p);
+	progress_end();
 	if (rc) {
 		printf("%s: cannot repair: %s\n", o.path, mnemo_errormsg());
 		return damaged(rc) ? EXIT_PROBLEMS : EXIT_USAGE;
 	}
 	struct mnemo_heap_stats st;
-	int bad = mnemo_heap_check(p);
 	if (bad)
 		printf("%s: cannot repair the heap: %s\n", o.path,
 		       mnemo_errormsg());

@@ -5,6 +5,7 @@
  * pool_show.c.
  */
 #include "pool_cmds.h"
+#include "progress.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -265,7 +266,9 @@ int cmd_gc(int argc, char **argv)
 	if (pool_args(argc, argv, "json", &o))
 		return EXIT_USAGE;
 	setenv("MNEMO_HEAP_GC", "always", 1);
+	progress_start("gc");
 	mnemo_pool *p = pool_open_for("gc", &o);
+	progress_end();
 	struct mnemo_heap_stats st;
 	if (!p || mnemo_heap_stats(p, &st, sizeof(st)))
 		return pool_failed("gc", &p);

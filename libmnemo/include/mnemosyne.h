@@ -413,6 +413,23 @@ int mnemo_heap_classes(mnemo_pool *pool, struct mnemo_heap_class *out,
 /* Check the heap's durable and volatile state against each other; 0, or
  * -EUCLEAN with a description.  Call it with no allocation in flight. */
 int mnemo_heap_check(mnemo_pool *pool);
+/* The same check, reporting every problem: fn gets the offset in the pool
+ * file of the heap page at fault and what is wrong with it.  Returns the
+ * number of problems (0: healthy), or a negative code. */
+typedef void (*mnemo_check_fn)(uint64_t offset, const char *what,
+			       void *arg);
+int mnemo_heap_check_each(mnemo_pool *pool, mnemo_check_fn fn, void *arg);
+
+/* Progress of the long operations on a pool: the collection of leaked
+ * blocks (at an open after a crash, or always with MNEMO_HEAP_GC=always),
+ * and mnemo_heap_check.  fn is called by the thread doing the work, with
+ * the stage ("mark": bytes scanned, "sweep": heap pages, "check": heap
+ * pages), the units done and the stage's total: first with done 0, then
+ * about every 1/64 of the total, last with done == total.  fn NULL
+ * removes the hook.  One hook per process; fn must not call libmnemo. */
+typedef void (*mnemo_progress_fn)(const char *stage, uint64_t done,
+				  uint64_t total, void *arg);
+void mnemo_progress_set(mnemo_progress_fn fn, void *arg);
 
 /* ---- statistics and SCM emulation ---------------------------------------- */
 

@@ -285,9 +285,61 @@ MNEMO_API int mnemo_heap_classes(mnemo_pool *pool,
 	return (int)layout::kHeapClasses;
 }
 
+namespace {
+
+/* mnemo_heap_check's report: the first problem, and how many in all. */
+struct first_problem {
+	heap::problem p{};
+	bool seen = false;
+};
+
+void keep_first(const heap::problem &p, void *arg)
+{
+	auto *f = static_cast<first_problem *>(arg);
+	if (!f->seen)
+		f->p = p;
+	f->seen = true;
+}
+
+struct user_fn {
+	mnemo_check_fn fn;
+	void *arg;
+};
+
+void to_user(const heap::problem &p, void *arg)
+{
+	auto *u = static_cast<user_fn *>(arg);
+	char what[160];
+	snprintf(what, sizeof(what), "heap segment %u page %llu: %s",
+		 p.segment, (unsigned long long)p.page, p.what);
+	u->fn(p.offset, what, u->arg);
+}
+
+} // namespace
+
 MNEMO_API int mnemo_heap_check(mnemo_pool *pool)
 {
 	if (!pool)
 		return fail(EINVAL, "mnemo_heap_check: pool is NULL");
-	return check(pool->heap);
+	first_problem f;
+	int n = check(pool->heap, keep_first, &f);
+	if (n == 0)
+		return 0;
+	char more[64] = "";
+	if (n > 1)
+		snprintf(more, sizeof(more), " (the first of %d problems)", n);
+	return fail(EUCLEAN, "pool %s: heap check: segment %u page %llu "
+		    "(offset %#llx): %s%s", pool->path.c_str(), f.p.segment,
+		    (unsigned long long)f.p.page,
+		    (unsigned long long)f.p.offset, f.p.what, more);
+}
+
+MNEMO_API int mnemo_heap_check_each(mnemo_pool *pool, mnemo_check_fn fn,
+				    void *arg)
+{
+	if (!pool || !fn)
+		return fail(EINVAL, "mnemo_heap_check_each: pool and fn are "
+			    "required");
+	user_fn u{fn, arg};
+	return check(pool->heap, to_user, &u);
 }

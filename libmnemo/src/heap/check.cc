@@ -12,18 +12,12 @@
 #include <cerrno>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "heap/heap.h"
 #include "pool/pool.h"
 
 namespace mnemo::heap {
 namespace {
-
-int bad(const heap *h, const segment *s, uint64_t i, const char *why)
-{
-	return fail(EUCLEAN, "pool %s: heap check: segment %u page %llu: %s",
-		    h->pool->path.c_str(), s->index, (unsigned long long)i,
-		    why);
-}
 
 bool page_free_in_map(const segment *s, uint64_t i)
 {
@@ -87,18 +81,34 @@ const char *check_page(const segment *s, uint64_t i)
 	return check_words(pg, pg.cls != kLarge);
 }
 
+/* Where page i of s lies in the pool file, from the pool's base. */
+uint64_t offset_of(const heap *h, const segment *s, uint64_t i)
+{
+	return (uint64_t)(s->pages[i].start - h->pool->base);
+}
+
 } // namespace
 
-int check(heap *h)
+int check(heap *h, check_fn fn, void *arg)
 {
 	std::lock_guard<std::mutex> g(h->mu);
+	uint64_t pages = 0, problems = 0;
 	for (const segment *s : h->segs)
+		pages += s->npages;
+	progress::meter m("check", pages);
+	for (const segment *s : h->segs) {
+		m.add(s->hdr_pages);
 		for (uint64_t i = s->hdr_pages; i < s->npages; i++) {
 			const char *why = check_page(s, i);
-			if (why)
-				return bad(h, s, i, why);
+			if (why) {
+				problems++;
+				fn(problem{s->index, i, offset_of(h, s, i),
+					   why}, arg);
+			}
+			m.add(1);
 		}
-	return 0;
+	}
+	return (int)(problems < INT32_MAX ? problems : INT32_MAX);
 }
 
 } // namespace mnemo::heap

@@ -24,6 +24,7 @@
  */
 #include <vector>
 
+#include "base/progress.h"
 #include "heap/heap.h"
 #include "pool/pool.h"
 #include "scm/scm.h"
@@ -43,6 +44,7 @@ struct marker {
 		uint64_t n;
 	};
 	std::vector<span> stack;
+	progress::meter *meter = nullptr; /* "mark": bytes scanned */
 
 	uint64_t *mark_word(const vpage *pg, unsigned bit)
 	{
@@ -78,6 +80,7 @@ struct marker {
 		const auto *w = (const uint64_t *)p;
 		for (uint64_t i = 0; i < n / 8; i++)
 			consider(w[i]);
+		meter->add(n);
 	}
 
 	void drain()
@@ -115,6 +118,57 @@ void sweep_page(marker &mk, vpage &pg, uint64_t *blocks, uint64_t *bytes)
 	}
 }
 
+/* What the mark can scan at most: the user regions, and every page that
+ * holds a block (a large block once, at its head: it spans its pages). */
+uint64_t mark_total(heap *h)
+{
+	mnemo_pool *p = h->pool;
+	uint64_t n = 0;
+	for (const mnemo_pool::extent &e : p->extents)
+		if (!name_reserved(p->regions()[e.slot].name))
+			n += e.size;
+	for (segment *s : h->segs)
+		for (uint64_t i = s->hdr_pages; i < s->npages; i++)
+			if (s->pages[i].cls == kLarge)
+				n += s->pages[i].span * layout::kHeapPage;
+			else if (s->pages[i].cls != kFree &&
+				 s->pages[i].cls != kCont)
+				n += layout::kHeapPage;
+	return n;
+}
+
+void mark(marker &mk)
+{
+	mnemo_pool *p = mk.h->pool;
+	progress::meter m("mark", mark_total(mk.h));
+	mk.meter = &m;
+	for (uint32_t i = 0; i < p->hdr.root_slots; i++)
+		if (p->roots()[i].state == layout::kSlotLive)
+			mk.consider(p->roots()[i].value);
+	for (const mnemo_pool::extent &e : p->extents) {
+		/* the library's own regions (heap, tx logs: old records
+		 * hold stale pointers) are not roots */
+		if (name_reserved(p->regions()[e.slot].name))
+			continue;
+		mk.scan(p->base + e.offset, e.size);
+		mk.drain();
+	}
+	mk.drain();
+}
+
+void sweep(marker &mk, uint64_t pages, uint64_t *blocks, uint64_t *bytes)
+{
+	progress::meter m("sweep", pages);
+	for (segment *s : mk.h->segs) {
+		m.add(s->hdr_pages);
+		for (uint64_t i = s->hdr_pages; i < s->npages; i++) {
+			sweep_page(mk, s->pages[i], blocks, bytes);
+			m.add(1);
+		}
+	}
+	scm::fence();
+}
+
 } // namespace
 
 void collect(heap *h, bool rebuild)
@@ -136,24 +190,9 @@ void collect(heap *h, bool rebuild)
 		mk.hi = a > mk.hi ? a : mk.hi;
 	}
 	mk.marks.assign(pages * kW, 0);
-	mnemo_pool *p = h->pool;
-	for (uint32_t i = 0; i < p->hdr.root_slots; i++)
-		if (p->roots()[i].state == layout::kSlotLive)
-			mk.consider(p->roots()[i].value);
-	for (const mnemo_pool::extent &e : p->extents) {
-		/* the library's own regions (heap, tx logs: old records
-		 * hold stale pointers) are not roots */
-		if (name_reserved(p->regions()[e.slot].name))
-			continue;
-		mk.scan(p->base + e.offset, e.size);
-		mk.drain();
-	}
-	mk.drain();
+	mark(mk);
 	uint64_t blocks = 0, bytes = 0;
-	for (segment *s : h->segs)
-		for (uint64_t i = s->hdr_pages; i < s->npages; i++)
-			sweep_page(mk, s->pages[i], &blocks, &bytes);
-	scm::fence();
+	sweep(mk, pages, &blocks, &bytes);
 	h->reclaimed_blocks = blocks;
 	h->reclaimed_bytes = bytes;
 	h->collected = true;

@@ -258,7 +258,16 @@ extern const tx::bit_hooks kTxHooks;
 void collect(heap *h, bool rebuild);
 
 /* ---- check.cc ---- */
-int check(heap *h);
+/* One problem check() found: a heap page and what is wrong with it. */
+struct problem {
+	unsigned segment;
+	uint64_t page;   /* in its segment */
+	uint64_t offset; /* of the page, in the pool file */
+	const char *what;
+};
+using check_fn = void (*)(const problem &p, void *arg);
+/* Check every page (check.cc); fn gets each problem; the count. */
+int check(heap *h, check_fn fn, void *arg);
 
 } // namespace mnemo::heap
 

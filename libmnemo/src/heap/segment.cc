@@ -70,9 +70,11 @@ template <class F> void each_region(mnemo_pool *p, F &&f)
 
 int corrupt(heap *h, const segment *s, uint64_t page, const char *why)
 {
-	return fail(EUCLEAN, "pool %s: heap segment %u, page %llu: %s",
-		    h->pool->path.c_str(), s->index,
-		    (unsigned long long)page, why);
+	uint64_t at = (uint64_t)(s->start - h->pool->base) +
+		      page * layout::kHeapPage;
+	return fail(EUCLEAN, "pool %s: heap segment %u, page %llu (offset "
+		    "%#llx): %s", h->pool->path.c_str(), s->index,
+		    (unsigned long long)page, (unsigned long long)at, why);
 }
 
 /* No durable bit from from_bit on is set. */

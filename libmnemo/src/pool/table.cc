@@ -19,20 +19,29 @@ using layout::slot;
 
 namespace {
 
+/* Where slot s lies in the pool file. */
+unsigned long long off(const mnemo_pool *pool, const slot *s)
+{
+	return (unsigned long long)((const char *)s - pool->base);
+}
+
 int slot_check(mnemo_pool *pool, const slot *s, const char *table,
 	       uint32_t i)
 {
 	if (s->state == layout::kSlotFree)
 		return 0;
 	if (s->state != layout::kSlotLive)
-		return fail(EUCLEAN, "%s: %s slot %u has an invalid state word "
-			    "(corrupt pool)", pool->path.c_str(), table, i);
+		return fail(EUCLEAN, "%s: %s slot %u (offset %#llx) has an "
+			    "invalid state word (corrupt pool)",
+			    pool->path.c_str(), table, i, off(pool, s));
 	if (s->checksum != slot_checksum(s))
-		return fail(EUCLEAN, "%s: %s slot %u checksum mismatch (corrupt "
-			    "pool)", pool->path.c_str(), table, i);
+		return fail(EUCLEAN, "%s: %s slot %u (offset %#llx) checksum "
+			    "mismatch (corrupt pool)", pool->path.c_str(),
+			    table, i, off(pool, s));
 	if (memchr(s->name, '\0', sizeof(s->name)) == nullptr)
-		return fail(EUCLEAN, "%s: %s slot %u name is not terminated "
-			    "(corrupt pool)", pool->path.c_str(), table, i);
+		return fail(EUCLEAN, "%s: %s slot %u (offset %#llx) name is not "
+			    "terminated (corrupt pool)", pool->path.c_str(),
+			    table, i, off(pool, s));
 	pool->next_gen = std::max(pool->next_gen, s->gen + 1);
 	return 0;
 }
@@ -44,8 +53,9 @@ int extent_check(mnemo_pool *pool, const slot *s, uint32_t i)
 	if (s->size == 0 || s->offset % h.align || s->size % h.align ||
 	    s->offset < h.data_off || s->offset > size ||
 	    s->size > size - s->offset)
-		return fail(EUCLEAN, "%s: region slot %u has an extent outside "
-			    "the pool (corrupt pool)", pool->path.c_str(), i);
+		return fail(EUCLEAN, "%s: region slot %u (offset %#llx) has an "
+			    "extent outside the pool (corrupt pool)",
+			    pool->path.c_str(), i, off(pool, s));
 	pool->extents.push_back({s->offset, s->size, i});
 	return 0;
 }
@@ -59,8 +69,11 @@ int overlap_check(mnemo_pool *pool)
 	for (size_t i = 1; i < e.size(); i++)
 		if (e[i - 1].offset + e[i - 1].size > e[i].offset)
 			return fail(EUCLEAN, "%s: regions in slots %u and %u "
-				    "overlap (corrupt pool)", pool->path.c_str(),
-				    e[i - 1].slot, e[i].slot);
+				    "(offsets %#llx and %#llx) overlap (corrupt "
+				    "pool)", pool->path.c_str(), e[i - 1].slot,
+				    e[i].slot,
+				    off(pool, &pool->regions()[e[i - 1].slot]),
+				    off(pool, &pool->regions()[e[i].slot]));
 	return 0;
 }
 

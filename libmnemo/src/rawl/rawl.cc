@@ -110,8 +110,10 @@ int rec_step(const mnemo_rawl *l, uint64_t *pos, uint64_t *seq, bool *user,
 							     : 0;
 	*user = flags == 0;
 	if (len == 0 || *pos + len > l->tail)
-		return fail(EUCLEAN, "log record at %llu is corrupt",
-			    (unsigned long long)*pos);
+		return fail(EUCLEAN, "log record at %llu (pool offset %#llx) "
+			    "is corrupt", (unsigned long long)*pos,
+			    (unsigned long long)((const char *)r -
+						 l->pool->base));
 	*rec = l->ring + *pos % l->cap;
 	*pos += len;
 	return 0;

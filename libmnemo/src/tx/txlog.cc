@@ -441,8 +441,10 @@ int check_record(mnemo_pool *p, const rec_ref &r)
 	});
 	return ok ? 0
 		  : fail(EUCLEAN, "pool %s: a committed transaction record "
-			 "(wv %llu) is malformed or writes outside user regions",
-			 p->path.c_str(), (unsigned long long)r.wv);
+			 "(wv %llu, offset %#llx) is malformed or writes "
+			 "outside user regions", p->path.c_str(),
+			 (unsigned long long)r.wv,
+			 (unsigned long long)((const char *)r.w - p->base));
 }
 
 void apply_record(const rec_ref &r)
