@@ -10,10 +10,15 @@
  * each run the pool file is put back as it was (or removed, if there was
  * none); after each crash CMD runs on the normal backend, and the first
  * point where it fails is reported with a command line that repeats it.
+ *
+ * SIGINT, SIGTERM or SIGHUP (unless ignored when it started) stops it:
+ * the child under test is killed with its process group, the pool is put
+ * back as it was, and the signal is raised again.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +34,72 @@ struct ct {
 	char **prog;
 	char saved[4096]; /* the pool as it was ("" if it did not exist) */
 	char out[8192];   /* what CMD printed last */
+	long unreached;   /* points PROG finished without reaching */
+	long first_unreached;
 };
+
+/* Set by the handler: the signal that stops the run, and the process
+ * group of the child it kills (0: none running). */
+static volatile sig_atomic_t g_stop;
+static volatile pid_t g_child;
+static const int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void on_stop(int sig)
+{
+	g_stop = sig;
+	if (g_child > 0)
+		kill(-g_child, SIGKILL);
+}
+
+/* Catch the stop signals that are not ignored (nohup, a background job
+ * keep theirs).  No SA_RESTART: waitpid returns EINTR and loops. */
+static void catch_stops(void)
+{
+	for (size_t i = 0; i < sizeof(kStopSignals) / sizeof(int); i++) {
+		struct sigaction old, sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(kStopSignals[i], NULL, &old) == 0 &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(kStopSignals[i], &sa, NULL);
+	}
+}
+
+/* Wait for the child pid, which runs in its own process group, so that
+ * a stop signal can kill it with everything it started. */
+static int wait_child(pid_t pid)
+{
+	int st;
+	g_child = pid;
+	if (g_stop)
+		kill(-pid, SIGKILL);
+	pid_t r;
+	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	g_child = 0;
+	if (r != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Print s for sh(1): as it is if it holds only safe characters, else in
+ * single quotes (a quote inside as '\''). */
+static void print_quoted(const char *s)
+{
+	if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789_-./:=,+@%") == strlen(s)) {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('\'');
+	for (; *s; s++)
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	putchar('\'');
+}
 
 static int ct_usage(const char *why)
 {
@@ -94,6 +164,7 @@ static int run_prog(const struct ct *c, long point, long seed,
 		return -1;
 	if (pid == 0) {
 		char n[32], s[32];
+		setpgid(0, 0);
 		snprintf(n, sizeof(n), "%ld", point);
 		snprintf(s, sizeof(s), "%ld", seed);
 		setenv("MNEMO_BACKEND", "sim", 1);
@@ -110,10 +181,8 @@ static int run_prog(const struct ct *c, long point, long seed,
 		execvp(c->prog[0], c->prog);
 		_exit(127);
 	}
-	int st;
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	setpgid(pid, pid); /* both sides: no race with the kill */
+	return wait_child(pid);
 }
 
 /* Run CMD with sh on the normal backend; its exit status (0: the pool
@@ -130,6 +199,7 @@ static int run_check(struct ct *c)
 					    "MNEMO_SIM_POINTS_FILE"};
 		for (size_t i = 0; i < sizeof(sim) / sizeof(sim[0]); i++)
 			unsetenv(sim[i]);
+		setpgid(0, 0);
 		dup2(fd[1], 1);
 		dup2(fd[1], 2);
 		close(fd[0]);
@@ -141,20 +211,20 @@ static int run_check(struct ct *c)
 		close(fd[0]);
 		return -1;
 	}
+	setpgid(pid, pid);
+	g_child = pid;
 	/* Keep what fits, read the rest away: CMD must not die of SIGPIPE. */
 	size_t used = 0, room = sizeof(c->out) - 1;
 	ssize_t n;
 	char sink[4096];
 	while ((n = used < room ? read(fd[0], c->out + used, room - used)
-				: read(fd[0], sink, sizeof(sink))) > 0)
-		if (used < room)
+				: read(fd[0], sink, sizeof(sink))) > 0 ||
+	       (n < 0 && errno == EINTR && !g_stop))
+		if (n > 0 && used < room)
 			used += (size_t)n;
 	c->out[used] = '\0';
 	close(fd[0]);
-	int st;
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return wait_child(pid);
 }
 
 /* The number of persist points of a run without a crash, or -1 after
@@ -174,7 +244,9 @@ static long count_points(struct ct *c)
 	}
 	int st = run_prog(c, 0, 0, path);
 	FILE *f = fopen(path, "r");
-	if (st != 0 || !f || fscanf(f, "%ld", &n) != 1)
+	if (g_stop)
+		st = -1; /* stopped: cmd_crashtest says so */
+	else if (st != 0 || !f || fscanf(f, "%ld", &n) != 1)
 		fprintf(stderr, "mnemoctl crashtest: %s %s without a crash "
 			"(exit status %d); it must succeed first\n",
 			c->prog[0], st ? "fails" : "opened no sim pool", st);
@@ -196,16 +268,23 @@ static void report(const struct ct *c, long point, long n, long seed)
 	       "%ld of %ld", point, n);
 	if (c->tear)
 		printf(" (torn by %s, seed %ld)", c->tear, seed);
-	if (c->saved[0])
-		printf(".\nrepeat it:\n  cp %s %s\n", c->saved, c->pool);
-	else
-		printf(".\nrepeat it:\n  rm -f %s\n", c->pool);
-	printf("  MNEMO_BACKEND=sim MNEMO_SIM_CRASH_AT=%ld", point);
+	if (c->saved[0]) {
+		printf(".\nrepeat it:\n  cp ");
+		print_quoted(c->saved);
+	} else {
+		printf(".\nrepeat it:\n  rm -f");
+	}
+	putchar(' ');
+	print_quoted(c->pool);
+	printf("\n  MNEMO_BACKEND=sim MNEMO_SIM_CRASH_AT=%ld", point);
 	if (c->tear)
 		printf(" MNEMO_SIM_TEAR=%ld MNEMO_SIM_TEAR_UNIT=%s", seed,
 		       c->tear);
-	for (char **a = c->prog; *a; a++)
-		printf(" %s", *a);
+	for (char **a = c->prog; *a; a++) {
+		putchar(' ');
+		print_quoted(*a);
+	}
+	/* CMD is a shell command already: as the user gave it */
 	printf("\n  %s\nthe check printed:\n%s", c->check, c->out);
 }
 
@@ -219,6 +298,8 @@ static int one_point(struct ct *c, long point, long n)
 			return EXIT_USAGE;
 		}
 		int st = run_prog(c, point, seed, NULL);
+		if (g_stop)
+			return EXIT_USAGE;
 		if (st < 0) {
 			perror("mnemoctl crashtest: running the program");
 			return EXIT_USAGE;
@@ -229,7 +310,11 @@ static int one_point(struct ct *c, long point, long n)
 				st, point);
 			return EXIT_USAGE;
 		}
+		if (st == 0 && !c->unreached++)
+			c->first_unreached = point;
 		int chk = run_check(c);
+		if (g_stop)
+			return EXIT_USAGE;
 		if (chk < 0) {
 			perror("mnemoctl crashtest: running the check");
 			return EXIT_USAGE;
@@ -261,9 +346,39 @@ static int crash_each(struct ct *c, long n)
 	}
 	if (tty)
 		fputc('\n', stderr);
+	if (c->unreached) {
+		printf("crashtest: %s finished without reaching %ld of the %ld "
+		       "points (the first: %ld); it made %ld persist points in "
+		       "the counting run, fewer in these: a program whose "
+		       "persist points vary from run to run cannot be tested "
+		       "point by point; the check passed after each run\n",
+		       c->prog[0], c->unreached, m, c->first_unreached, n);
+		return EXIT_USAGE;
+	}
 	printf("crashtest: %ld crash points of %ld%s, the check passed "
 	       "after each\n", m, n, c->tear ? " (torn)" : "");
 	return 0;
+}
+
+/* After a stop signal: the pool back as it was, its copy removed, then
+ * the signal again with its default action. */
+static int stopped(struct ct *c)
+{
+	int sig = g_stop;
+	if (reset_pool(c) == 0) {
+		if (c->saved[0])
+			unlink(c->saved);
+		fprintf(stderr, "\ncrashtest: stopped by signal %d; %s is as it "
+			"was before\n", sig, c->pool);
+	} else {
+		fprintf(stderr, "\ncrashtest: stopped by signal %d; could not "
+			"put %s back (%s): the pool as it was is in %s\n", sig,
+			c->pool, strerror(errno),
+			c->saved[0] ? c->saved : "(none: remove it)");
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+	return EXIT_USAGE;
 }
 
 int cmd_crashtest(int argc, char **argv)
@@ -280,8 +395,11 @@ int cmd_crashtest(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	catch_stops();
 	long n = count_points(&c);
 	int rc = n < 0 ? EXIT_USAGE : n == 0 ? 0 : crash_each(&c, n);
+	if (g_stop)
+		return stopped(&c);
 	if (n == 0)
 		printf("crashtest: %s made no persist point\n", c.prog[0]);
 	if (rc != EXIT_PROBLEMS && reset_pool(&c) == 0 && c.saved[0])
