@@ -104,6 +104,26 @@ $ctl check "$dir/slot.pool" | grep -q 'problem (open): .*region slot 0 (offset 0
 	{ $ctl check "$dir/slot.pool"; exit 1; }
 $ctl check --json "$dir/slot.pool" | py "j['problem_count'] == 1 and 'offset 0x1000' in j['problems'][0]['what']"
 
+# A damaged heap page descriptor (the first data page of segment 0 holds
+# mnemoctl_fill's blocks; its desc is word 1 after the 64-byte segment
+# header, layout.h) is named with the page's offset; repair refuses it.
+cp "$pool" "$dir/desc.pool"
+off=$($ctl info --json "$pool" | /usr/bin/python3 -c "
+import json, subprocess, sys
+info = json.load(sys.stdin)
+regs = json.loads(subprocess.check_output(['$ctl', 'regions', '--all', '--json', '$pool']))
+seg = [r for r in regs['regions'] if r['name'] == 'mnemo.heap.0'][0]
+s = (seg['address'] + 0xffff) & ~0xffff
+print(s - info['base'])")
+printf '\377' | dd of="$dir/desc.pool" bs=1 seek=$((off + 64 + 8)) conv=notrunc 2>/dev/null
+page=$(printf '%#x' $((off + 65536)))
+expect 1 $ctl check "$dir/desc.pool"
+$ctl check "$dir/desc.pool" | grep -q "problem (open): .*heap segment 0, page 1 (offset $page): allocated blocks under an invalid" ||
+	{ $ctl check "$dir/desc.pool"; exit 1; }
+before=$(sum "$dir/desc.pool")
+expect 1 $ctl repair --no-backup "$dir/desc.pool"
+[ "$(sum "$dir/desc.pool")" = "$before" ]
+
 # Progress: MNEMOCTL_PROGRESS=always prints each report of the library's
 # long stages on stderr (mark and sweep of the collection, then the heap
 # check), each from 0% to 100% in order; stdout is as without it; and
