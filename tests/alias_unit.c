@@ -86,6 +86,17 @@ Test(alias, sim_backend_refuses)
 	mnemo_pool_close(&pool);
 }
 
+Test(alias, private_pool_refuses)
+{
+	const char *path = t_pool_with_region("p", 8 << 20, "r", PG);
+	mnemo_pool *pool = t_open(path, MNEMO_PRIVATE);
+	void *r = t_region(pool, "r");
+	cr_assert_eq(mnemo_region_alias(pool, r, PG, spare(PG)), -EROFS);
+	cr_assert_not_null(strstr(mnemo_errormsg(), "MNEMO_PRIVATE"), "%s",
+			   mnemo_errormsg());
+	mnemo_pool_close(&pool);
+}
+
 Test(alias, fork_child_writes_a_private_copy)
 {
 	const char *path = t_pool_with_region("f", 8 << 20, "r", 2 * PG);

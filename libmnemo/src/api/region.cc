@@ -133,6 +133,13 @@ MNEMO_API int mnemo_region_alias(mnemo_pool *pool, void *addr, size_t len,
 	if ((a | len | (uintptr_t)at) & (scm::kOsPage - 1) || len == 0)
 		return fail(EINVAL, "mnemo_region_alias: addr, len and at must "
 			    "be page aligned and len non-zero");
+	/* An alias maps the file's pages a second time; a private pool's
+	 * stores live in its own copies, which a second mapping of the file
+	 * would not see. */
+	if (pool->priv)
+		return fail(EROFS, "mnemo_region_alias: pool %s is open with "
+			    "MNEMO_PRIVATE (for inspection): its regions cannot "
+			    "be aliased", pool->path.c_str());
 	/* A record naming the pages by their old bytes must not replay
 	 * over stores made through the alias: retire the live ones. */
 	tx::settle(pool);
