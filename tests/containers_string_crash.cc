@@ -4,7 +4,8 @@
  * elements of a mnemo::vector, under the durable allocation map
  * (MNEMO_HEAP_GC=off: nothing collects a leak) and the default volatile
  * one.  The script grows, shrinks, assigns short and long values, aliases
- * its own chars, frees the block, and aborts a transaction.  After each
+ * its own chars, frees the block, inserts, erases and replaces (within
+ * the capacity and beyond), and aborts a transaction.  After each
  * crash the value is exactly the model's after the last operation that
  * returned, or the one under way; the heap checks out and holds exactly
  * the blocks the recovered structure reaches (no leak).
@@ -26,7 +27,7 @@ namespace {
 
 using pstring = mnemo::string;
 using pvector = mnemo::vector<mnemo::string>;
-constexpr int kOps = 21;
+constexpr int kOps = 27;
 constexpr int kVecOps = 16;
 constexpr int kSeeds = 2;
 
@@ -119,7 +120,18 @@ template <class S> void op(S &s, int i)
 		});
 		break;
 	case 19: s = ""; break;
-	default: s.assign("end", 3); break;
+	case 20: s.assign("end", 3); break;
+	case 21: s.insert(1, "-ins-"); break;      /* within capacity */
+	case 22: s.insert(0, bytes(300, 8)); break; /* beyond: a fresh block */
+	case 23: s.erase(2, 100); break;           /* the tail moves left */
+	case 24: s.replace(1, 3, "REPLACED"); break;
+	case 25: /* a part of its own chars replaces another part */
+		if constexpr (persistent<S>())
+			s.replace(0, 2, std::string_view(s).substr(5, 9));
+		else
+			s.replace(0, 2, s.substr(5, 9));
+		break;
+	default: s.erase(0, 1); break;
 	}
 }
 

@@ -243,6 +243,59 @@ Test(containers_string, compare_as_std_string)
 	cr_assert(s == "abc" && "abc" == s && s != "abd" && s < "abd");
 }
 
+/* insert, erase, replace and the searches, on known values; bad
+ * positions throw std::out_of_range and change nothing. */
+Test(containers_string, edits_and_searches)
+{
+	mnemo::pool p = mnemo::pool::create(t_path("edits"), 16 * kMiB);
+	auto &s = p.root<mnemo::string>("s");
+	s = "hello world";
+	s.insert(5, ",");
+	cr_assert(s == "hello, world");
+	s.insert(0, ">> ").insert(s.size(), "!");
+	cr_assert(s == ">> hello, world!");
+	s.erase(0, 3);
+	cr_assert(s == "hello, world!");
+	s.replace(7, 5, "there");
+	cr_assert(s == "hello, there!");
+	s.replace(0, 5, "hi");
+	cr_assert(s == "hi, there!");
+	s.erase(2);
+	cr_assert(s == "hi");
+	cr_assert_eq(s.c_str()[2], '\0');
+	s = "abcabc";
+	cr_assert(s.find("bc") == 1 && s.find("bc", 2) == 4 && s.rfind("bc") == 4);
+	cr_assert(s.find('z') == mnemo::string::npos && s.find('c') == 2);
+	cr_assert(s.starts_with("abca") && s.ends_with("cabc") && s.contains("ca"));
+	cr_assert_eq(s.substr(2, 3), "cab");
+	cr_assert_throw(s.insert(7, "x"), std::out_of_range);
+	cr_assert_throw(s.erase(7), std::out_of_range);
+	cr_assert_throw(s.replace(7, 1, "x"), std::out_of_range);
+	cr_assert_throw(s.substr(7), std::out_of_range);
+	cr_assert(s == "abcabc");
+	/* growth beyond the capacity moves the chars to a fresh block */
+	std::string big(5000, 'x');
+	s.insert(3, big);
+	cr_assert_eq(s.str(), "abc" + big + "abc");
+	/* an abort undoes an insert */
+	try {
+		mnemo::transaction([&] {
+			s.insert(0, "doomed");
+			cr_assert(s.starts_with("doomed"));
+			throw std::runtime_error("abort");
+		});
+	} catch (const std::runtime_error &) {
+	}
+	cr_assert_eq(s.str(), "abc" + big + "abc");
+	/* the empty string with no block */
+	auto &e = p.root<mnemo::string>("e");
+	e.erase();
+	e.insert(0, "");
+	cr_assert(e.empty() && e.capacity() == 0);
+	e.insert(0, "x");
+	cr_assert(e == "x");
+}
+
 /* A long random run against the model (seed logged). */
 Test(containers_string, random_against_std_string, .timeout = 300)
 {
@@ -257,7 +310,7 @@ Test(containers_string, random_against_std_string, .timeout = 300)
 	for (int i = 0; i < 3000; i++) {
 		size_t n = rnd(400);
 		std::string b = bytes(n, (unsigned)rnd(256));
-		switch (rnd(12)) {
+		switch (rnd(17)) {
 		case 0: s.push_back(b.empty() ? '\0' : b[0]);
 			m.push_back(b.empty() ? '\0' : b[0]); break;
 		case 1: s.append(b); m.append(b); break;
@@ -281,6 +334,31 @@ Test(containers_string, random_against_std_string, .timeout = 300)
 		case 10: { std::string_view own(s); /* self assign, a part */
 			size_t k = rnd(m.size() + 1);
 			s.assign(own.substr(k)); m = m.substr(k); break; }
+		case 11: { size_t k = rnd(m.size() + 1);
+			s.insert(k, b); m.insert(k, b); break; }
+		case 12: { size_t k = rnd(m.size() + 1), c = rnd(300);
+			s.erase(k, c); m.erase(k, c); break; }
+		case 13: { size_t k = rnd(m.size() + 1), c = rnd(300);
+			s.replace(k, c, b); m.replace(k, c, b); break; }
+		case 14: { /* replace with a part of its own value */
+			std::string_view own(s);
+			size_t k = rnd(m.size() + 1), c = rnd(m.size() + 1);
+			size_t f = rnd(m.size() + 1);
+			std::string part = m.substr(f, 50);
+			s.replace(k, c, own.substr(f, 50));
+			m.replace(k, c, part); break; }
+		case 15: { size_t k = rnd(m.size() + 1), at = rnd(m.size() + 2);
+			std::string pat = m.substr(k, 1 + rnd(4));
+			cr_assert_eq(s.find(pat, at), m.find(pat, at), "op %d", i);
+			cr_assert_eq(s.rfind(pat), m.rfind(pat), "op %d", i);
+			cr_assert_eq(s.find(pat.empty() ? 'q' : pat[0]),
+				     m.find(pat.empty() ? 'q' : pat[0]));
+			cr_assert_eq(s.substr(k, 7), m.substr(k, 7));
+			cr_assert(s.starts_with(m.substr(0, k % 9)));
+			size_t e = std::min(m.size(), k % 9);
+			cr_assert(s.ends_with(m.substr(m.size() - e)));
+			cr_assert(!s.starts_with(m + "x") && !s.ends_with("x" + m));
+			break; }
 		default: if (m.size() > 20000) { s.resize(100); m.resize(100); }
 		}
 		cr_assert_eq(s.size(), m.size(), "op %d", i);

@@ -65,6 +65,7 @@ public:
 	static constexpr bool mnemo_relocatable = true;
 	/* An assignment longer than this takes a fresh block. */
 	static constexpr size_t kFreshMin = 4096;
+	static constexpr size_t npos = std::string::npos;
 
 	/* Char i: reading converts (as operator[] const reads); assigning
 	 * is one transaction that finds the char (and checks the index)
@@ -170,6 +171,78 @@ public:
 		int r = 0;
 		transaction([&] { r = cmp(o.str()); });
 		return r;
+	}
+
+	/* Searches and copies of a part: on one consistent value (str()),
+	 * with std::string's meaning and return values (npos: not found). */
+	size_t find(std::string_view s, size_t pos = 0) const
+	{
+		return str().find(s, pos);
+	}
+	size_t find(char c, size_t pos = 0) const { return str().find(c, pos); }
+	size_t rfind(std::string_view s, size_t pos = npos) const
+	{
+		return str().rfind(s, pos);
+	}
+	size_t rfind(char c, size_t pos = npos) const
+	{
+		return str().rfind(c, pos);
+	}
+	bool starts_with(std::string_view s) const
+	{
+		std::string v = str();
+		return v.size() >= s.size() && v.compare(0, s.size(), s) == 0;
+	}
+	bool ends_with(std::string_view s) const
+	{
+		std::string v = str();
+		return v.size() >= s.size() &&
+		       v.compare(v.size() - s.size(), s.size(), s) == 0;
+	}
+	bool contains(std::string_view s) const { return find(s) != npos; }
+	/* Throws std::out_of_range if pos > size(). */
+	std::string substr(size_t pos = 0, size_t n = npos) const
+	{
+		std::string v = str();
+		if (pos > v.size())
+			throw std::out_of_range("mnemo::string::substr: pos "
+						"out of range");
+		return v.substr(pos, n);
+	}
+
+	/* The chars [pos, pos + min(n, size() - pos)) replaced by s, in one
+	 * transaction; s may be (part of) this string's own value.  Throws
+	 * std::out_of_range if pos > size(), std::length_error if the result
+	 * would be too long.  Within capacity() the moved tail and s are
+	 * logged; beyond it the string moves to a fresh block (as append). */
+	string &replace(size_t pos, size_t n, std::string_view s)
+	{
+		transaction([&] {
+			std::string tmp, tail;
+			std::string_view v = own(s, tmp);
+			uint64_t sz = detail::tx_get(&size_);
+			if (pos > sz)
+				throw std::out_of_range("mnemo::string: pos "
+							"out of range");
+			uint64_t cut = n < sz - pos ? n : sz - pos;
+			check_length(sz - cut, v.size());
+			char *d = detail::tx_get(&data_);
+			tail.resize(sz - pos - cut);
+			if (!tail.empty())
+				detail::check(mnemo_tx_load(tail.data(),
+							    d + pos + cut,
+							    tail.size()));
+			splice(pos, v, tail);
+		});
+		return *this;
+	}
+	string &insert(size_t pos, std::string_view s)
+	{
+		return replace(pos, 0, s);
+	}
+	string &erase(size_t pos = 0, size_t n = npos)
+	{
+		return replace(pos, n, std::string_view());
 	}
 
 	/* s may be (part of) this string's own value. */
@@ -360,6 +433,30 @@ private:
 		detail::tx_set(&size_, n);
 		if (old)
 			detail::check(mnemo_heap_free(old, 0));
+	}
+
+	/* In replace's transaction: the chars from pos on become v then
+	 * tail (already read out of the block). */
+	void splice(uint64_t pos, std::string_view v, const std::string &tail)
+	{
+		uint64_t end = pos + v.size() + tail.size();
+		if (end > detail::tx_get(&cap_)) {
+			rebuild(grown(end), pos, end, [&](char *m) {
+				std::memcpy(m + pos, v.data(), v.size());
+				std::memcpy(m + pos + v.size(), tail.data(),
+					    tail.size());
+			});
+			return;
+		}
+		char *d = detail::tx_get(&data_);
+		if (!d) /* empty, no block, nothing to write */
+			return;
+		if (!v.empty())
+			detail::check(mnemo_tx_store(d + pos, v.data(), v.size()));
+		if (!tail.empty())
+			detail::check(mnemo_tx_store(d + pos + v.size(),
+						     tail.data(), tail.size()));
+		set_end(d, end);
 	}
 
 	/* compare(s) in a transaction, chunk by chunk. */
