@@ -104,6 +104,19 @@ $ctl check "$dir/slot.pool" | grep -q 'problem (open): .*region slot 0 (offset 0
 	{ $ctl check "$dir/slot.pool"; exit 1; }
 $ctl check --json "$dir/slot.pool" | py "j['problem_count'] == 1 and 'offset 0x1000' in j['problems'][0]['what']"
 
+# A damaged root slot (a byte of its name: the root table's offset is the
+# header's root_off, at byte 64) is named with its offset too, and repair
+# refuses it without writing.
+cp "$pool" "$dir/root.pool"
+roff=$(/usr/bin/python3 -c "import struct,sys; print(struct.unpack_from('<Q', open(sys.argv[1],'rb').read(72), 64)[0])" "$pool")
+printf 'X' | dd of="$dir/root.pool" bs=1 seek=$((roff + 48)) conv=notrunc 2>/dev/null
+expect 1 $ctl check "$dir/root.pool"
+$ctl check "$dir/root.pool" | grep -q "problem (open): .*root slot 0 (offset $(printf '%#x' "$roff")) checksum" ||
+	{ $ctl check "$dir/root.pool"; exit 1; }
+before=$(sum "$dir/root.pool")
+expect 1 $ctl repair --no-backup "$dir/root.pool"
+[ "$(sum "$dir/root.pool")" = "$before" ]
+
 # A damaged heap page descriptor (the first data page of segment 0 holds
 # mnemoctl_fill's blocks; its desc is word 1 after the 64-byte segment
 # header, layout.h) is named with the page's offset; repair refuses it.
