@@ -175,7 +175,10 @@ static int run_prog(const struct ct *c, long point, long seed,
 			setenv("MNEMO_SIM_TEAR", s, 1);
 			setenv("MNEMO_SIM_TEAR_UNIT", c->tear, 1);
 		}
-		int null = open("/dev/null", O_WRONLY);
+		/* its own process group, so not the terminal's foreground
+		 * one: no input from the terminal either */
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
 		execvp(c->prog[0], c->prog);
@@ -200,6 +203,8 @@ static int run_check(struct ct *c)
 		for (size_t i = 0; i < sizeof(sim) / sizeof(sim[0]); i++)
 			unsetenv(sim[i]);
 		setpgid(0, 0);
+		int null = open("/dev/null", O_RDONLY);
+		dup2(null, 0);
 		dup2(fd[1], 1);
 		dup2(fd[1], 2);
 		close(fd[0]);
