@@ -210,6 +210,13 @@ extern __thread uint64_t tl_atomics __attribute__((tls_model("initial-exec")));
 extern __thread uint64_t tl_shared_lines
 	__attribute__((tls_model("initial-exec")));
 
+/* refs.cc: strict mode's count of durable words that point into
+ * volatile memory (MNEMO_STAT_STRICT_REFS), and the check at commit that
+ * reports them (pre: d's pool is strict, its write set still full). */
+extern __thread uint64_t tl_strict_refs
+	__attribute__((tls_model("initial-exec")));
+void check_refs(tx_desc *d);
+
 /* Locked instructions of one lock and unlock of M: 2 for std::mutex,
  * M::kAtomics where M says. */
 template <class M> constexpr int atomics_of()
