@@ -55,10 +55,23 @@ uintptr_t find_heap_start()
 	return lo ? lo : cur_brk();
 }
 
-span brk_heap()
+/* The brk heap as far as this thread last asked the kernel: a system
+ * call per commit would cost more than the check, so the break is read
+ * again only for a value past the known end but near it (the heap grows
+ * up from start; a value far from it is no heap pointer).  A heap that
+ * shrank since is still volatile memory: a hit there is still a bug. */
+constexpr uintptr_t kBrkNear = 64ull << 30;
+__thread uintptr_t tl_brk_end; /* 0: not read yet */
+
+bool in_brk_heap(uintptr_t v)
 {
 	static const uintptr_t start = find_heap_start();
-	return span{start, cur_brk()};
+	if (v < start || v - start >= kBrkNear)
+		return false;
+	if (v < tl_brk_end)
+		return true;
+	tl_brk_end = cur_brk(); /* v is past the known end: read it */
+	return v < tl_brk_end;
 }
 
 span thread_stack()
@@ -91,7 +104,7 @@ void report(const tx_desc *d, uintptr_t at, uint64_t v, const char *what)
 
 void check_refs(tx_desc *d)
 {
-	span heap = brk_heap(), stack = thread_stack();
+	span stack = thread_stack();
 	for (const wentry &e : d->ws.entries()) {
 		if (!e.durable)
 			continue;
@@ -100,7 +113,7 @@ void check_refs(tx_desc *d)
 				continue; /* only whole words are pointers */
 			uint64_t v;
 			memcpy(&v, e.val + 8 * w, 8);
-			if (heap.has(v))
+			if (in_brk_heap(v))
 				report(d, e.addr + 8 * w, v, "malloc heap");
 			else if (stack.has(v))
 				report(d, e.addr + 8 * w, v, "thread stack");
