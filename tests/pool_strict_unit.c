@@ -170,6 +170,41 @@ Test(strict, other_faults_are_passed_on)
 	cr_assert_null(strstr(d.err, "libmnemo"), "%s", d.err);
 }
 
+/* A fork child's pools are private snapshots: not checked, and its
+ * stores, the library's included, never reach the pool (the mirror, a
+ * shared mapping of the file, is gone in the child). */
+Test(strict, fork_child_writes_its_snapshot_only)
+{
+	const char *path = t_pool_with_region("fork", POOL_SIZE, "r", 4096);
+	mnemo_pool *pool = t_open(path, MNEMO_CHECK_STRICT);
+	uint64_t *r = t_region(pool, "r");
+	/* The child cannot create the pool's logs: they exist before. */
+	cr_assert_eq(mnemo_tx_begin(), 0);
+	mnemo_tx_set64(&r[3], 3);
+	cr_assert_eq(mnemo_tx_commit(), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		r[1] = 5; /* a plain store: the snapshot is writable */
+		if (mnemo_tx_begin() == 0)
+			mnemo_tx_set64(&r[0], 99);
+		int ok = mnemo_tx_commit() == 0 && r[0] == 99 && r[1] == 5 &&
+			 mnemo_store64(&r[2], 7) == 0 && r[2] == 7;
+		_exit(ok ? 0 : 1);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+	cr_assert(r[0] == 0 && r[1] == 0 && r[2] == 0, "the child's stores "
+		  "reached the pool: %lu %lu %lu", (unsigned long)r[0],
+		  (unsigned long)r[1], (unsigned long)r[2]);
+	mnemo_pool_close(&pool);
+	pool = t_open(path, 0);
+	cr_assert(r[0] == 0 && r[1] == 0 && r[2] == 0);
+	mnemo_pool_close(&pool);
+}
+
 /* Every way the library writes user data, in a strict pool. */
 static void library_writes(mnemo_pool *pool, uint64_t *r)
 {
