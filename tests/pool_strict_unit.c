@@ -138,6 +138,45 @@ Test(strict, heap_block_store_dies_and_changes_nothing)
 		cr_assert_eq(now[i], 0, "word %d of the block changed", i);
 }
 
+/* In the child: a transaction allocates a block and initialises it with
+ * plain stores, as a constructor does (allowed); once it has committed,
+ * a plain store to the block faults. */
+static void construct_then_store(const char *path, void *arg)
+{
+	mnemo_pool *pool = t_open(path, MNEMO_CHECK_STRICT);
+	uint64_t *r = t_region(pool, "r");
+	(void)arg;
+	if (mnemo_tx_begin() != 0)
+		_exit(2);
+	uint64_t *b = mnemo_heap_alloc(pool, 64, 0, 0);
+	for (int i = 0; i < 8; i++)
+		b[i] = 100 + (uint64_t)i;
+	mnemo_persist(b, 64);
+	mnemo_tx_set64(&r[0], (uint64_t)b);
+	if (mnemo_tx_commit() != 0)
+		_exit(3);
+	fprintf(stderr, "committed %p\n", (void *)b);
+	raw_store(&b[1], 0x5a5a5a5a5a5a5a5aull);
+}
+
+Test(strict, new_block_of_the_transaction_takes_plain_stores)
+{
+	const char *path = t_pool_with_region("ctor", POOL_SIZE, "r", 4096);
+	struct died d;
+	run_child(construct_then_store, path, NULL, &d);
+	uintptr_t b = hex_after(d.err, "committed ");
+	char where[128];
+	snprintf(where, sizeof(where), "heap block 0x%lx of 64 bytes",
+		 (unsigned long)b);
+	assert_report(&d, b + 8, where);
+	mnemo_pool *pool = t_open(path, 0);
+	uint64_t *r = t_region(pool, "r");
+	cr_assert_eq(r[0], b);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(((uint64_t *)b)[i], 100 + (uint64_t)i);
+	mnemo_pool_close(&pool);
+}
+
 static void on_segv(int sig)
 {
 	(void)sig;

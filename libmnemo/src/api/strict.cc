@@ -8,7 +8,8 @@
  * action.  A store it reports is stopped before it happens (the page is
  * read-only), so nothing reaches the pool; the report names the address,
  * the pool, the region (or heap block) and the faulting instruction,
- * then the process aborts.
+ * then the process aborts.  One kind of plain store is allowed: into a
+ * block the thread's running transaction allocated (allow_fresh).
  *
  * Async-signal-safe: write(2), abort(), and plain reads of the pool's
  * tables (in the window, always mapped) and of the heap's page map; no
@@ -25,6 +26,7 @@
 #include "api/api.h"
 #include "heap/heap.h"
 #include "pool/pool.h"
+#include "tx/stm.h"
 
 using namespace mnemo;
 
@@ -99,6 +101,33 @@ bool describe(line &l, const mnemo_pool *p, uintptr_t a)
 	return true;
 }
 
+/* A plain store into a block that the calling thread's running
+ * transaction allocated is allowed: nothing else can reach the block
+ * before the commit, which the library's rules make the place for a
+ * constructor's stores (mnemosyne.hpp's make_persistent, the
+ * containers).  Its OS page becomes writable until the transaction
+ * ends (tx::strict_close_pages); meanwhile plain stores to other blocks
+ * sharing that page are not caught. */
+bool allow_fresh(uintptr_t a)
+{
+	tx::tx_desc *d = tx::self_if();
+	if (!d || d->depth == 0)
+		return false;
+	for (const tx::bit_op &o : d->hops) {
+		auto *pg = (const heap::vpage *)o.page;
+		uintptr_t s = (uintptr_t)heap::block_at(pg, o.bit);
+		if (!o.set || a - s >= pg->bsize)
+			continue;
+		if (d->strict_npages == tx::tx_desc::kStrictPages)
+			tx::strict_close_pages(d); /* they fault open again */
+		uintptr_t page = a & ~(uintptr_t)(scm::kOsPage - 1);
+		d->strict_pages[d->strict_npages++] = page;
+		scm::page_protect((void *)page, false);
+		return true;
+	}
+	return false;
+}
+
 void chain(int sig, siginfo_t *si, void *uc)
 {
 	if (g_prev.sa_flags & SA_SIGINFO) {
@@ -121,6 +150,8 @@ void on_segv(int sig, siginfo_t *si, void *uc)
 				scm::strict_device_of(a)
 			? scm::owner_of(a, &lo, &hi)
 			: nullptr;
+	if (p && allow_fresh(a))
+		return; /* the store runs again, now on a writable page */
 	line l;
 	l.str("libmnemo: strict: plain store to persistent memory at ");
 	l.hex(a);

@@ -129,6 +129,11 @@ int device::protect(void *p, size_t n)
 		    "read-only: %s", n, p, strerror(errno));
 }
 
+void page_protect(void *p, bool ro)
+{
+	mprotect(p, kOsPage, ro ? PROT_READ : PROT_READ | PROT_WRITE);
+}
+
 namespace {
 
 /* pre: g_strict_mu held, or the only thread (a fork child). */

@@ -15,6 +15,9 @@
  * would make strict mode unusable on such programs.  Not covered:
  * malloc's mmap'd chunks and the arenas of other threads, other threads'
  * stacks, stores outside transactions.
+ *
+ * Also here: closing the pages that strict mode's SIGSEGV handler opened
+ * for a transaction's plain stores into its own new blocks.
  */
 #include <cinttypes>
 #include <cstdio>
@@ -119,6 +122,13 @@ void check_refs(tx_desc *d)
 				report(d, e.addr + 8 * w, v, "thread stack");
 		}
 	}
+}
+
+void strict_close_pages(tx_desc *d)
+{
+	for (unsigned i = 0; i < d->strict_npages; i++)
+		scm::page_protect((void *)d->strict_pages[i], true);
+	d->strict_npages = 0;
 }
 
 } // namespace mnemo::tx

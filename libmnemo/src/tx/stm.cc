@@ -138,6 +138,8 @@ void restore_undo(tx_desc *d)
 
 void clear(tx_desc *d)
 {
+	if (d->strict_npages)
+		strict_close_pages(d);
 	if (d->rv > d->seen)
 		d->seen = d->rv;
 	d->ws.clear();
