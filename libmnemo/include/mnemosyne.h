@@ -75,6 +75,11 @@ const char *mnemo_errormsg(void);
  * in this process (for inspection: mnemoctl check).  The file backend
  * only; the pool cannot grow. */
 #define MNEMO_PRIVATE          0x1000u
+/* mnemo_pool_open: strict mode, as MNEMO_CHECK=strict (see mnemosyne(7)):
+ * the pool's user data is read-only to the program, so a plain store to
+ * it (one that bypasses the library) faults and is reported; commits
+ * report stored pointers into volatile memory.  File and dax backends. */
+#define MNEMO_CHECK_STRICT     0x2000u
 /* Exit status of a process crashed by MNEMO_SIM_CRASH_AT (sim backend). */
 #define MNEMO_SIM_CRASH_EXIT   86
 
@@ -440,6 +445,7 @@ enum mnemo_stat {
 	MNEMO_STAT_TX_ABORTS = 3,     /* conflicts that rolled one back */
 	MNEMO_STAT_TX_ATOMICS = 4,    /* locked instructions of the engine */
 	MNEMO_STAT_TX_SHARED_LINES = 5, /* writes to lines commits share */
+	MNEMO_STAT_STRICT_REFS = 6,   /* strict mode: volatile pointers stored */
 	MNEMO_STAT_NR
 };
 

@@ -59,7 +59,7 @@ MNEMO_API int mnemo_store64(uint64_t *dst, uint64_t value)
 	if (!dst || (uintptr_t)dst % 8)
 		return fail(EINVAL, "mnemo_store64: %p is not 8-byte aligned",
 			    (void *)dst);
-	scm::store64(dst, value);
+	scm::store64(scm::wr(dst), value); /* strict: through the mirror */
 	persist_settled(dst, sizeof(*dst));
 	return 0;
 }
@@ -83,9 +83,9 @@ MNEMO_API int mnemo_shadow_update(void **slot, void *spare, const void *src,
 		return fail(EINVAL, "mnemo_shadow_update: slot lies inside "
 			    "spare");
 	/* Order: the copy is durable before the pointer can point at it. */
-	memcpy(spare, src, len);
+	memcpy(scm::wr(spare), src, len); /* strict: through the mirror */
 	scm::persist(spare, len);
-	scm::store64((uint64_t *)slot, (uint64_t)spare);
+	scm::store64(scm::wr((uint64_t *)slot), (uint64_t)spare);
 	persist_settled(slot, sizeof(*slot));
 	return 0;
 }
@@ -101,6 +101,8 @@ MNEMO_API uint64_t mnemo_stat_get(enum mnemo_stat stat)
 		return tx::tl_atomics;
 	case MNEMO_STAT_TX_SHARED_LINES:
 		return tx::tl_shared_lines;
+	case MNEMO_STAT_STRICT_REFS:
+		return tx::tl_strict_refs;
 	default:
 		return scm::stat_get((unsigned)stat);
 	}
@@ -110,7 +112,7 @@ MNEMO_API void mnemo_stat_reset(void)
 {
 	scm::stat_reset();
 	tx::self()->commits = tx::self()->aborts = 0;
-	tx::tl_atomics = tx::tl_shared_lines = 0;
+	tx::tl_atomics = tx::tl_shared_lines = tx::tl_strict_refs = 0;
 }
 
 MNEMO_API void mnemo_emul_set(unsigned flush_ns, unsigned fence_ns)

@@ -47,6 +47,8 @@ int attach(mnemo_pool *p, unsigned flags)
 	uint64_t raise = 0;
 	tx::set_bit_hooks(&heap::kTxHooks); /* replay may name heap bits */
 	int rc = pool_load(p, flags, &raise);
+	if (rc == 0 && p->dev->strict())
+		strict_handler_install(); /* before replay writes user data */
 	if (rc == 0)
 		rc = tx::pool_attach(p);
 	if (rc == 0)

@@ -707,14 +707,14 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	 * one the commit makes before its record) orders these flushes
 	 * before the block is durably allocated. */
 	if (f.zero)
-		memset(p, 0, size);
+		memset(scm::wr(p), 0, size);
 	if (f.src && depth) {
-		if (tx::load(d, p, f.src, f.n)) { /* rolled back: p is free */
+		if (tx::load(d, scm::wr(p), f.src, f.n)) { /* rolled back */
 			errno = -d->status;
 			return nullptr;
 		}
 	} else if (f.src) {
-		memcpy(p, f.src, f.n);
+		memcpy(scm::wr(p), f.src, f.n);
 	}
 	if (f.zero || f.src)
 		scm::flush(p, f.zero ? size : f.n);

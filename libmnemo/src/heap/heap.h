@@ -257,6 +257,11 @@ extern const tx::bit_hooks kTxHooks;
  * descs name is a candidate, and the bits become exactly the marks. */
 void collect(heap *h, bool rebuild);
 
+/* The block holding a (start, size), or false (a free page, a header);
+ * plain reads only: the SIGSEGV handler of strict mode calls it. */
+bool block_span(const heap *h, uintptr_t a, uintptr_t *start,
+		uint64_t *size);
+
 /* ---- check.cc ---- */
 /* One problem check() found: a heap page and what is wrong with it. */
 struct problem {

@@ -201,6 +201,15 @@ segment *new_segment(heap *h, unsigned index, const geometry &g)
 	return s;
 }
 
+/* Strict mode: the block pages of s are read-only to the program (the
+ * header pages stay writable: only the library writes them). */
+int protect_blocks(segment *s)
+{
+	char *lo = s->start + s->hdr_pages * kHeapPage;
+	return s->h->pool->dev->protect(lo, (s->npages - s->hdr_pages) *
+						    kHeapPage);
+}
+
 /* Check the header of segment s and load its pages (from their descs
  * alone if rebuild); a fresh (zero) header is initialised. */
 int load_segment(heap *h, segment *s, bool rebuild)
@@ -425,7 +434,7 @@ int grow(heap *h, uint64_t need)
 	tx::protect(h->pool, (uint64_t)a,
 			(uint64_t)g.start + g.hdr_pages * kHeapPage);
 	segment *s = new_segment(h, index, g);
-	if ((rc = load_segment(h, s, false))) {
+	if ((rc = load_segment(h, s, false)) || (rc = protect_blocks(s))) {
 		delete s;
 		return rc;
 	}
@@ -523,7 +532,8 @@ int attach(mnemo_pool *p)
 				 : layout::kHeapClosed;
 	bool rebuild = state == layout::kHeapOpenVolatile;
 	for (segment *s : h->segs)
-		if ((rc = load_segment(h, s, rebuild)))
+		if ((rc = load_segment(h, s, rebuild)) ||
+		    (rc = protect_blocks(s)))
 			return rc;
 	if (rebuild || (gc && (gc == 2 || state == layout::kHeapOpen)))
 		collect(h, rebuild);
@@ -574,6 +584,24 @@ void destroy(heap *h)
 	for (theap *t : h->theaps)
 		delete t;
 	delete h;
+}
+
+/* Strict mode's report of a faulting store (api/strict.cc): the block of
+ * h holding a, by plain reads only (async-signal-safe). */
+bool block_span(const heap *h, uintptr_t a, uintptr_t *start, uint64_t *size)
+{
+	const vpage *pg = page_of(h, a);
+	if (!pg)
+		return false;
+	if (pg->cls == kCont && pg->head)
+		pg = pg->head;
+	if (pg->cls == kFree || pg->cls == kCont || !pg->bsize)
+		return false;
+	uint64_t bit = pg->cls == kLarge ? 0 : (a - (uintptr_t)pg->start) /
+							    pg->bsize;
+	*start = (uintptr_t)block_at(pg, bit);
+	*size = pg->bsize;
+	return true;
 }
 
 } // namespace mnemo::heap

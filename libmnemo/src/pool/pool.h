@@ -115,6 +115,9 @@ bool slot_name_is(const layout::slot *s, const char *name);
 
 /* region.cc */
 int regions_map_all(mnemo_pool *pool);
+/* Whether a region of this name holds the program's data (neither
+ * library-owned nor a RAWL): what strict mode makes read-only. */
+bool name_user_data(const char *name);
 
 /* Library-owned regions (names starting with layout::kReservedPrefix,
  * with or without the RAWL prefix): the public calls refuse them. */

@@ -28,10 +28,30 @@ using layout::slot;
 
 namespace mnemo {
 
+bool name_user_data(const char *name)
+{
+	const char *r = layout::kRawlPrefix;
+	return !name_reserved(name) && strncmp(name, r, strlen(r)) != 0;
+}
+
+namespace {
+/* Map extent [off, +size) named `name`; strict mode makes it read-only
+ * to the program if it holds user data. */
+int map_extent(mnemo_pool *pool, uint64_t off, uint64_t size,
+	       const char *name)
+{
+	int rc = pool->dev->map(off, size);
+	if (rc == 0 && name_user_data(name))
+		rc = pool->dev->protect(pool->base + off, size);
+	return rc;
+}
+} // namespace
+
 int regions_map_all(mnemo_pool *pool)
 {
 	for (const auto &e : pool->extents) {
-		int rc = pool->dev->map(e.offset, e.size);
+		int rc = map_extent(pool, e.offset, e.size,
+				    pool->regions()[e.slot].name);
 		if (rc)
 			return rc;
 	}
@@ -114,12 +134,12 @@ int create_locked(mnemo_pool *pool, const char *name, uint64_t size,
 	long where = -1, sl = -1;
 	int rc = reserve_space(pool, size, &off, &where, &sl);
 	if (rc == 0)
-		rc = pool->dev->map(off, size);
+		rc = map_extent(pool, off, size, name ? name : "");
 	if (rc)
 		return rc;
 	char *addr = pool->base + off;
 	if (off < pool->zero_above) { /* else fresh from growth: zero */
-		memset(addr, 0, size);
+		memset(scm::wr(addr), 0, size);
 		scm::flush(addr, size);
 	}
 	pool->zero_above = std::max(pool->zero_above, off + size);

@@ -52,6 +52,8 @@ int device::map(uint64_t off, size_t len)
 		return fail(EROFS, "cannot map more of a pool in a fork child: "
 			    "its pools are private snapshots");
 	int rc = map_range(off, len);
+	if (rc == 0 && mirror_ && (rc = map_at(mirror_ + off, off, len)))
+		unmap_range(off, len);
 	if (rc == 0)
 		mapped_[off] = len;
 	return rc;
@@ -61,6 +63,8 @@ int device::unmap(uint64_t off, size_t len)
 {
 	std::lock_guard<std::mutex> g(map_mu);
 	int rc = unmap_range(off, len);
+	if (rc == 0 && mirror_)
+		rc = unreserve_to_none(mirror_ + off, len);
 	if (rc == 0)
 		mapped_.erase(off);
 	return rc;
@@ -177,6 +181,10 @@ void device::snap_child()
 	}
 	snap_ = nullptr;
 	snapshot_ = true;
+	/* The copy is writable and private: the child is not checked, and
+	 * its mirror, still the file's, must go before anything writes. */
+	if (mirror_)
+		strict_forget(this, true);
 }
 
 namespace {

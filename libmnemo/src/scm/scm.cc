@@ -116,6 +116,7 @@ bool register_window(device *d)
 void unregister_window(device *d)
 {
 	alias_forget_device(d);
+	strict_forget(d);
 	std::lock_guard<std::mutex> g(g_reg_mu);
 	for (window_slot &w : g_windows)
 		if (w.dev.load() == d) {
@@ -182,7 +183,8 @@ void windows_unlock()
 int check_flags(unsigned flags)
 {
 	constexpr unsigned known = MNEMO_CREATE | MNEMO_BACKEND_MASK |
-				   MNEMO_DURABILITY_MASK | MNEMO_PRIVATE;
+				   MNEMO_DURABILITY_MASK | MNEMO_PRIVATE |
+				   MNEMO_CHECK_STRICT;
 	unsigned b = flags & MNEMO_BACKEND_MASK;
 	unsigned d = flags & MNEMO_DURABILITY_MASK;
 	if (flags & ~known)
@@ -192,6 +194,10 @@ int check_flags(unsigned flags)
 	     (d && d != MNEMO_DURABILITY_PROCESS) || (flags & MNEMO_CREATE)))
 		return fail(EINVAL, "MNEMO_PRIVATE opens an existing pool with "
 			    "the file backend and process durability only");
+	if ((flags & MNEMO_PRIVATE) && (flags & MNEMO_CHECK_STRICT))
+		return fail(EINVAL, "MNEMO_CHECK_STRICT cannot check a private "
+			    "open (MNEMO_PRIVATE): its stores never reach the "
+			    "pool");
 	if ((flags & MNEMO_BACKEND_MASK) > MNEMO_BACKEND_KMOD ||
 	    (flags & MNEMO_DURABILITY_MASK) > MNEMO_DURABILITY_PMEM)
 		return fail(EINVAL, "pool flags 0x%x name no backend or "
@@ -207,11 +213,15 @@ int config_from(unsigned flags, config *cfg, bool *autodetect)
 	if (rc == 0)
 		rc = field_or_env(flags & MNEMO_DURABILITY_MASK,
 				  "MNEMO_DURABILITY", parse_durability, &d);
+	if (rc == 0)
+		rc = check_from_env(&cfg->strict);
 	if (rc)
 		return rc;
+	cfg->strict |= (flags & MNEMO_CHECK_STRICT) != 0;
 	cfg->priv = flags & MNEMO_PRIVATE;
 	if (cfg->priv) /* the environment does not change a private open */
-		b = MNEMO_BACKEND_FILE, d = MNEMO_DURABILITY_PROCESS;
+		b = MNEMO_BACKEND_FILE, d = MNEMO_DURABILITY_PROCESS,
+		cfg->strict = false;
 	cfg->power = d == MNEMO_DURABILITY_POWER;
 	cfg->pmem = d == MNEMO_DURABILITY_PMEM;
 	*autodetect = b == MNEMO_BACKEND_AUTO;
@@ -247,6 +257,8 @@ int open_device(int fd, const config &cfg, void *base, size_t window,
 		return fail(EMFILE, "too many pools open in this process (max %d)",
 			    kMaxWindows);
 	}
+	if (rc == 0 && cfg.strict && (rc = (*out)->strict_init()) != 0)
+		out->reset();
 	return rc;
 }
 

@@ -50,6 +50,7 @@ struct config {
 	bool power = false; /* file backend: durability=power */
 	bool pmem = false;  /* file backend: durability=pmem (CPU flushes) */
 	bool priv = false;  /* file backend: MAP_PRIVATE (MNEMO_PRIVATE) */
+	bool strict = false; /* MNEMO_CHECK=strict: a mirror (strict.cc) */
 };
 
 /* Read the backend and durability fields of the open flags into cfg,
@@ -97,6 +98,21 @@ public:
 	 * durability=power), so file metadata (a new size) needs fdatasync;
 	 * else what the page cache survives is enough. */
 	virtual bool power_safe() const { return true; }
+
+	/* ---- strict mode (strict.cc) ---- */
+	/* Whether a second MAP_SHARED mapping of the file (map_at) sees and
+	 * makes the same bytes as the window: false where the window is
+	 * private (sim's cache view, MNEMO_PRIVATE) or not the file's
+	 * (kmod's pages). */
+	virtual bool can_mirror() const { return false; }
+	/* Reserve the mirror and register it (pre: nothing mapped yet):
+	 * from now on map() maps each range in the mirror too, writable.
+	 * -EINVAL with a message if the backend cannot have one. */
+	int strict_init();
+	/* Make [p, p+n) read-only in the window (pre: page aligned, mapped);
+	 * nothing without a mirror.  The library writes it through wr(). */
+	int protect(void *p, size_t n);
+	bool strict() const { return mirror_ != nullptr; }
 
 	/* ---- fork (fork.cc) ---- */
 	/* Whether fork() would share the window with the child (a MAP_SHARED
@@ -149,6 +165,11 @@ protected:
 	void *holes_ctx_ = nullptr;
 	char *snap_ = nullptr; /* prepare's copy of [snap_lo_, +snap_len_) */
 	uint64_t snap_lo_ = 0, snap_len_ = 0;
+	/* Strict mode: [mirror_, +window_) maps the file writable wherever
+	 * the window maps it (map() and unmap() keep them equal); nullptr
+	 * otherwise, and in a fork child (whose window is a private copy). */
+	char *mirror_ = nullptr;
+	friend void strict_forget(device *d, bool child);
 };
 
 /*
@@ -268,6 +289,35 @@ inline uintptr_t canon(uintptr_t a)
 	return __atomic_load_n(&g_naliases, __ATOMIC_ACQUIRE) ? canon_slow(a)
 							      : a;
 }
+
+/* ---- strict mode (strict.cc): MNEMO_CHECK=strict ----
+ * A strict pool's user data pages (user regions, heap block pages) are
+ * read-only in its window, so a plain store from the program faults;
+ * the library writes them through the device's mirror.  Every library
+ * store to user data goes to wr(p), never to p; flushes and accounting
+ * keep the window address (one file, MAP_SHARED: the same lines). */
+extern int g_nstrict; /* strict windows open; read without a lock */
+char *wr_slow(char *p);
+/* The mirror address of window address p of a strict pool, else p. */
+template <class T> inline T *wr(T *p)
+{
+	if (__builtin_expect(!__atomic_load_n(&g_nstrict, __ATOMIC_RELAXED),
+			     1))
+		return p;
+	return (T *)wr_slow((char *)p);
+}
+/* Forget d's mirror (close; a fork child, which takes no lock): unmapped
+ * and no longer translated. */
+void strict_forget(device *d, bool child = false);
+/* The strict device whose window holds a, or nullptr.  Lock-free and
+ * async-signal-safe (the SIGSEGV handler uses it). */
+device *strict_device_of(uintptr_t a);
+/* One OS page of a strict window read-only (ro) or writable again;
+ * async-signal-safe (mprotect only).  pre: p page aligned, mapped. */
+void page_protect(void *p, bool ro);
+/* The parse of $MNEMO_CHECK: off (default) or strict; -EINVAL with a
+ * message for anything else. */
+int check_from_env(bool *strict);
 
 /* ---- reservation helpers (reserve.cc) ---- */
 /* Reserve [base, base+len) inaccessible, refusing to replace anything. */

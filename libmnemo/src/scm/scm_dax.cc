@@ -49,6 +49,7 @@ public:
 		P->source_delete(&src_);
 	}
 	int map_range(uint64_t off, size_t len) override;
+	bool can_mirror() const override { return true; } /* untested */
 	int unmap_range(uint64_t off, size_t len) override
 	{
 		auto it = maps_.find(off);

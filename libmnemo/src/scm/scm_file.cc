@@ -78,6 +78,7 @@ public:
 			    len, (unsigned long long)off, strerror(errno));
 	}
 	bool power_safe() const override { return power_; }
+	bool can_mirror() const override { return !priv_; }
 	/* A private mapping is copied on write by fork already. */
 	bool shared_window() const override { return !priv_ && !snapshot_; }
 	int unmap_range(uint64_t off, size_t len) override

@@ -132,12 +132,14 @@ void restore_undo(tx_desc *d)
 {
 	for (size_t i = d->undo.size(); i-- > 0;) {
 		const undo_entry &u = d->undo[i];
-		memcpy(u.addr, d->undo_bytes.data() + u.off, u.len);
+		memcpy(scm::wr(u.addr), d->undo_bytes.data() + u.off, u.len);
 	}
 }
 
 void clear(tx_desc *d)
 {
+	if (d->strict_npages)
+		strict_close_pages(d);
 	if (d->rv > d->seen)
 		d->seen = d->rv;
 	d->ws.clear();
@@ -445,10 +447,12 @@ int build_record(tx_desc *d, uint64_t wv)
  * then waits for it: a second fence per transaction in all but name. */
 void write_back(tx_desc *d, uint64_t wv)
 {
-	for (const wentry &e : d->ws.entries())
+	for (const wentry &e : d->ws.entries()) {
+		char *to = scm::wr((char *)e.addr); /* strict: the mirror */
 		each_run(e, [&](size_t b, size_t k) {
-			copy_small((char *)e.addr + b, e.val + b, k);
+			copy_small(to + b, e.val + b, k);
 		});
+	}
 	for (const bit_op &o : d->hops)
 		hooks()->apply(o, wv);
 }
@@ -667,6 +671,8 @@ int commit(tx_desc *d)
 		d->busy.store(kIdle, std::memory_order_release);
 		if (d->pool)
 			log_done(d);
+		if (d->pool && d->pool->dev->strict())
+			check_refs(d); /* reports; the commit stands */
 	}
 	for (void *p : d->frees)
 		free(p);

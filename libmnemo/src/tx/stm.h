@@ -166,6 +166,13 @@ struct tx_desc {
 	 * record, which an early write-back can make durable before the
 	 * commit's own fence, so the commit fences once before it. */
 	bool fence_first = false;
+	/* Strict mode: OS pages of blocks this transaction allocated, which
+	 * the SIGSEGV handler made writable for the program's plain stores
+	 * into them (a constructor's, api/strict.cc); read-only again when
+	 * the transaction ends (clear).  Written by this thread only. */
+	static constexpr unsigned kStrictPages = 64;
+	uintptr_t strict_pages[kStrictPages];
+	unsigned strict_npages = 0;
 	word_buf rec; /* commit record under construction */
 	std::vector<const wentry *> sorted; /* durable entries, by address */
 	struct action {
@@ -209,6 +216,15 @@ struct tx_desc {
 extern __thread uint64_t tl_atomics __attribute__((tls_model("initial-exec")));
 extern __thread uint64_t tl_shared_lines
 	__attribute__((tls_model("initial-exec")));
+
+/* refs.cc: strict mode's count of durable words that point into
+ * volatile memory (MNEMO_STAT_STRICT_REFS), and the check at commit that
+ * reports them (pre: d's pool is strict, its write set still full). */
+extern __thread uint64_t tl_strict_refs
+	__attribute__((tls_model("initial-exec")));
+void check_refs(tx_desc *d);
+/* Make d's strict_pages read-only again, and forget them. */
+void strict_close_pages(tx_desc *d);
 
 /* Locked instructions of one lock and unlock of M: 2 for std::mutex,
  * M::kAtomics where M says. */

@@ -450,14 +450,15 @@ int check_record(mnemo_pool *p, const rec_ref &r)
 void apply_record(const rec_ref &r)
 {
 	walk_entries(r.w, r.n, [](const entry_ref &e) {
-		auto *word = (uint64_t *)e.addr;
+		/* Strict mode: user data is read-only at e.addr. */
+		auto *word = scm::wr((uint64_t *)e.addr);
 		uint64_t mask = *(const uint64_t *)e.data;
 		if (e.heap == layout::kTxHeapSet)
 			*word |= mask;
 		else if (e.heap == layout::kTxHeapClear)
 			*word &= ~mask;
 		else
-			memcpy((void *)e.addr, e.data, e.len);
+			memcpy(word, e.data, e.len);
 		scm::flush((const void *)e.addr, e.len);
 		return true;
 	});
