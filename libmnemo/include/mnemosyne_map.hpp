@@ -404,11 +404,17 @@ public:
 	}
 
 	/* The invariants above, checked in a transaction: "" if they
-	 * hold, else what broke (for tests and tools). */
-	std::string mnemo_check() const
+	 * hold, else what broke (for tests and tools); *nodes (if given)
+	 * gets the number of nodes, each one heap block. */
+	std::string mnemo_check(uint64_t *nodes = nullptr) const
 	{
 		std::string why;
-		transaction([&] { why = check_all(); });
+		transaction([&] {
+			walk w;
+			why = check_all(w);
+			if (nodes)
+				*nodes = w.nodes;
+		});
 		return why;
 	}
 
@@ -956,12 +962,12 @@ private:
 	/* ---- the checker ---- */
 	struct walk {
 		uint64_t entries = 0;
+		uint64_t nodes = 0;
 		leaf *prev = nullptr; /* the last leaf seen, in order */
 		std::string why;
 	};
-	std::string check_all() const
+	std::string check_all(walk &w) const
 	{
-		walk w;
 		void *r = detail::tx_get(&root_);
 		uint64_t h = detail::tx_get(&height_);
 		if (!r) {
@@ -999,6 +1005,7 @@ private:
 	{
 		if (!w.why.empty())
 			return;
+		w.nodes++;
 		uint32_t n = detail::tx_get((uint32_t *)p);
 		uint32_t lvl = detail::tx_get((uint32_t *)p + 1);
 		size_t cap = level ? kInnerCap : kLeafCap;
