@@ -10,7 +10,9 @@
  * collapse (height 3 to 2), erases through an iterator, aborts a
  * transaction, and clears.  After each crash the tree's invariants hold,
  * the map is exactly the model after the last operation that returned or
- * the one under way, and the heap holds exactly the map's blocks.
+ * the one under way, and the heap holds exactly the map's blocks.  A
+ * second base, three levels deep, has an insert split a leaf and the
+ * inner node above it (not the root).
  */
 #include <criterion/criterion.h>
 #include <cstdint>
@@ -164,7 +166,81 @@ void dry_run()
 	cr_assert_eq(h[kFirstErase + kErases - 1], 2u, "the root collapsed");
 }
 
+/* ---- a split of an inner node that is not the root ---- */
+
+/* Keys below g_deep (ascending, height 3): inserting g_deep * 10 splits
+ * the last leaf and its parent, not the root (found by a dry run). */
+uint64_t g_deep;
+
+template <class M> void deep_op(M &m, int i)
+{
+	if (i == 0)
+		m[g_deep * 10] = std::string_view("deep");
+	else
+		m.erase(g_deep * 10);
+}
+
+bool deep_check(mnemo_pool *pool, int k)
+{
+	model_t want;
+	prefill(want, g_deep);
+	for (int i = 0; i < k; i++)
+		deep_op(want, i);
+	smap *m = root(pool);
+	uint64_t nodes = 0;
+	if (!m || !m->mnemo_check(&nodes).empty() || m->size() != want.size())
+		return false;
+	auto it = want.begin();
+	for (auto e : std::as_const(*m))
+		if (e.first != it->first || e.second.str() != (it++)->second)
+			return false;
+	struct mnemo_heap_stats st;
+	cr_assert_eq(mnemo_heap_stats(pool, &st, sizeof(st)), 0);
+	cr_assert_eq(st.live_blocks, 1 + nodes + want.size(), "a leak");
+	return mnemo_heap_check(pool) == 0;
+}
+
+void deep_work(mnemo_pool *pool, struct t_progress *pr)
+{
+	for (int i = 0; i < 2; i++) {
+		T_BEGIN(pr);
+		deep_op(*root(pool), i);
+		T_END(pr);
+	}
+}
+
+/* The first n (height 3) whose insertion adds two nodes: a leaf and an
+ * inner one below the root. */
+uint64_t find_deep()
+{
+	mnemo::pool p = mnemo::pool::create(t_path("dry3"), 32 << 20);
+	auto &m = p.root<smap>("m");
+	uint64_t n = 0, before = 0, after = 0;
+	for (;; n++) {
+		m.mnemo_check(&before);
+		unsigned h = m.height();
+		m[n * 10] = std::string_view(val(n * 10));
+		m.mnemo_check(&after);
+		if (h == 3 && m.height() == 3 && after == before + 2)
+			return n;
+	}
+}
+
 } // namespace
+
+Test(containers_map_crash, inner_split_below_the_root, .timeout = 900)
+{
+	setenv("MNEMO_HEAP_GC", "off", 1);
+	g_deep = find_deep();
+	const char *base = t_path("mdeep");
+	{
+		mnemo::pool p = mnemo::pool::create(base, 32 << 20);
+		prefill(p.root<smap>("m"), g_deep);
+		p.close();
+	}
+	t_crash_modes(base, deep_work, deep_check, kSeeds);
+	unsetenv("MNEMO_HEAP_GC");
+}
 
 Test(containers_map_crash, every_persist_point, .timeout = 1800)
 {
