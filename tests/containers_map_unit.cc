@@ -109,6 +109,27 @@ template <class M, class S, class A> void bounds(const M &m, const S &model, con
 
 } // namespace
 
+/* The sizes mnemosyne-cxx(3) states. */
+Test(containers_map, layout)
+{
+	cr_assert_eq(sizeof(u64map), 48u + 8u, "header and scratch key");
+	cr_assert_eq(u64map::kLeafCap, 14u);
+	cr_assert_eq(u64map::kInnerCap, 15u);
+	cr_assert_eq(blobmap::kLeafCap, 14u, "1 KiB values out of line");
+	cr_assert_eq(strval::kLeafCap, 7u);
+	cr_assert_eq(u64map::kLeafMin, 7u);
+	cr_assert_eq(u64map::kInnerMin, 7u);
+	mnemo::pool p = mnemo::pool::create(t_path("layout"), 16 * kMiB);
+	auto &m = p.root<u64map>("m");
+	for (uint64_t k = 0; k < 2000; k++)
+		m[k] = k;
+	uint64_t nodes = 0, before = live_blocks(p.get());
+	cr_assert(m.mnemo_check(&nodes).empty());
+	m.clear();
+	cr_assert_eq(live_blocks(p.get()), before - nodes, "a block a node");
+	cr_assert_gt(nodes, 2000u / 14);
+}
+
 Test(containers_map, members_against_std_map)
 {
 	mnemo::pool p = mnemo::pool::create(t_path("members"), 16 * kMiB);
