@@ -200,6 +200,15 @@ Test(containers_map, members_against_std_map)
 	model.clear();
 	same(m, model, "cleared");
 	cr_assert_eq(live_blocks(p.get()), base + 1, "clear frees every node");
+	/* A map outside any pool cannot take a node. */
+	u64map local;
+	try {
+		local[1] = 2;
+		cr_assert_fail("a map on the stack took a node");
+	} catch (const mnemo::error &e) {
+		cr_assert_eq(e.code(), -EINVAL);
+	}
+	cr_assert(local.empty() && local.mnemo_check().empty());
 }
 
 /* Many operations, several levels; bounds, invariants, reopen. */
