@@ -13,6 +13,10 @@
  * the one under way, and the heap holds exactly the map's blocks.  A
  * second base, three levels deep, has an insert split a leaf and the
  * inner node above it (not the root).
+ *
+ * The tests that set a timeout all set the same one: with different
+ * ones, Criterion's runner (2.4.1) leaks 48 bytes at exit, which fails
+ * the sanitizer build.
  */
 #include <criterion/criterion.h>
 #include <cstdint>
@@ -228,7 +232,7 @@ uint64_t find_deep()
 
 } // namespace
 
-Test(containers_map_crash, inner_split_below_the_root, .timeout = 900)
+Test(containers_map_crash, inner_split_below_the_root, .timeout = 1800)
 {
 	setenv("MNEMO_HEAP_GC", "off", 1);
 	g_deep = find_deep();

@@ -6,7 +6,12 @@
  * ordered iteration both ways and lower/upper_bound; 1 KiB values (out of
  * line), mnemo::string values and keys; values that survive a reopen;
  * an aborted transaction that undoes inserts and erases and frees their
- * nodes; two threads on one map inside transactions.
+ * nodes; two threads on one map inside transactions; whole-map scans
+ * inside transactions while another thread writes.
+ *
+ * The tests that set a timeout all set the same one: with different
+ * ones, Criterion's runner (2.4.1) leaks 48 bytes at exit, which fails
+ * the sanitizer build.
  */
 #include <criterion/criterion.h>
 #include <atomic>
@@ -213,7 +218,7 @@ Test(containers_map, members_against_std_map)
 }
 
 /* Many operations, several levels; bounds, invariants, reopen. */
-Test(containers_map, random_against_std_map, .timeout = 600)
+Test(containers_map, random_against_std_map, .timeout = 300)
 {
 	const char *path = t_path("random");
 	std::map<uint64_t, uint64_t> model;
