@@ -420,6 +420,39 @@ Test(containers_map, string_keys, .timeout = 300)
 	cr_assert_eq(live_blocks(p.get()), base + 1, "key blocks freed");
 }
 
+/* map<mnemo::string, mnemo::string>: both sides own blocks; erase,
+ * erase(it) and clear free them all. */
+Test(containers_map, string_keys_and_values, .timeout = 300)
+{
+	mnemo::pool p = mnemo::pool::create(t_path("strstr"), 64 * kMiB);
+	uint64_t base = live_blocks(p.get());
+	auto &m = p.root<mnemo::map<mnemo::string, mnemo::string>>("m");
+	std::map<std::string, std::string> model;
+	rng rnd{t_seed() | 1};
+	for (int i = 0; i < 5000; i++) {
+		std::string k = std::to_string(rnd(1500)) + std::string(rnd(40), 'k');
+		std::string v(rnd(300), (char)('a' + rnd(26)));
+		if (rnd(4) == 0) {
+			cr_assert_eq(m.erase(k), model.erase(k));
+		} else if (rnd(8) == 0) {
+			auto it = m.lower_bound(k);
+			auto mt = model.lower_bound(k);
+			if (mt != model.end()) {
+				it = m.erase(it);
+				mt = model.erase(mt);
+				cr_assert_eq(it == m.end(), mt == model.end());
+			}
+		} else {
+			m[k] = v;
+			model[k] = v;
+		}
+	}
+	same(m, model, "string to string");
+	cr_assert_geq(m.height(), 3u);
+	m.clear();
+	cr_assert_eq(live_blocks(p.get()), base + 1, "keys, values, nodes freed");
+}
+
 /* A caller's transaction that inserts and erases enough to split and
  * merge, then throws: the map and the heap are as before. */
 Test(containers_map, abort_undoes_and_frees)
