@@ -2,10 +2,12 @@
 # examples.sh -- run the TM example twice on one pool, killing a run in
 # between once it has committed work (it says so: "progress transfers N"),
 # and check that the total survives and no committed transfer is lost.
+# Then the ordered index (mnemo::map): counts kept across runs, a scan.
 set -eu
 pool=$(mktemp -u /tmp/mnemo-tm-XXXXXX.pool)
 fifo=$pool.fifo
-trap 'rm -f "$pool" "$fifo"' EXIT
+ipool=$pool.index
+trap 'rm -f "$pool" "$fifo" "$ipool"' EXIT
 run() { ./libtool --mode=execute examples/tm_bank "$pool" "$@"; }
 out1=$(run 2000)
 echo "$out1"
@@ -26,3 +28,15 @@ t2=$(echo "$out2" | awk '{print $2}')
 echo "$out2" | grep -q 'total 800$'
 [ "$tp" -gt "$t1" ] && [ "$t2" -ge "$tp" ] ||
 	{ echo "transfers: $t1 before, $tp committed at the kill, $t2 after"; exit 1; }
+
+idx() { ./libtool --mode=execute examples/ordered_index "$ipool" "$@"; }
+idx add pear apple fig apple >/dev/null
+idx add kiwi apple >/dev/null
+idx del fig >/dev/null
+out=$(idx scan b z)
+[ "$out" = "$(printf 'kiwi 1\npear 1\n3 words')" ] ||
+	{ echo "ordered_index scan b z: $out"; exit 1; }
+out=$(idx scan a b)
+[ "$out" = "$(printf 'apple 3\n3 words')" ] ||
+	{ echo "ordered_index scan a b: $out"; exit 1; }
+echo "ordered_index: $out"
