@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -446,4 +447,71 @@ Test(containers_umap, allocator_over_the_pool_heap)
 		cr_assert_fail("no throw");
 	} catch (const std::bad_array_new_length &) {
 	}
+}
+
+/* A rehash logs no word per node: with a 64 KiB log (8000 words) a map
+ * grows to 20000 keys, through rehashes of up to 16384 nodes. */
+Test(containers_umap, growth_is_not_bounded_by_the_log)
+{
+	setenv("MNEMO_TX_LOG_SIZE", "65536", 1);
+	mnemo::pool p = mnemo::pool::create(t_path("umap_log"), 64 * kMiB);
+	auto &m = p.root<mnemo::unordered_map<uint64_t, uint64_t>>("m");
+	for (uint64_t k = 0; k < 20000; k++)
+		m.try_emplace(k, k * 3);
+	cr_assert_eq(m.bucket_count(), 32768u);
+	m.rehash(70000);
+	cr_assert(m.mnemo_check());
+	for (uint64_t k = 0; k < 20000; k += 7)
+		cr_assert_eq(m.at(k), k * 3);
+	unsetenv("MNEMO_TX_LOG_SIZE");
+}
+
+/* Rehashes in one transaction, with erasures and insertions between
+ * them (the second and third rehash relink through a link the first
+ * made free, which this transaction wrote before): the map is right
+ * in the transaction, after its commit, and after an abort. */
+Test(containers_umap, several_rehashes_in_one_transaction)
+{
+	mnemo::pool p = mnemo::pool::create(t_path("umap_rehash"), 16 * kMiB);
+	auto &m = p.root<mnemo::unordered_map<uint64_t, uint64_t>>("m");
+	std::unordered_map<uint64_t, uint64_t> mo;
+	for (uint64_t k = 0; k < 40; k++)
+		m[k] = mo[k] = k;
+	auto script = [&](auto &map) {
+		for (uint64_t k = 0; k < 40; k += 3)
+			map.erase(k);
+		map.rehash(256);
+		for (uint64_t k = 1; k < 40; k += 3)
+			map.erase(k);
+		for (uint64_t k = 100; k < 400; k++)
+			map[k] = k + 1;
+		map.rehash(4096);
+		map.erase(101);
+		map.rehash(64);
+		map.erase(102);
+	};
+	try {
+		mnemo::transaction([&] {
+			script(m);
+			throw std::runtime_error("abort");
+		});
+	} catch (const std::runtime_error &) {
+	}
+	cr_assert(m.mnemo_check());
+	cr_assert_eq(m.size(), 40u);
+	for (uint64_t k = 0; k < 40; k++)
+		cr_assert_eq(m.at(k), k);
+	mnemo::transaction([&] {
+		script(m);
+		cr_assert(m.mnemo_check(), "inside the transaction");
+	});
+	script(mo);
+	cr_assert(m.mnemo_check());
+	cr_assert_eq(m.size(), mo.size());
+	for (auto &[k, v] : mo)
+		cr_assert_eq(m.at(k), v);
+	m.rehash(16); /* a rehash in a transaction of its own after it */
+	cr_assert(m.mnemo_check());
+	for (auto &[k, v] : mo)
+		cr_assert_eq(m.at(k), v);
 }

@@ -2,10 +2,12 @@
 # examples.sh -- run the TM example twice on one pool, killing a run in
 # between once it has committed work (it says so: "progress transfers N"),
 # and check that the total survives and no committed transfer is lost.
+# Then run the word counter twice on one pool: the counts go on.
 set -eu
 pool=$(mktemp -u /tmp/mnemo-tm-XXXXXX.pool)
 fifo=$pool.fifo
-trap 'rm -f "$pool" "$fifo"' EXIT
+words=$pool.words
+trap 'rm -f "$pool" "$fifo" "$words"' EXIT
 run() { ./libtool --mode=execute examples/tm_bank "$pool" "$@"; }
 out1=$(run 2000)
 echo "$out1"
@@ -26,3 +28,10 @@ t2=$(echo "$out2" | awk '{print $2}')
 echo "$out2" | grep -q 'total 800$'
 [ "$tp" -gt "$t1" ] && [ "$t2" -ge "$tp" ] ||
 	{ echo "transfers: $t1 before, $tp committed at the kill, $t2 after"; exit 1; }
+
+wcount() { ./libtool --mode=execute examples/wordcount "$words" "$@"; }
+wcount the cat the >/dev/null
+out3=$(wcount the dog "a b")
+echo "$out3"
+[ "$out3" = "$(printf '3 the\n1 a b\n1 cat\n1 dog\ntotal 6 in 4 words')" ] ||
+	{ echo "wordcount: wrong counts after two runs"; exit 1; }

@@ -8,9 +8,11 @@
  *   ++m["word"];                // one durable transaction
  *   if (m.contains(std::string_view(w))) ...
  *
- * Layout (24 bytes, in the pool): buckets_ points to a heap block of
+ * Layout (32 bytes, in the pool): buckets_ points to a heap block of
  * nbuckets_ chain heads (or is null with nbuckets_ 0); size_ counts the
- * nodes.  A node is a heap block {next, hash, key, value}; hash is
+ * nodes; gen_ counts the rehashes.  A node is a heap block {next[2],
+ * hash, key, value}: a chain runs through the live link next[gen_ & 1]
+ * (the other one is free, for the next rehash); hash is
  * mix(Hash()(key)), stored so that a rehash reads no key.
  * Invariants: nbuckets_ is 0 or a power of two (at least kMinBuckets);
  * node n is in chain hash & (nbuckets_ - 1); no two nodes have equal
@@ -22,9 +24,13 @@
  * Chaining, not open addressing: a node never moves, so a reference to a
  * value (a mnemo::string's chars, a V &) stays valid until its key is
  * erased, as in std::unordered_map, and an erasure frees one block and
- * writes one link; a rehash relinks the nodes (one logged word each) and
- * moves no key or value.
- *
+ * writes one link; a rehash writes each node's free link and a fresh
+ * array with plain stores (see move_to) and logs a few words, so neither
+ * growth nor a map's size is bounded by the transaction log.  Erasing
+ * logs two words per key (the link and the free): clear and the
+ * destructor of a map of n keys must fit 2n words in the log
+ * (MNEMO_TX_LOG_SIZE).
+
  * Every member runs in one transaction, joining the caller's if one is
  * open: a mutation is durable and atomic (a crash leaves the map as before
  * or after it) and the reads are isolated from other threads' commits.
@@ -152,7 +158,9 @@ class unordered_map {
 
 	/* A heap block; never constructed (zeroed memory is its start). */
 	struct node {
-		node *next; /* the chain's next node, or null */
+		/* The chain's next node (or null) through link gen_ & 1;
+		 * the other link is free for the next rehash. */
+		node *next[2];
 		uint64_t hash; /* mix_hash(Hash()(key)): fixed */
 		K key; /* fixed while the node lives */
 		V value;
@@ -207,7 +215,8 @@ public:
 		/* An iterator converts to a const_iterator. */
 		template <bool C = Const, class = std::enable_if_t<C>>
 		iter(const iter<false> &o)
-			: heads_(o.heads_), nb_(o.nb_), b_(o.b_), n_(o.n_)
+			: heads_(o.heads_), nb_(o.nb_), b_(o.b_), n_(o.n_),
+			  lk_(o.lk_)
 		{
 		}
 		value_type operator*() const
@@ -218,7 +227,7 @@ public:
 		iter &operator++()
 		{
 			transaction([&] {
-				n_ = detail::tx_get(&n_->next);
+				n_ = detail::tx_get(&n_->next[lk_]);
 				if (!n_)
 					settle(b_ + 1);
 			});
@@ -241,8 +250,9 @@ public:
 
 	private:
 		friend class unordered_map;
-		iter(node **heads, uint64_t nb, uint64_t b, node *n)
-			: heads_(heads), nb_(nb), b_(b), n_(n)
+		iter(node **heads, uint64_t nb, uint64_t b, node *n,
+		     unsigned lk)
+			: heads_(heads), nb_(nb), b_(b), n_(n), lk_(lk)
 		{
 		}
 		second_t second() const
@@ -266,6 +276,7 @@ public:
 		uint64_t nb_ = 0;
 		uint64_t b_ = 0;
 		node *n_ = nullptr; /* null: the end */
+		unsigned lk_ = 0; /* the live link */
 	};
 
 	unordered_map() = default;
@@ -415,28 +426,32 @@ public:
 			const_iterator after = pos;
 			++after;
 			next = iterator(after.heads_, after.nb_, after.b_,
-					after.n_);
+					after.n_, after.lk_);
 			uint64_t nb = detail::tx_get(&nbuckets_);
 			node **link = heads() +
 				      (detail::tx_get(&pos.n_->hash) & (nb - 1));
 			while (detail::tx_get(link) != pos.n_)
-				link = &detail::tx_get(link)->next;
+				link = &detail::tx_get(link)->next[live()];
 			unlink(link);
 		});
 		return next;
 	}
 	iterator erase(iterator pos) { return erase(const_iterator(pos)); }
 
-	/* Erases every node; the buckets stay (their heads are zeroed, a
-	 * logged write of bucket_count() words). */
+	/* Erases every node (each free is logged); the bucket count stays
+	 * (a fresh zeroed array: nothing logged per bucket). */
 	void clear()
 	{
 		transaction([&] {
 			uint64_t nb = detail::tx_get(&nbuckets_);
 			free_nodes();
-			if (nb)
-				detail::check(mnemo_tx_memset(heads(), 0,
-							      nb * sizeof(node *)));
+			node **old = heads();
+			if (nb) {
+				detail::check(mnemo_heap_alloc_to(
+					(void **)&buckets_, nb * sizeof(node *),
+					MNEMO_HEAP_ZERO));
+				detail::check(mnemo_heap_free(old, 0));
+			}
 			detail::tx_set(&size_, (uint64_t)0);
 		});
 	}
@@ -471,6 +486,7 @@ public:
 
 private:
 	node **heads() const { return detail::tx_get(&buckets_); }
+	unsigned live() const { return (unsigned)(detail::tx_get(&gen_) & 1); }
 
 	static key_view key_of(node *n)
 	{
@@ -508,7 +524,8 @@ private:
 		if (!nb)
 			return nullptr;
 		node **link = heads() + (h & (nb - 1));
-		for (node *n; (n = detail::tx_get(link)); link = &n->next)
+		unsigned lk = live();
+		for (node *n; (n = detail::tx_get(link)); link = &n->next[lk])
 			if (detail::tx_get(&n->hash) == h && same_key(n, k))
 				return link;
 		return nullptr;
@@ -522,7 +539,7 @@ private:
 	iterator at_node(node *n, uint64_t h) const
 	{
 		uint64_t nb = detail::tx_get(&nbuckets_);
-		return iterator(heads(), nb, h & (nb - 1), n);
+		return iterator(heads(), nb, h & (nb - 1), n, live());
 	}
 	template <bool C, class Q> iter<C> found(const Q &k) const
 	{
@@ -532,7 +549,8 @@ private:
 			node *n = lookup(k, h);
 			if (n) {
 				iterator i = at_node(n, h);
-				it = iter<C>(i.heads_, i.nb_, i.b_, i.n_);
+				it = iter<C>(i.heads_, i.nb_, i.b_, i.n_,
+					     i.lk_);
 			}
 		});
 		return it;
@@ -542,7 +560,7 @@ private:
 		iter<C> it;
 		transaction([&] {
 			it = iter<C>(heads(), detail::tx_get(&nbuckets_), 0,
-				     nullptr);
+				     nullptr, live());
 			it.settle(0);
 		});
 		return it;
@@ -567,7 +585,7 @@ private:
 		detail::check(mnemo_heap_alloc_to((void **)head, sizeof(node),
 						  MNEMO_HEAP_ZERO));
 		node *n = detail::tx_get(head);
-		n->next = old;
+		n->next[live()] = old;
 		n->hash = h;
 		if constexpr (kPlainK)
 			n->key = static_cast<K>(k);
@@ -600,13 +618,26 @@ private:
 	}
 
 	/* Relink every node into a fresh zeroed array of nb heads (nb a
-	 * power of two).  The array is this transaction's own: its heads
-	 * are plain stores, made durable at once (one fence); each node's
-	 * next is a logged store (one word per node: the rehash of n nodes
-	 * must fit the log, MNEMO_TX_LOG_SIZE).  The old array is freed at
-	 * commit, so an abort or a crash keeps the old chains. */
+	 * power of two) through its free link, and make that link the live
+	 * one.  The array is this transaction's own, and so is every free
+	 * link once gen_ is written (first: its stripe lock keeps every
+	 * other transaction off the map until this one ends, so no node
+	 * relinked here can be freed meanwhile): both are written with
+	 * plain stores and made durable at once (one fence), and nothing
+	 * is logged per node, so a rehash is not bounded by the log.  The
+	 * exception: if this transaction rehashed already, it may have
+	 * logged writes to the link that is free again, which its commit
+	 * would write back over plain ones: then the links are logged.
+	 * The old array is freed at commit, so an abort or a crash keeps
+	 * the old chains (the free links are garbage, and unread). */
 	void move_to(uint64_t nb)
 	{
+		uint64_t gen = detail::tx_get(&gen_);
+		detail::tx_set(&gen_, gen + 1);
+		/* Memory holds the committed gen_ (locked now): this
+		 * transaction's first rehash iff it is still gen. */
+		bool plain = *(volatile const uint64_t *)&gen_ == gen;
+		unsigned lk = (unsigned)(gen & 1), to = lk ^ 1;
 		node **old = heads();
 		uint64_t onb = detail::tx_get(&nbuckets_);
 		detail::check(mnemo_heap_alloc_to((void **)&buckets_,
@@ -616,11 +647,16 @@ private:
 		for (uint64_t b = 0; b < onb; b++) {
 			node *n = detail::tx_get(old + b);
 			while (n) {
-				node *next = detail::tx_get(&n->next);
-				node **to = fresh + (detail::tx_get(&n->hash) &
-						     (nb - 1));
-				detail::tx_set(&n->next, *to);
-				*to = n;
+				node *next = detail::tx_get(&n->next[lk]);
+				node **head = fresh + (detail::tx_get(&n->hash) &
+						       (nb - 1));
+				if (plain) {
+					n->next[to] = *head;
+					mnemo_flush(&n->next[to], sizeof(node *));
+				} else {
+					detail::tx_set(&n->next[to], *head);
+				}
+				*head = n;
 				n = next;
 			}
 		}
@@ -634,7 +670,7 @@ private:
 	void unlink(node **link)
 	{
 		node *n = detail::tx_get(link);
-		detail::tx_set(link, detail::tx_get(&n->next));
+		detail::tx_set(link, detail::tx_get(&n->next[live()]));
 		free_node(n);
 		detail::tx_set(&size_, detail::tx_get(&size_) - 1);
 	}
@@ -651,10 +687,11 @@ private:
 	{
 		node **h = heads();
 		uint64_t nb = detail::tx_get(&nbuckets_);
+		unsigned lk = live();
 		for (uint64_t b = 0; b < nb; b++) {
 			node *n = detail::tx_get(h + b);
 			while (n) {
-				node *next = detail::tx_get(&n->next);
+				node *next = detail::tx_get(&n->next[lk]);
 				free_node(n);
 				n = next;
 			}
@@ -675,13 +712,14 @@ private:
 	 * and no key twice; adds its length to *count. */
 	bool check_chain(uint64_t b, uint64_t nb, uint64_t *count) const
 	{
+		unsigned lk = live();
 		for (node *n = detail::tx_get(heads() + b); n;
-		     n = detail::tx_get(&n->next)) {
+		     n = detail::tx_get(&n->next[lk])) {
 			uint64_t h = detail::tx_get(&n->hash);
 			if ((h & (nb - 1)) != b || h != hash_of(key_of(n)))
 				return false;
-			for (node *m = detail::tx_get(&n->next); m;
-			     m = detail::tx_get(&m->next))
+			for (node *m = detail::tx_get(&n->next[lk]); m;
+			     m = detail::tx_get(&m->next[lk]))
 				if (same_key(m, key_of(n)))
 					return false;
 			if (++*count > detail::tx_get(&size_))
@@ -705,6 +743,7 @@ private:
 	node **buckets_ = nullptr;
 	uint64_t nbuckets_ = 0;
 	uint64_t size_ = 0;
+	uint64_t gen_ = 0; /* rehashes so far; gen_ & 1 is the live link */
 };
 
 } // namespace mnemo
