@@ -515,3 +515,54 @@ Test(containers_umap, several_rehashes_in_one_transaction)
 	for (auto &[k, v] : mo)
 		cr_assert_eq(m.at(k), v);
 }
+
+/* A reader iterates the whole map in transactions while a writer moves
+ * amounts between keys, adds keys (rehashes included) and erases empty
+ * ones, in transactions: every walk sees the total and size() nodes. */
+Test(containers_umap, reader_walks_while_a_writer_rehashes)
+{
+	mnemo::pool p = mnemo::pool::create(t_path("umap_walk"), 32 * kMiB);
+	auto &m = p.root<mnemo::unordered_map<uint64_t, uint64_t>>("m");
+	for (uint64_t k = 0; k < 10; k++)
+		m[k] = 100;
+	uint64_t seed = t_seed();
+	auto writer = [&] {
+		std::mt19937_64 rng(seed);
+		for (uint64_t i = 0; i < 3000; i++) {
+			uint64_t a = rng() % (10 + i / 4), b = 10 + i / 4;
+			mnemo::transaction([&] {
+				m.try_emplace(b, 0u); /* grows the map */
+				auto it = m.find(a);
+				if (it == m.end() || it->second == 0)
+					return;
+				it->second -= 1;
+				++m[b];
+				if (it->second == 0)
+					m.erase(it);
+			});
+		}
+	};
+	int walks = 0;
+	auto reader = [&] {
+		for (; walks < 400; walks++)
+			mnemo::transaction([&] {
+				uint64_t sum = 0, n = 0;
+				for (auto kv : m) {
+					sum += kv.second;
+					n++;
+				}
+				cr_assert_eq(sum, 1000u, "a torn walk");
+				cr_assert_eq(n, m.size());
+			});
+	};
+	std::thread w(writer), r(reader);
+	w.join();
+	r.join();
+	cr_assert_eq(walks, 400);
+	cr_assert(m.mnemo_check());
+	uint64_t sum = 0;
+	for (auto kv : m)
+		sum += kv.second;
+	cr_assert_eq(sum, 1000u);
+	cr_assert_gt(m.bucket_count(), 16u, "the writer rehashed");
+}

@@ -224,13 +224,18 @@ public:
 			return {unordered_map::key_of(n_), second()};
 		}
 		pointer operator->() const { return {**this}; }
+		/* The iterator changes only once the step's transaction is
+		 * through: a conflict may run it again. */
 		iter &operator++()
 		{
+			iter at = *this;
 			transaction([&] {
-				n_ = detail::tx_get(&n_->next[lk_]);
-				if (!n_)
-					settle(b_ + 1);
+				at = *this;
+				at.n_ = detail::tx_get(&n_->next[lk_]);
+				if (!at.n_)
+					at.settle(b_ + 1);
 			});
+			*this = at;
 			return *this;
 		}
 		iter operator++(int)
