@@ -2,12 +2,15 @@
 # examples.sh -- run the TM example twice on one pool, killing a run in
 # between once it has committed work (it says so: "progress transfers N"),
 # and check that the total survives and no committed transfer is lost.
-# Then the ordered index (mnemo::map): counts kept across runs, a scan.
+# Then the ordered index (mnemo::map): counts kept across runs, a scan;
+# and the word counter (mnemo::unordered_map) twice on one pool: the
+# counts go on.
 set -eu
 pool=$(mktemp -u /tmp/mnemo-tm-XXXXXX.pool)
 fifo=$pool.fifo
 ipool=$pool.index
-trap 'rm -f "$pool" "$fifo" "$ipool"' EXIT
+words=$pool.words
+trap 'rm -f "$pool" "$fifo" "$ipool" "$words"' EXIT
 run() { ./libtool --mode=execute examples/tm_bank "$pool" "$@"; }
 out1=$(run 2000)
 echo "$out1"
@@ -40,3 +43,10 @@ out=$(idx scan a b)
 [ "$out" = "$(printf 'apple 3\n3 words')" ] ||
 	{ echo "ordered_index scan a b: $out"; exit 1; }
 echo "ordered_index: $out"
+
+wcount() { ./libtool --mode=execute examples/wordcount "$words" "$@"; }
+wcount the cat the >/dev/null
+out3=$(wcount the dog "a b")
+echo "$out3"
+[ "$out3" = "$(printf '3 the\n1 a b\n1 cat\n1 dog\ntotal 6 in 4 words')" ] ||
+	{ echo "wordcount: wrong counts after two runs"; exit 1; }

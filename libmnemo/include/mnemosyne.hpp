@@ -14,8 +14,10 @@
  * pool is an RAII pool handle whose root<T>(name) is the named root
  * object (zero-filled in a transaction the first time); make_persistent
  * and delete_persistent create and destroy objects in a pool's heap, in
- * a transaction (an abort frees).  mnemosyne_vector.hpp has a persistent
- * vector, mnemosyne_string.hpp a persistent string.
+ * a transaction (an abort frees); allocator<T> is a standard allocator
+ * over a pool's heap.  mnemosyne_vector.hpp has a persistent vector,
+ * mnemosyne_string.hpp a persistent string, mnemosyne_unordered_map.hpp
+ * a persistent hash map.
  *
  * Needs C++17 and exceptions.  Errors throw mnemo::error (code() is the
  * negative errno-style code, what() the libmnemo message).
@@ -25,6 +27,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <stdexcept>
@@ -242,6 +245,62 @@ template <class T> void delete_persistent(T *obj)
 		detail::check(mnemo_heap_free(obj, 0));
 	});
 }
+
+/*
+ * A standard allocator (std::allocator_traits) over a pool's heap.
+ * allocate and deallocate are each a transaction, joining the caller's as
+ * make_persistent does: inside one, an abort frees what it allocated and
+ * a deallocation takes effect at commit.  The blocks are the pool's, but
+ * a std container's stores to them are not logged: a container whose
+ * state must survive a crash writes it in transactions (or is a mnemo::
+ * container).  Allocators compare equal when they use the same pool.
+ */
+template <class T> class allocator {
+public:
+	using value_type = T;
+	/* The default pool (mnemo_default_pool()); throws if none. */
+	allocator() : pool_(mnemo_default_pool())
+	{
+		if (!pool_)
+			detail::raise(-(errno ? errno : EINVAL));
+	}
+	explicit allocator(mnemo_pool *pool) noexcept : pool_(pool) {}
+	template <class U>
+	allocator(const allocator<U> &o) noexcept : pool_(o.get_pool())
+	{
+	}
+
+	T *allocate(size_t n)
+	{
+		if (n > SIZE_MAX / sizeof(T))
+			throw std::bad_array_new_length();
+		void *m = nullptr;
+		transaction([&] {
+			m = mnemo_heap_alloc(pool_, n * sizeof(T),
+					     alignof(T) > 16 ? alignof(T) : 0, 0);
+			if (!m)
+				detail::raise(-(errno ? errno : ENOMEM));
+		});
+		return static_cast<T *>(m);
+	}
+	void deallocate(T *p, size_t)
+	{
+		transaction([&] { detail::check(mnemo_heap_free(p, 0)); });
+	}
+	mnemo_pool *get_pool() const noexcept { return pool_; }
+
+	template <class U> bool operator==(const allocator<U> &o) const noexcept
+	{
+		return pool_ == o.get_pool();
+	}
+	template <class U> bool operator!=(const allocator<U> &o) const noexcept
+	{
+		return pool_ != o.get_pool();
+	}
+
+private:
+	mnemo_pool *pool_;
+};
 
 /* An open pool; closed by the destructor (errors there are dropped:
  * call close() to see them). */
