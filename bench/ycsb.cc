@@ -185,7 +185,7 @@ uint64_t run_workload(const ycsb_opts &o, ycsb_store *s, const zipfian &z,
 	for (unsigned t = 0; t < o.threads; t++) {
 		uint64_t f = f0;
 		ops.push_back(make_ops(o, z, w, t, &f));
-		*fresh = f;
+		*fresh = f > *fresh ? f : *fresh; /* past every thread's */
 	}
 	std::atomic<unsigned> ready{0};
 	std::atomic<bool> go{false};

@@ -9,9 +9,11 @@
  * and mnemo::allocator.
  */
 #include <criterion/criterion.h>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -565,4 +567,82 @@ Test(containers_umap, reader_walks_while_a_writer_rehashes)
 		sum += kv.second;
 	cr_assert_eq(sum, 1000u);
 	cr_assert_gt(m.bucket_count(), 16u, "the writer rehashed");
+}
+
+/* A reader paused in the middle of a walk while two rehashes commit: the
+ * second relinks, with plain stores, the very links the reader follows.
+ * Its transaction must run again (its second read of the rehash count
+ * fails validation) and see every key once, never a mix of two layouts. */
+Test(containers_umap, reader_paused_across_two_rehashes_runs_again)
+{
+	mnemo::pool p = mnemo::pool::create(t_path("paused"), 64 * kMiB);
+	auto &m = p.root<mnemo::unordered_map<uint64_t, uint64_t>>("m");
+	const uint64_t n = 64;
+	for (uint64_t i = 0; i < n; i++)
+		m.insert_or_assign(i, i);
+	std::atomic<int> phase{0};
+	size_t seen = 0, dups = 0, attempts = 0;
+	std::thread r([&] {
+		mnemo::transaction([&] {
+			attempts++;
+			std::set<uint64_t> keys;
+			seen = dups = 0;
+			auto it = m.begin();
+			for (int k = 0; k < 3 && it != m.end(); k++, ++it)
+				dups += !keys.insert((*it).first).second, seen++;
+			if (phase.load() == 0) { /* the first attempt waits */
+				phase = 1;
+				while (phase.load() != 2)
+					std::this_thread::yield();
+			}
+			for (; it != m.end() && seen < 10 * n; ++it)
+				dups += !keys.insert((*it).first).second, seen++;
+		});
+	});
+	while (phase.load() != 1)
+		std::this_thread::yield();
+	m.rehash(256);
+	m.rehash(1024);
+	phase = 2;
+	r.join();
+	cr_assert_eq(seen, n, "the reader walked %zu nodes of %llu", seen,
+		     (unsigned long long)n);
+	cr_assert_eq(dups, 0u);
+	cr_assert_geq(attempts, 2u, "the reader's first attempt committed");
+	cr_assert(m.mnemo_check());
+}
+
+/* std::vector with mnemo::allocator in a transaction that conflicts: the
+ * vector's destructor deallocates while the conflict unwinds, which must
+ * not throw (it would terminate the program). */
+Test(containers_umap, allocator_deallocate_during_a_conflict)
+{
+	mnemo::pool p = mnemo::pool::create(t_path("dealloc"), 64 * kMiB);
+	auto &x = p.root<uint64_t>("x");
+	std::atomic<int> phase{0};
+	std::thread b([&] {
+		mnemo::transaction([&] {
+			mnemo::detail::tx_set(&x, (uint64_t)1); /* x's lock */
+			if (phase.load() == 0) {
+				phase = 1;
+				while (phase.load() != 2)
+					std::this_thread::yield();
+			}
+		});
+	});
+	while (phase.load() != 1)
+		std::this_thread::yield();
+	int attempts = 0;
+	mnemo::transaction([&] {
+		attempts++;
+		std::vector<int, mnemo::allocator<int>> v{
+			mnemo::allocator<int>(p.get())};
+		v.push_back(1);
+		if (attempts > 1)
+			phase = 2; /* b may finish once we have conflicted */
+		(void)mnemo::detail::tx_get(&x); /* b holds it: a conflict */
+	});
+	b.join();
+	cr_assert_geq(attempts, 2);
+	cr_assert_eq(x, 1u);
 }

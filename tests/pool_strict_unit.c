@@ -271,6 +271,10 @@ static void library_writes(mnemo_pool *pool, uint64_t *r)
 	cr_assert_eq(mnemo_tx_begin(), 0);
 	mnemo_tx_set64(&r[0], 0xdead);
 	mnemo_tx_abort();
+	/* mnemo_write: the library's plain copy, then a persist. */
+	uint64_t w[3] = {0x6666, 0x7777, 0x8888};
+	mnemo_write(&r[100], w, sizeof(w));
+	mnemo_persist(&r[100], sizeof(w));
 }
 
 Test(strict, library_stores_work)
@@ -294,6 +298,7 @@ Test(strict, library_stores_work)
 	cr_assert_neq(r[5], 0);
 	for (int i = 0; i < 8; i++)
 		cr_assert_eq(((uint64_t *)r[5])[i], 0);
+	cr_assert(r[100] == 0x6666 && r[101] == 0x7777 && r[102] == 0x8888);
 	cr_assert_eq(mnemo_heap_check(pool), 0);
 	mnemo_pool_close(&pool);
 }
@@ -413,6 +418,10 @@ Test(strict, bad_settings_are_refused)
 	cr_assert_eq(mnemo_pool_open(path, 0, &pool), -EINVAL);
 	cr_assert(strstr(mnemo_errormsg(), "MNEMO_CHECK=bogus: expected off "
 			 "or strict"), "%s", mnemo_errormsg());
+	/* a private open (mnemoctl check) ignores the environment */
+	cr_assert_eq(mnemo_pool_open(path, MNEMO_PRIVATE, &pool), 0, "%s",
+		     mnemo_errormsg());
+	mnemo_pool_close(&pool);
 	unsetenv("MNEMO_CHECK");
 	cr_assert_eq(mnemo_pool_open(path, MNEMO_CHECK_STRICT |
 				     MNEMO_BACKEND_SIM, &pool), -EINVAL);

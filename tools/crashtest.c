@@ -218,6 +218,8 @@ static int run_check(struct ct *c)
 	}
 	setpgid(pid, pid);
 	g_child = pid;
+	if (g_stop) /* a signal before g_child was set killed nobody */
+		kill(-pid, SIGKILL);
 	/* Keep what fits, read the rest away: CMD must not die of SIGPIPE. */
 	size_t used = 0, room = sizeof(c->out) - 1;
 	ssize_t n;
@@ -315,8 +317,8 @@ static int one_point(struct ct *c, long point, long n)
 				st, point);
 			return EXIT_USAGE;
 		}
-		if (st == 0 && !c->unreached++)
-			c->first_unreached = point;
+		if (st == 0 && seed == 1 && !c->unreached++)
+			c->first_unreached = point; /* counted once a point */
 		int chk = run_check(c);
 		if (g_stop)
 			return EXIT_USAGE;

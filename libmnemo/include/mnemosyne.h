@@ -218,6 +218,11 @@ void mnemo_flush(const void *addr, size_t len);
 void mnemo_fence(void);
 /* mnemo_flush() then mnemo_fence(). */
 void mnemo_persist(const void *addr, size_t len);
+/* Copy len bytes from src to dst (in a pool) as memcpy does, but through
+ * the library, which strict mode (MNEMO_CHECK=strict) allows; neither
+ * logged nor flushed: for memory no committed state reads (a spare link,
+ * a copy not yet published).  Follow with mnemo_flush or mnemo_persist. */
+void mnemo_write(void *dst, const void *src, size_t len);
 
 /*
  * Store `value` at `dst` atomically (all 8 bytes or none reach persistence)

@@ -283,9 +283,23 @@ public:
 		});
 		return static_cast<T *>(m);
 	}
-	void deallocate(T *p, size_t)
+	/* Never throws (a container's destructor calls it, maybe while an
+	 * exception unwinds): in a transaction that has already failed the
+	 * free is skipped; the abort frees what that transaction
+	 * allocated, and the leak collection anything older. */
+	void deallocate(T *p, size_t) noexcept
 	{
-		transaction([&] { detail::check(mnemo_heap_free(p, 0)); });
+		if (mnemo_tx_depth() > 0) {
+			if (mnemo_tx_status() == 0)
+				mnemo_heap_free(p, 0);
+			return;
+		}
+		for (int rc = -EAGAIN; rc == -EAGAIN;) {
+			if (mnemo_tx_begin())
+				return;
+			mnemo_heap_free(p, 0);
+			rc = mnemo_tx_commit();
+		}
 	}
 	mnemo_pool *get_pool() const noexcept { return pool_; }
 

@@ -5,7 +5,8 @@
  * (mnemo::string; see mnemosyne_vector.hpp).
  *
  *   auto &m = pool.root<mnemo::unordered_map<mnemo::string, uint64_t>>("w");
- *   ++m["word"];                // one durable transaction
+ *   mnemo::transaction([&] { ++m["word"]; });  // one durable transaction
+ *   ++m["word"];                 // two: the insertion, then the add
  *   if (m.contains(std::string_view(w))) ...
  *
  * Layout (32 bytes, in the pool): buckets_ points to a heap block of
@@ -216,7 +217,7 @@ public:
 		template <bool C = Const, class = std::enable_if_t<C>>
 		iter(const iter<false> &o)
 			: heads_(o.heads_), nb_(o.nb_), b_(o.b_), n_(o.n_),
-			  lk_(o.lk_)
+			  lk_(o.lk_), gen_(o.gen_)
 		{
 		}
 		value_type operator*() const
@@ -231,7 +232,7 @@ public:
 			iter at = *this;
 			transaction([&] {
 				at = *this;
-				at.n_ = detail::tx_get(&n_->next[lk_]);
+				at.n_ = follow(&n_->next[lk_], gen_);
 				if (!at.n_)
 					at.settle(b_ + 1);
 			});
@@ -256,8 +257,9 @@ public:
 	private:
 		friend class unordered_map;
 		iter(node **heads, uint64_t nb, uint64_t b, node *n,
-		     unsigned lk)
-			: heads_(heads), nb_(nb), b_(b), n_(n), lk_(lk)
+		     unsigned lk, const uint64_t *gen)
+			: heads_(heads), nb_(nb), b_(b), n_(n), lk_(lk),
+			  gen_(gen)
 		{
 		}
 		second_t second() const
@@ -273,7 +275,7 @@ public:
 		void settle(uint64_t b)
 		{
 			for (n_ = nullptr; b < nb_ && !n_; b++)
-				n_ = detail::tx_get(heads_ + b);
+				n_ = follow(heads_ + b, gen_);
 			b_ = b - 1;
 		}
 		template <bool> friend class iter;
@@ -282,6 +284,7 @@ public:
 		uint64_t b_ = 0;
 		node *n_ = nullptr; /* null: the end */
 		unsigned lk_ = 0; /* the live link */
+		const uint64_t *gen_ = nullptr; /* the map's rehash count */
 	};
 
 	unordered_map() = default;
@@ -431,11 +434,11 @@ public:
 			const_iterator after = pos;
 			++after;
 			next = iterator(after.heads_, after.nb_, after.b_,
-					after.n_, after.lk_);
+					after.n_, after.lk_, after.gen_);
 			uint64_t nb = detail::tx_get(&nbuckets_);
 			node **link = heads() +
 				      (detail::tx_get(&pos.n_->hash) & (nb - 1));
-			while (detail::tx_get(link) != pos.n_)
+			while (follow(link, &gen_) != pos.n_)
 				link = &detail::tx_get(link)->next[live()];
 			unlink(link);
 		});
@@ -491,6 +494,20 @@ public:
 
 private:
 	node **heads() const { return detail::tx_get(&buckets_); }
+	/* The node a link points at, read in the transaction, then gen_
+	 * read again.  A rehash relinks nodes with plain stores (move_to),
+	 * which move no stripe version, so a transaction that read gen_
+	 * before a rehash committed cannot tell a rewritten link by its
+	 * version; but its second read of gen_, whose version the rehash
+	 * moved, fails the STM's validation, and the transaction runs again
+	 * before it follows a link that a later rehash rewrote. */
+	static node *follow(node *const *link, const uint64_t *gen)
+	{
+		node *n = detail::tx_get(link);
+		if (gen)
+			(void)detail::tx_get(gen);
+		return n;
+	}
 	unsigned live() const { return (unsigned)(detail::tx_get(&gen_) & 1); }
 
 	static key_view key_of(node *n)
@@ -530,7 +547,7 @@ private:
 			return nullptr;
 		node **link = heads() + (h & (nb - 1));
 		unsigned lk = live();
-		for (node *n; (n = detail::tx_get(link)); link = &n->next[lk])
+		for (node *n; (n = follow(link, &gen_)); link = &n->next[lk])
 			if (detail::tx_get(&n->hash) == h && same_key(n, k))
 				return link;
 		return nullptr;
@@ -544,7 +561,7 @@ private:
 	iterator at_node(node *n, uint64_t h) const
 	{
 		uint64_t nb = detail::tx_get(&nbuckets_);
-		return iterator(heads(), nb, h & (nb - 1), n, live());
+		return iterator(heads(), nb, h & (nb - 1), n, live(), &gen_);
 	}
 	template <bool C, class Q> iter<C> found(const Q &k) const
 	{
@@ -555,7 +572,7 @@ private:
 			if (n) {
 				iterator i = at_node(n, h);
 				it = iter<C>(i.heads_, i.nb_, i.b_, i.n_,
-					     i.lk_);
+					     i.lk_, &gen_);
 			}
 		});
 		return it;
@@ -565,7 +582,7 @@ private:
 		iter<C> it;
 		transaction([&] {
 			it = iter<C>(heads(), detail::tx_get(&nbuckets_), 0,
-				     nullptr, live());
+				     nullptr, live(), &gen_);
 			it.settle(0);
 		});
 		return it;
@@ -655,8 +672,9 @@ private:
 				node *next = detail::tx_get(&n->next[lk]);
 				node **head = fresh + (detail::tx_get(&n->hash) &
 						       (nb - 1));
-				if (plain) {
-					n->next[to] = *head;
+				if (plain) { /* strict mode allows mnemo_write */
+					mnemo_write(&n->next[to], head,
+						    sizeof(node *));
 					mnemo_flush(&n->next[to], sizeof(node *));
 				} else {
 					detail::tx_set(&n->next[to], *head);
@@ -718,13 +736,13 @@ private:
 	bool check_chain(uint64_t b, uint64_t nb, uint64_t *count) const
 	{
 		unsigned lk = live();
-		for (node *n = detail::tx_get(heads() + b); n;
-		     n = detail::tx_get(&n->next[lk])) {
+		for (node *n = follow(heads() + b, &gen_); n;
+		     n = follow(&n->next[lk], &gen_)) {
 			uint64_t h = detail::tx_get(&n->hash);
 			if ((h & (nb - 1)) != b || h != hash_of(key_of(n)))
 				return false;
-			for (node *m = detail::tx_get(&n->next[lk]); m;
-			     m = detail::tx_get(&m->next[lk]))
+			for (node *m = follow(&n->next[lk], &gen_); m;
+			     m = follow(&m->next[lk], &gen_))
 				if (same_key(m, key_of(n)))
 					return false;
 			if (++*count > detail::tx_get(&size_))

@@ -54,6 +54,12 @@ MNEMO_API void mnemo_persist(const void *addr, size_t len)
 	persist_settled(addr, len);
 }
 
+MNEMO_API void mnemo_write(void *dst, const void *src, size_t len)
+{
+	if (len)
+		memcpy(scm::wr(dst), src, len); /* strict: through the mirror */
+}
+
 MNEMO_API int mnemo_store64(uint64_t *dst, uint64_t value)
 {
 	if (!dst || (uintptr_t)dst % 8)

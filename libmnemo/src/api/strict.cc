@@ -121,8 +121,11 @@ bool allow_fresh(uintptr_t a)
 		if (d->strict_npages == tx::tx_desc::kStrictPages)
 			tx::strict_close_pages(d); /* they fault open again */
 		uintptr_t page = a & ~(uintptr_t)(scm::kOsPage - 1);
+		/* If the page cannot be opened (ENOMEM: too many mappings),
+		 * returning would fault again forever: report the store. */
+		if (!scm::page_protect((void *)page, false))
+			return false;
 		d->strict_pages[d->strict_npages++] = page;
-		scm::page_protect((void *)page, false);
 		return true;
 	}
 	return false;
@@ -145,18 +148,22 @@ void chain(int sig, siginfo_t *si, void *uc)
 
 void on_segv(int sig, siginfo_t *si, void *uc)
 {
+	int saved = errno; /* mprotect may set it; the store's code runs on */
 	uintptr_t a = (uintptr_t)si->si_addr, lo, hi;
 	mnemo_pool *p = si->si_code == SEGV_ACCERR &&
 				scm::strict_device_of(a)
 			? scm::owner_of(a, &lo, &hi)
 			: nullptr;
-	if (p && allow_fresh(a))
+	if (p && allow_fresh(a)) {
+		errno = saved;
 		return; /* the store runs again, now on a writable page */
+	}
 	line l;
 	l.str("libmnemo: strict: plain store to persistent memory at ");
 	l.hex(a);
 	if (!p || (l.str(" in pool "), l.str(p->path.c_str()),
 		   !describe(l, p, a))) {
+		errno = saved;
 		chain(sig, si, uc);
 		return;
 	}

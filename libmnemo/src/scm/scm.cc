@@ -207,21 +207,22 @@ int check_flags(unsigned flags)
 
 int config_from(unsigned flags, config *cfg, bool *autodetect)
 {
-	unsigned b, d;
-	int rc = field_or_env(flags & MNEMO_BACKEND_MASK, "MNEMO_BACKEND",
-			      parse_backend, &b);
-	if (rc == 0)
+	unsigned b = MNEMO_BACKEND_FILE, d = MNEMO_DURABILITY_PROCESS;
+	cfg->priv = flags & MNEMO_PRIVATE;
+	cfg->strict = false;
+	/* The environment does not change a private open (not even a bad
+	 * value in it: mnemoctl check must still look at the pool). */
+	int rc = cfg->priv ? 0
+			   : field_or_env(flags & MNEMO_BACKEND_MASK,
+					  "MNEMO_BACKEND", parse_backend, &b);
+	if (rc == 0 && !cfg->priv)
 		rc = field_or_env(flags & MNEMO_DURABILITY_MASK,
 				  "MNEMO_DURABILITY", parse_durability, &d);
-	if (rc == 0)
+	if (rc == 0 && !cfg->priv)
 		rc = check_from_env(&cfg->strict);
 	if (rc)
 		return rc;
 	cfg->strict |= (flags & MNEMO_CHECK_STRICT) != 0;
-	cfg->priv = flags & MNEMO_PRIVATE;
-	if (cfg->priv) /* the environment does not change a private open */
-		b = MNEMO_BACKEND_FILE, d = MNEMO_DURABILITY_PROCESS,
-		cfg->strict = false;
 	cfg->power = d == MNEMO_DURABILITY_POWER;
 	cfg->pmem = d == MNEMO_DURABILITY_PMEM;
 	*autodetect = b == MNEMO_BACKEND_AUTO;

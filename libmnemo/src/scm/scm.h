@@ -313,8 +313,9 @@ void strict_forget(device *d, bool child = false);
  * async-signal-safe (the SIGSEGV handler uses it). */
 device *strict_device_of(uintptr_t a);
 /* One OS page of a strict window read-only (ro) or writable again;
- * async-signal-safe (mprotect only).  pre: p page aligned, mapped. */
-void page_protect(void *p, bool ro);
+ * whether mprotect did it (ENOMEM: too many mappings).
+ * Async-signal-safe (mprotect only).  pre: p page aligned, mapped. */
+bool page_protect(void *p, bool ro);
 /* The parse of $MNEMO_CHECK: off (default) or strict; -EINVAL with a
  * message for anything else. */
 int check_from_env(bool *strict);

@@ -129,9 +129,10 @@ int device::protect(void *p, size_t n)
 		    "read-only: %s", n, p, strerror(errno));
 }
 
-void page_protect(void *p, bool ro)
+bool page_protect(void *p, bool ro)
 {
-	mprotect(p, kOsPage, ro ? PROT_READ : PROT_READ | PROT_WRITE);
+	return mprotect(p, kOsPage, ro ? PROT_READ : PROT_READ | PROT_WRITE) ==
+	       0;
 }
 
 namespace {

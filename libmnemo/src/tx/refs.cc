@@ -127,7 +127,7 @@ void check_refs(tx_desc *d)
 void strict_close_pages(tx_desc *d)
 {
 	for (unsigned i = 0; i < d->strict_npages; i++)
-		scm::page_protect((void *)d->strict_pages[i], true);
+		(void)scm::page_protect((void *)d->strict_pages[i], true);
 	d->strict_npages = 0;
 }
 
