@@ -148,11 +148,19 @@ void fill(std::string &v, uint64_t key, uint64_t n)
 		v[i] = (char)('a' + (key + n + i) % 26);
 }
 
-void run_ops(ycsb_store *s, const std::vector<op> &ops, size_t vsize)
+/* Thread's share of a workload; the requests it ran (all of them, or as
+ * many as fit before the deadline: a slow store is measured on part of
+ * the work, checked every 64 requests). */
+uint64_t run_ops(ycsb_store *s, const std::vector<op> &ops, size_t vsize,
+		 std::chrono::steady_clock::time_point deadline)
 {
 	std::string val(vsize, 'x'), got;
-	uint64_t n = 0;
+	uint64_t n = 0, done = 0;
 	for (const op &x : ops) {
+		if (done % 64 == 63 &&
+		    std::chrono::steady_clock::now() > deadline)
+			break;
+		done++;
 		switch (x.kind) {
 		case READ:
 			if (!s->read(x.key, got) || got.size() != vsize)
@@ -174,11 +182,13 @@ void run_ops(ycsb_store *s, const std::vector<op> &ops, size_t vsize)
 			s->rmw(x.key, val.data(), vsize);
 		}
 	}
+	return done;
 }
 
-/* Workload w on T threads; its wall time in ns. */
+/* Workload w on T threads; its wall time in ns, and in *done the
+ * requests run. */
 uint64_t run_workload(const ycsb_opts &o, ycsb_store *s, const zipfian &z,
-		      char w, uint64_t *fresh)
+		      char w, uint64_t *fresh, uint64_t *done)
 {
 	std::vector<std::vector<op>> ops;
 	uint64_t f0 = *fresh;
@@ -189,21 +199,27 @@ uint64_t run_workload(const ycsb_opts &o, ycsb_store *s, const zipfian &z,
 	}
 	std::atomic<unsigned> ready{0};
 	std::atomic<bool> go{false};
+	std::atomic<uint64_t> total{0};
+	std::chrono::steady_clock::time_point deadline;
 	std::vector<std::thread> th;
 	for (unsigned t = 0; t < o.threads; t++)
 		th.emplace_back([&, t] {
 			ready++;
 			while (!go.load())
 				std::this_thread::yield();
-			run_ops(s, ops[t], o.value);
+			total += run_ops(s, ops[t], o.value, deadline);
 		});
 	while (ready.load() < o.threads)
 		std::this_thread::yield();
 	auto t0 = std::chrono::steady_clock::now();
+	deadline = t0 + std::chrono::duration_cast<
+				std::chrono::steady_clock::duration>(
+				std::chrono::duration<double>(o.max_seconds));
 	go = true;
 	for (std::thread &x : th)
 		x.join();
 	auto t1 = std::chrono::steady_clock::now();
+	*done = total.load();
 	return (uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(
 		       t1 - t0)
 		.count();
@@ -214,7 +230,7 @@ void usage(const char *prog)
 	fprintf(stderr,
 		"usage: %s [--dir DIR] [--records N] [--ops N] [--value BYTES]\n"
 		"          [--threads N] [--workloads CBAFE] [--kind K] "
-		"[--seed N] [--quiet]\n", prog);
+		"[--seed N] [--max-seconds S] [--quiet]\n", prog);
 	exit(2);
 }
 
@@ -229,6 +245,7 @@ void parse(int argc, char **argv, ycsb_opts &o)
 		{"workloads", required_argument, nullptr, 'w'},
 		{"kind", required_argument, nullptr, 'k'},
 		{"seed", required_argument, nullptr, 's'},
+		{"max-seconds", required_argument, nullptr, 'm'},
 		{"quiet", no_argument, nullptr, 'q'},
 		{nullptr, 0, nullptr, 0}};
 	int c;
@@ -242,12 +259,13 @@ void parse(int argc, char **argv, ycsb_opts &o)
 		case 'w': o.workloads = optarg; break;
 		case 'k': o.kind = optarg; break;
 		case 's': o.seed = strtoull(optarg, nullptr, 10); break;
+		case 'm': o.max_seconds = atof(optarg); break;
 		case 'q': o.quiet = true; break;
 		default: usage(argv[0]);
 		}
 	}
 	if (optind != argc || o.records < 2 || o.ops < o.threads ||
-	    o.value < 1 || o.threads < 1 ||
+	    o.value < 1 || o.threads < 1 || !(o.max_seconds > 0) ||
 	    strspn(o.workloads, "ABCEF") != strlen(o.workloads))
 		usage(argv[0]);
 }
@@ -293,8 +311,8 @@ int main(int argc, char **argv)
 	for (const char *w = o.workloads; *w; w++) {
 		if (*w == 'E' && s->scan(ycsb_key(0), 1) == SIZE_MAX)
 			continue; /* unordered: no scans */
-		uint64_t ns = run_workload(o, s, z, *w, &fresh);
-		uint64_t ops = o.ops / o.threads * o.threads;
+		uint64_t ops = 0;
+		uint64_t ns = run_workload(o, s, z, *w, &fresh, &ops);
 		printf("RESULT system=%s workload=%c value=%zu threads=%u "
 		       "records=%llu ops=%llu ns=%llu ops_per_s=%.0f\n",
 		       ycsb_name(o), *w, o.value, o.threads,

@@ -31,6 +31,7 @@ struct ycsb_opts {
 	const char *workloads = "CBAFE";
 	const char *kind = "";  /* --kind, for programs with two stores */
 	uint64_t seed = 1;
+	double max_seconds = 10; /* a workload stops after this long */
 	bool quiet = false;
 };
 
