@@ -597,3 +597,40 @@ Test(containers_map, consistent_scans_while_writing, .timeout = 300)
 	cr_assert(m.mnemo_check().empty());
 	cr_assert_eq(m.size(), kN);
 }
+
+/* A value taken from the map itself while the insertion shifts it in its
+ * leaf or splits that leaf (a reference into a leaf moves with its
+ * entry): the new key gets the value as it was, for string and plain
+ * values.  New keys go just below their source, so it moves. */
+Test(containers_map, own_value_across_a_split, .timeout = 300)
+{
+	mnemo::pool p = mnemo::pool::create(t_path("ownsplit"), 64 * kMiB);
+	auto &m = p.root<strval>("m");
+	auto &n = p.root<mnemo::map<uint64_t, uint64_t>>("n");
+	auto src = [](uint64_t k) { return 1000 * k + 500; };
+	auto val = [](uint64_t k) {
+		return std::string(20 + k, (char)('a' + k));
+	};
+	for (uint64_t k = 0; k < 10; k++) {
+		m[src(k)] = std::string_view(val(k));
+		n[src(k)] = k * 7;
+	}
+	for (uint64_t j = 1; j <= 60; j++) /* below each source: it moves */
+		for (uint64_t k = 0; k < 10; k++) {
+			if (j % 3 == 0)
+				m.insert_or_assign(src(k) - j, m.at(src(k)));
+			else if (j % 3 == 1)
+				m.try_emplace(src(k) - j, m.at(src(k)));
+			else
+				m[src(k) - j] = m[src(k)];
+			n.insert_or_assign(src(k) - j, n.at(src(k)));
+		}
+	for (uint64_t k = 0; k < 10; k++)
+		for (uint64_t j = 0; j <= 60; j++) {
+			cr_assert(m.at(src(k) - j) == val(k), "key %llu",
+				  (unsigned long long)(src(k) - j));
+			cr_assert_eq((uint64_t)n.at(src(k) - j), k * 7);
+		}
+	cr_assert(m.mnemo_check().empty());
+	cr_assert(n.mnemo_check().empty());
+}

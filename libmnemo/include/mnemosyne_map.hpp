@@ -59,6 +59,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -345,9 +346,12 @@ public:
 			      "a relocatable value is assigned from one argument");
 		std::pair<iterator, bool> r;
 		transaction([&] {
+			auto args = std::make_tuple(detach(a)...);
 			r = place(k);
 			if (r.second)
-				set_value(r.first, a...);
+				std::apply([&](const auto &...d) {
+					set_value(r.first, d...);
+				}, args);
 		});
 		return r;
 	}
@@ -356,6 +360,19 @@ public:
 	{
 		return try_emplace(k, a...);
 	}
+	/* A value argument that may be an element of this very map
+	 * (m.insert_or_assign(9, m.at(8))): read into a copy before place()
+	 * moves entries, which invalidates every reference into a leaf. */
+	template <class U> static decltype(auto) detach(const U &x)
+	{
+		if constexpr (std::is_same_v<U, string>)
+			return std::string(x.str());
+		else if constexpr (kPlainV && std::is_convertible_v<const U &, V>)
+			return V(x);
+		else
+			return (x); /* a view, a std::string, ...: not ours */
+	}
+
 	/* kv.first the key, kv.second the value (a std::pair). */
 	template <class P> std::pair<iterator, bool> insert(const P &kv)
 	{
@@ -366,8 +383,9 @@ public:
 	{
 		std::pair<iterator, bool> r;
 		transaction([&] {
+			const auto &v = detach(x);
 			r = place(k);
-			set_value(r.first, x);
+			set_value(r.first, v);
 		});
 		return r;
 	}
