@@ -132,3 +132,48 @@ Test(tx_opacity, small_block_reused_after_a_tx_free)
 {
 	run("opa_small", 64, 4096);
 }
+
+struct holder {
+	uint64_t *x;
+	int go[2], done[2];
+};
+
+/* T: hold a stripe of X in an open transaction until told to commit. */
+static void *holder_main(void *arg)
+{
+	struct holder *h = arg;
+	cr_assert_eq(mnemo_tx_begin(), 0);
+	mnemo_tx_set64(&h->x[3], 5);
+	signal_fd(h->done[1]);
+	wait_fd(h->go[0]);
+	cr_assert_eq(mnemo_tx_commit(), 0, "%s", mnemo_errormsg());
+	return NULL;
+}
+
+/* The free's stripe locks conflict like writes: a free of a block another
+ * transaction is writing fails with -EAGAIN, rolls its transaction back
+ * (the block stays allocated) and succeeds when run again. */
+Test(tx_opacity, free_conflicts_with_a_writer_of_the_block)
+{
+	void *reg;
+	const char *path = t_path("opa_conflict");
+	t_create(path, 16 << 20);
+	mnemo_pool *pool = t_open(path, 0);
+	cr_assert_eq(mnemo_region_create(pool, "root", 4096, &reg), 0, "%s",
+		     mnemo_errormsg());
+	struct holder h = {.x = publish(pool, reg, 256)};
+	cr_assert_eq(pipe(h.go), 0);
+	cr_assert_eq(pipe(h.done), 0);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, holder_main, &h), 0);
+	wait_fd(h.done[0]);
+	cr_assert_eq(mnemo_tx_begin(), 0);
+	cr_assert_eq(mnemo_heap_free(h.x, 0), -EAGAIN);
+	cr_assert_eq(mnemo_tx_commit(), -EAGAIN);
+	cr_assert_geq(pmalloc_usable_size(h.x), 256, "still allocated");
+	signal_fd(h.go[1]);
+	pthread_join(t, NULL);
+	cr_assert_eq(h.x[3], 5);
+	unlink_and_free(reg, h.x);
+	mnemo_pool_close(&pool);
+}
