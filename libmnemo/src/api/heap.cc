@@ -115,7 +115,10 @@ MNEMO_API void pfree(void *ptr)
 	if (!ptr)
 		return;
 	int rc = free_block(ptr);
-	if (rc)
+	/* -EAGAIN: a conflict of the enclosing plain-mode transaction (the
+	 * free locks the block's stripes), which its commit returns: not a
+	 * misuse to report. */
+	if (rc && rc != -EAGAIN)
 		report(rc);
 }
 

@@ -587,7 +587,11 @@ int tx_free(tx::tx_desc *d, heap *h, vpage *pg, unsigned bit, const void *p)
 		return tx::fail_tx(d, rc);
 	}
 	d->hops.push_back(tx::bit_op{pg, bit, false, false});
-	return 0;
+	/* The block's stripes, for opacity: see tx::lock_block.  (A block
+	 * this transaction allocated, above, was never visible to others.)
+	 * On conflict the rollback unreserves the op just pushed. */
+	rc = tx::lock_block(d, block_at(pg, bit), pg->bsize);
+	return rc ? tx::fail_tx(d, rc) : 0;
 }
 
 } // namespace

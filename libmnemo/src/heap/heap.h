@@ -18,6 +18,8 @@
  *   tx-freeing     1 0 1 0  freed by a running transaction
  *   deferred       0 0 0 1  freed by a committed transaction whose record
  *                           is still replayable; reused after truncation
+ *                           (by then that commit has moved the block's
+ *                           stripe versions: tx::lock_block, opacity)
  * The durable words, xfree, vpend and vheld change by atomic
  * read-modify-write (any thread may free); vfree by its owner alone.
  *

@@ -286,6 +286,13 @@ int load(tx_desc *d, void *dst, const void *src, size_t n);
 int store(tx_desc *d, void *dst, const void *src, size_t n);
 int set(tx_desc *d, void *dst, int c, size_t n);
 
+/* A transactional free of the block [p, p+n): lock its stripes as a write
+ * would, so that the commit moves their versions to its wv and a reader
+ * that still holds a pointer into the block fails instead of reading
+ * what the block's next owner writes with plain stores (opacity; see
+ * stm.cc).  0, or -EAGAIN on conflict (not yet passed to fail_tx). */
+int lock_block(tx_desc *d, const void *p, size_t n);
+
 /* Switch to serial-irrevocable mode: every other transaction waits. */
 int go_irrevocable(tx_desc *d);
 
