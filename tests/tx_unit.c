@@ -279,7 +279,8 @@ Test(tx, atomic_and_shared_line_counters)
 	mnemo_stat_reset();
 	cr_assert_eq(mnemo_tx_begin(), 0);
 	mnemo_tx_set64(&a[0], 3);
-	mnemo_tx_set64(&a[8 * 8], 4); /* 8 stripes on: the next lock line */
+	mnemo_tx_set64(&a[8 * 32], 4); /* 8 stripes (of 256 B) on: the next
+					* lock line */
 	cr_assert_eq(mnemo_tx_commit(), 0);
 	cr_assert_eq(mnemo_stat_get(MNEMO_STAT_TX_ATOMICS), 4);
 	cr_assert_eq(mnemo_stat_get(MNEMO_STAT_TX_SHARED_LINES), 3);

@@ -34,8 +34,13 @@
 namespace mnemo::tx {
 namespace {
 
-constexpr unsigned kStripeShift = 6; /* 64-byte stripes = write-set chunks */
-static_assert(((size_t)1 << kStripeShift) == kChunk);
+/* 256-byte stripes, four write-set chunks each: a store of a kilobyte
+ * takes 4 or 5 locks, not 16 or 17 (each a locked instruction, ~10 ns),
+ * and a 64-byte value across two lines one.  Larger stripes would make
+ * neighbouring small objects of different threads conflict more often. */
+constexpr unsigned kStripeShift = 8;
+constexpr size_t kStripe = (size_t)1 << kStripeShift;
+static_assert(kStripe % kChunk == 0, "a chunk lies in one stripe");
 constexpr size_t kStripes = (size_t)1 << 16;
 std::atomic<uint64_t> g_locks[kStripes];
 /* The descriptor in serial-irrevocable mode, if any. */
@@ -237,16 +242,16 @@ int lock_stripe(tx_desc *d, uintptr_t a)
 
 } // namespace
 
-/* One lock per 64 bytes of the block, at most one per stripe (a block of
- * 4 MiB or more covers them all): about 13 ns each, so a small block's
- * free costs little, a 64 KiB one ~13 us and a 1 MiB one ~0.2 ms more. */
+/* One lock per stripe of the block (a block of 16 MiB or more covers them
+ * all): about 13 ns each, so a small block's free costs little, a 64 KiB
+ * one ~3 us and a 1 MiB one ~50 us more. */
 int lock_block(tx_desc *d, const void *p, size_t n)
 {
-	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(kChunk - 1);
-	size_t k = n ? ((uintptr_t)p + n - 1 - a) / kChunk + 1 : 0;
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(kStripe - 1);
+	size_t k = n ? ((uintptr_t)p + n - 1 - a) / kStripe + 1 : 0;
 	k = k < kStripes ? k : kStripes;
 	for (size_t i = 0; i < k; i++) {
-		int rc = lock_stripe(d, a + i * kChunk);
+		int rc = lock_stripe(d, a + i * kStripe);
 		if (rc)
 			return rc;
 	}
@@ -255,7 +260,7 @@ int lock_block(tx_desc *d, const void *p, size_t n)
 
 namespace {
 
-/* Copy [a, a+n) (one stripe) into dst, consistent at rv.  A stripe we
+/* Copy [a, a+n) (one chunk) into dst, consistent at rv.  A stripe we
  * hold is stable; otherwise the version is checked before and after. */
 int read_piece(tx_desc *d, uintptr_t a, char *dst, size_t n)
 {
@@ -343,13 +348,13 @@ int write_range(tx_desc *d, uintptr_t a, const char *src, size_t n)
 	return rc;
 }
 
-/* Split [a, a+n) at stripe boundaries. */
+/* Split [a, a+n) at chunk boundaries (each piece in one stripe, and in
+ * one write-set chunk, which read_piece overlays). */
 template <class F> int each_piece(uintptr_t a, size_t n, F &&f)
 {
-	constexpr size_t kStripe = (size_t)1 << kStripeShift;
 	for (size_t done = 0; done < n;) {
 		uintptr_t p = a + done;
-		size_t k = kStripe - (p & (kStripe - 1));
+		size_t k = kChunk - (p & (kChunk - 1));
 		k = k < n - done ? k : n - done;
 		int rc = f(p, done, k);
 		if (rc)
@@ -722,7 +727,7 @@ int load(tx_desc *d, void *dst, const void *src, size_t n)
 	if (d->status || n == 0)
 		return d->status;
 	uintptr_t at = (uintptr_t)src;
-	if ((at & (kChunk - 1)) + n <= kChunk) { /* one stripe: most reads */
+	if ((at & (kChunk - 1)) + n <= kChunk) { /* one chunk: most reads */
 		int rc = read_piece(d, canon_of(d, at), (char *)dst, n);
 		return rc ? fail_tx(d, rc) : 0;
 	}
@@ -746,7 +751,7 @@ int store(tx_desc *d, void *dst, const void *src, size_t n)
 		return rc ? rc : store(d, dst, tmp.data(), n);
 	}
 	uintptr_t at = (uintptr_t)dst;
-	if ((at & (kChunk - 1)) + n <= kChunk) /* one stripe */
+	if ((at & (kChunk - 1)) + n <= kChunk) /* one chunk */
 		rc = write_piece(d, canon_of(d, at), (const char *)src, n);
 	else
 		rc = write_range(d, at, (const char *)src, n);
