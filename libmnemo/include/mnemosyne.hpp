@@ -209,17 +209,18 @@ struct zero_is_empty<T, std::void_t<decltype(T::mnemo_zero_is_empty)>>
 
 /* Create a T in pool's heap (in a transaction: an abort frees it).  The
  * constructor's own plain stores go to the fresh block, which nothing
- * else can reach before the commit, and are made durable at once (one
- * fence): an early write-back could make the commit record durable
- * before them.  A conflict runs the transaction again, forwarding the
- * arguments again: pass lvalues where a move would empty one. */
+ * else can reach before the commit, and are flushed: a transaction that
+ * allocated makes them durable before its record (mnemo_heap_alloc(3)),
+ * with one fence for all its fresh blocks.  A conflict runs the
+ * transaction again, forwarding the arguments again: pass lvalues where
+ * a move would empty one. */
 template <class T, class... A> T *make_persistent_in(mnemo_pool *pool, A &&...a)
 {
 	T *obj = nullptr;
 	transaction([&] {
 		void *m = detail::alloc_for<T>(pool, 0);
 		obj = ::new (m) T(std::forward<A>(a)...);
-		mnemo_persist(obj, sizeof(T));
+		mnemo_flush(obj, sizeof(T));
 	});
 	return obj;
 }

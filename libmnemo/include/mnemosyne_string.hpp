@@ -25,8 +25,8 @@
  * before or after the call.  Writes within capacity() are logged (so they
  * must fit the transaction log, MNEMO_TX_LOG_SIZE); growth beyond it
  * takes a fresh block of twice the capacity or more, which is written
- * with plain stores and made durable at once (one fence; the log holds
- * none of it), and frees the old block at commit.  An assignment of more
+ * with plain stores and flushed, durable before the commit's record (the
+ * log holds none of it), and frees the old block at commit.  An assignment of more
  * than kFreshMin chars takes a fresh block of its size too, so neither
  * growth nor assignment is bounded by the log.
  *
@@ -413,9 +413,9 @@ private:
 	 * (no stale words for the leak collection's conservative scan).
 	 * The block is this transaction's own until it commits, so it is
 	 * written with plain stores (logging them would bound a string by
-	 * the log's size) and made durable at once: an early write-back
-	 * may make the commit record durable before a flush that only
-	 * waits for the commit's fence.  The old block is freed at commit,
+	 * the log's size) and flushed: the commit makes them durable before
+	 * its record (mnemo_heap_alloc(3): one fence for all the fresh
+	 * blocks of the transaction).  The old block is freed at commit,
 	 * so an abort or a crash before it keeps the old value. */
 	template <class F> void rebuild(uint64_t want, uint64_t keep,
 					uint64_t n, F &&fill)
@@ -428,7 +428,7 @@ private:
 			detail::check(mnemo_tx_load(m, old, keep));
 		fill(m);
 		std::memset(m + n, 0, bytes - n);
-		mnemo_persist(m, bytes);
+		mnemo_flush(m, bytes);
 		detail::tx_set(&cap_, bytes - 1);
 		detail::tx_set(&size_, n);
 		if (old)

@@ -591,9 +591,9 @@ private:
 	/* A new node for k (the buckets doubled first if it would pass
 	 * the load factor) at the head of its chain.  The block is this
 	 * transaction's own until it commits: its plain fields are written
-	 * with plain stores and made durable at once (one fence; an early
-	 * write-back could make the commit record durable before them);
-	 * a relocatable key or value then assigns in the transaction. */
+	 * with plain stores and flushed, and the commit makes them durable
+	 * before its record (mnemo_heap_alloc(3)); a relocatable key or
+	 * value then assigns in the transaction. */
 	template <class Q, class... A> node *add(uint64_t h, const Q &k,
 						const A &...a)
 	{
@@ -613,7 +613,7 @@ private:
 			n->key = static_cast<K>(k);
 		if constexpr (kPlainV)
 			n->value = V(a...);
-		mnemo_persist(n, sizeof(node));
+		mnemo_flush(n, sizeof(node));
 		if constexpr (!kPlainK)
 			n->key = k;
 		if constexpr (!kPlainV && sizeof...(A) == 1)
@@ -645,8 +645,9 @@ private:
 	 * link once gen_ is written (first: its stripe lock keeps every
 	 * other transaction off the map until this one ends, so no node
 	 * relinked here can be freed meanwhile): both are written with
-	 * plain stores and made durable at once (one fence), and nothing
-	 * is logged per node, so a rehash is not bounded by the log.  The
+	 * plain stores and flushed (durable before the commit's record:
+	 * mnemo_heap_alloc(3); the array is fresh), and nothing is logged
+	 * per node, so a rehash is not bounded by the log.  The
 	 * exception: if this transaction rehashed already, it may have
 	 * logged writes to the link that is free again, which its commit
 	 * would write back over plain ones: then the links are logged.
@@ -683,7 +684,7 @@ private:
 				n = next;
 			}
 		}
-		mnemo_persist(fresh, nb * sizeof(node *));
+		mnemo_flush(fresh, nb * sizeof(node *));
 		detail::tx_set(&nbuckets_, nb);
 		if (old)
 			detail::check(mnemo_heap_free(old, 0));

@@ -264,10 +264,11 @@ private:
 	 * elements (doubling); the old one is freed at commit.  The new
 	 * block is this transaction's own until it commits, so the copy is
 	 * made with plain stores (logging it would bound a vector by the
-	 * log's size) and made durable at once: a flush before the commit's
-	 * fence alone would not do, as an early write-back may make the
-	 * commit record durable before the copy.  One more fence per
-	 * reallocation. */
+	 * log's size) and flushed: a transaction that allocated fences
+	 * before writing its record (mnemo_heap_alloc(3)), as an early
+	 * write-back may make the record durable before the copy.  One
+	 * more fence per transaction that reallocates, whatever it
+	 * reallocates. */
 	void grow(uint64_t need)
 	{
 		uint64_t cap = detail::tx_get(&cap_);
@@ -286,7 +287,8 @@ private:
 		 * are still in its write set. */
 		if (n) {
 			detail::check(mnemo_tx_load(m, old, n * sizeof(T)));
-			mnemo_persist(m, n * sizeof(T));
+			mnemo_flush(m, n * sizeof(T)); /* durable before
+							* the record */
 		}
 		detail::tx_set(&cap_, want);
 		if (old)

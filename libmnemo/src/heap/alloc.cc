@@ -722,8 +722,8 @@ void *alloc(heap *h, size_t size, size_t align, const fill &f)
 	}
 	if (f.zero || f.src)
 		scm::flush(p, f.zero ? size : f.n);
-	if (depth && (f.zero || f.src))
-		d->fence_first = true; /* durable before the record (stm.h) */
+	if (depth) /* its contents durable before the record (stm.h) */
+		d->fence_first = true;
 	if (!depth && bits_hint(h, pg)) {
 		owner_mark(pg, (unsigned)bit, true);
 	} else if (!depth) {

@@ -162,9 +162,11 @@ struct tx_desc {
 	std::vector<void *> allocs, frees;
 	std::vector<bit_op> hops; /* durable heap bits changed at commit */
 	/* Plain stores into blocks this transaction allocated (the heap's
-	 * zeroing or copying) are flushed: they must be durable before the
-	 * record, which an early write-back can make durable before the
-	 * commit's own fence, so the commit fences once before it. */
+	 * zeroing or copying, the program's own, flushed with mnemo_flush)
+	 * must be durable before the record, which an early write-back can
+	 * make durable before the commit's own fence: a transaction that
+	 * allocated fences once before writing its record (the guarantee of
+	 * mnemo_heap_alloc(3), which the C++ containers build on). */
 	bool fence_first = false;
 	/* Strict mode: OS pages of blocks this transaction allocated, which
 	 * the SIGSEGV handler made writable for the program's plain stores
