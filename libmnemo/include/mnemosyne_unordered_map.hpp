@@ -645,9 +645,13 @@ private:
 	 * link once gen_ is written (first: its stripe lock keeps every
 	 * other transaction off the map until this one ends, so no node
 	 * relinked here can be freed meanwhile): both are written with
-	 * plain stores and flushed (durable before the commit's record:
-	 * mnemo_heap_alloc(3); the array is fresh), and nothing is logged
-	 * per node, so a rehash is not bounded by the log.  The
+	 * plain stores and flushed, and nothing is logged per node, so a
+	 * rehash is not bounded by the log.  The links then go through
+	 * mnemo_persist, not only a flush: records of earlier commits that
+	 * wrote these links (when they were live, before the last rehash)
+	 * may still be in the logs, and recovery would replay them over
+	 * the plain stores; the persist settles them first.  (The array
+	 * is fresh: no record names it.)  The
 	 * exception: if this transaction rehashed already, it may have
 	 * logged writes to the link that is free again, which its commit
 	 * would write back over plain ones: then the links are logged.
@@ -684,7 +688,10 @@ private:
 				n = next;
 			}
 		}
-		mnemo_flush(fresh, nb * sizeof(node *));
+		if (plain) /* settle the records that wrote the links */
+			mnemo_persist(fresh, nb * sizeof(node *));
+		else
+			mnemo_flush(fresh, nb * sizeof(node *));
 		detail::tx_set(&nbuckets_, nb);
 		if (old)
 			detail::check(mnemo_heap_free(old, 0));
