@@ -19,40 +19,101 @@ namespace {
 
 /*
  * Registry of open windows.  Invariant: a slot with a device names a live
- * device, [lo, hi) is its window, and no two slots' windows overlap.
- * Writers hold g_reg_mu; readers (every flush, every address a
- * transaction classifies) scan lock-free with acquire loads of the
- * slot's own words, never of the device: a window is unregistered before
- * its device is destroyed, and a lookup racing with the close of the
- * pool it finds is a caller bug.  lo and hi are written before dev, and
- * dev is cleared before them, so a reader that sees dev sees its bounds.
+ * device, [lo, hi) is its window, no two slots' windows overlap, and
+ * delta is 0, or the offset of the window's strict-mode mirror
+ * (strict.cc).  Writers hold g_reg_mu; readers (every flush, every
+ * address a transaction classifies, the strict SIGSEGV handler) scan
+ * lock-free.  Each slot is a seqlock: a writer makes seq odd, changes
+ * the words, makes it even again; a reader takes the words it read only
+ * if seq was even and unchanged around them, so it never mixes a slot's
+ * old bounds with the bounds of the pool that reuses it.  A window is
+ * unregistered before its device is destroyed, and a lookup racing with
+ * the close of the pool it finds is a caller bug.
  */
 struct window_slot {
+	std::atomic<unsigned> seq{0};
 	std::atomic<device *> dev{nullptr};
 	std::atomic<uintptr_t> lo{0}, hi{0};
 	std::atomic<mnemo_pool *> owner{nullptr};
+	std::atomic<intptr_t> delta{0};
 };
 window_slot g_windows[kMaxWindows];
 std::mutex g_reg_mu;
 
 constexpr auto kAcq = std::memory_order_acquire;
 constexpr auto kRel = std::memory_order_release;
+constexpr auto kRlx = std::memory_order_relaxed;
 
-/* The slot whose window holds a, or nullptr. */
-window_slot *slot_of(uintptr_t a)
+/* What a reader takes from a slot. */
+struct window_view {
+	device *dev;
+	uintptr_t lo, hi;
+	mnemo_pool *owner;
+	intptr_t delta;
+};
+
+/* A consistent copy of w.  Writers only store words under g_reg_mu, so
+ * an odd seq ends soon; no writer runs in a signal handler. */
+window_view read_slot(const window_slot &w)
 {
-	for (window_slot &w : g_windows) {
-		uintptr_t lo = w.lo.load(kAcq), hi = w.hi.load(kAcq);
-		if (a - lo < hi - lo && w.dev.load(kAcq))
-			return &w;
+	for (;;) {
+		unsigned s1 = w.seq.load(kAcq);
+		if (s1 & 1) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		window_view v{w.dev.load(kRlx), w.lo.load(kRlx),
+			      w.hi.load(kRlx), w.owner.load(kRlx),
+			      w.delta.load(kRlx)};
+		std::atomic_thread_fence(kAcq);
+		if (w.seq.load(kRlx) == s1)
+			return v;
 	}
+}
+
+/* The writer's side of a slot's seqlock.  pre: g_reg_mu held (or the
+ * only thread: a fork child). */
+class slot_write {
+public:
+	explicit slot_write(window_slot &w) : w_(w)
+	{
+		w_.seq.store(w_.seq.load(kRlx) + 1, kRlx);
+		std::atomic_thread_fence(kRel);
+	}
+	~slot_write() { w_.seq.store(w_.seq.load(kRlx) + 1, kRel); }
+	slot_write(const slot_write &) = delete;
+	slot_write &operator=(const slot_write &) = delete;
+
+private:
+	window_slot &w_;
+};
+
+/* The window holding a: true and *v, or false. */
+bool find(uintptr_t a, window_view *v)
+{
+	for (const window_slot &w : g_windows) {
+		if (!w.dev.load(kAcq)) /* a hint; read_slot decides */
+			continue;
+		*v = read_slot(w);
+		if (v->dev && a - v->lo < v->hi - v->lo)
+			return true;
+	}
+	return false;
+}
+
+/* The slot of d.  pre: g_reg_mu held (or the only thread). */
+window_slot *slot_of_device(const device *d)
+{
+	for (window_slot &w : g_windows)
+		if (w.dev.load(kRlx) == d)
+			return &w;
 	return nullptr;
 }
 
 device *find_window(const void *p)
 {
-	window_slot *w = slot_of((uintptr_t)p);
-	return w ? w->dev.load(kAcq) : nullptr;
+	window_view v;
+	return find((uintptr_t)p, &v) ? v.dev : nullptr;
 }
 
 /* The MNEMO_BACKEND_* value named s, or a message. */
@@ -104,10 +165,12 @@ bool register_window(device *d)
 	for (window_slot &w : g_windows) {
 		if (w.dev.load())
 			continue;
-		w.owner.store(nullptr, kRel);
-		w.lo.store((uintptr_t)d->base(), kRel);
-		w.hi.store((uintptr_t)d->base() + d->window(), kRel);
-		w.dev.store(d, kRel);
+		slot_write sw(w);
+		w.owner.store(nullptr, kRlx);
+		w.delta.store(0, kRlx);
+		w.lo.store((uintptr_t)d->base(), kRlx);
+		w.hi.store((uintptr_t)d->base() + d->window(), kRlx);
+		w.dev.store(d, kRlx);
 		return true;
 	}
 	return false;
@@ -118,32 +181,57 @@ void unregister_window(device *d)
 	alias_forget_device(d);
 	strict_forget(d);
 	std::lock_guard<std::mutex> g(g_reg_mu);
-	for (window_slot &w : g_windows)
-		if (w.dev.load() == d) {
-			w.dev.store(nullptr, kRel);
-			w.owner.store(nullptr, kRel);
-			w.hi.store(0, kRel);
-			w.lo.store(0, kRel);
-		}
+	if (window_slot *w = slot_of_device(d)) {
+		slot_write sw(*w);
+		w->dev.store(nullptr, kRlx);
+		w->owner.store(nullptr, kRlx);
+		w->hi.store(0, kRlx);
+		w->lo.store(0, kRlx);
+	}
 }
 
 void set_owner(device *d, mnemo_pool *p)
 {
 	std::lock_guard<std::mutex> g(g_reg_mu);
-	for (window_slot &w : g_windows)
-		if (w.dev.load() == d)
-			w.owner.store(p, kRel);
+	if (window_slot *w = slot_of_device(d)) {
+		slot_write sw(*w);
+		w->owner.store(p, kRlx);
+	}
+}
+
+bool set_mirror(device *d, intptr_t delta, bool locked)
+{
+	std::unique_lock<std::mutex> g(g_reg_mu, std::defer_lock);
+	if (!locked)
+		g.lock();
+	window_slot *w = slot_of_device(d);
+	if (!w)
+		return false;
+	slot_write sw(*w);
+	w->delta.store(delta, kRlx);
+	return true;
 }
 
 mnemo_pool *owner_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi)
 {
-	window_slot *w = slot_of(a);
-	mnemo_pool *p = w ? w->owner.load(kAcq) : nullptr;
-	if (p) {
-		*lo = w->lo.load(kAcq);
-		*hi = w->hi.load(kAcq);
-	}
-	return p;
+	window_view v;
+	if (!find(a, &v) || !v.owner)
+		return nullptr;
+	*lo = v.lo;
+	*hi = v.hi;
+	return v.owner;
+}
+
+char *wr_slow(char *p)
+{
+	window_view v;
+	return find((uintptr_t)p, &v) ? p + v.delta : p;
+}
+
+device *strict_device_of(uintptr_t a)
+{
+	window_view v;
+	return find(a, &v) && v.delta ? v.dev : nullptr;
 }
 
 void each_owner(void (*f)(void *ctx, mnemo_pool *p), void *ctx)

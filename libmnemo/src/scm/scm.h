@@ -243,6 +243,10 @@ void unregister_window(device *d);
  * memory may be written transactionally (tx attach), and it is cleared
  * before the pool's state above the pool layer is freed. */
 void set_owner(device *d, mnemo_pool *p);
+/* Strict mode: the offset of d's mirror from its window (0: none); false
+ * if d has no window.  locked: the caller is a fork child, whose registry
+ * lock was taken before the fork (see windows_lock). */
+bool set_mirror(device *d, intptr_t delta, bool locked = false);
 /* The owner of the window holding a, or nullptr; [*lo, *hi) the window. */
 mnemo_pool *owner_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi);
 /* f(ctx, p) for the owner of every window, the registry locked: no pool

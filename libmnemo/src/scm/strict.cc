@@ -10,17 +10,13 @@
  * mirror is a store to the pool, and a flush of the window address
  * flushes the lines the mirror wrote.
  *
- * Registry invariant: an entry with dev != nullptr describes a live
- * strict window [lo, hi) whose mirror is lo + delta.  Writers hold
- * g_strict_mu; readers (wr_slow, the SIGSEGV handler) scan lock-free:
- * an entry is filled before dev is published and dev cleared before the
- * entry is, and nothing writes a pool while it closes (a caller bug).
+ * The mirror's offset from the window is kept in the registry of windows
+ * (scm.cc), where the lookups that translate an address (wr_slow) and
+ * the SIGSEGV handler's (strict_device_of) find it with the window.
  */
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <sys/mman.h>
 
 #include "base/error.h"
@@ -29,61 +25,6 @@
 namespace mnemo::scm {
 
 int g_nstrict;
-
-namespace {
-
-struct strict_slot {
-	std::atomic<device *> dev{nullptr};
-	std::atomic<uintptr_t> lo{0}, hi{0};
-	std::atomic<intptr_t> delta{0};
-};
-strict_slot g_strict[kMaxWindows];
-std::mutex g_strict_mu;
-
-constexpr auto kAcq = std::memory_order_acquire;
-constexpr auto kRel = std::memory_order_release;
-
-strict_slot *strict_slot_of(uintptr_t a)
-{
-	for (strict_slot &s : g_strict) {
-		if (!s.dev.load(kAcq))
-			continue;
-		uintptr_t lo = s.lo.load(kAcq), hi = s.hi.load(kAcq);
-		if (a - lo < hi - lo)
-			return &s;
-	}
-	return nullptr;
-}
-
-bool add_slot(device *d, char *mirror)
-{
-	std::lock_guard<std::mutex> g(g_strict_mu);
-	for (strict_slot &s : g_strict) {
-		if (s.dev.load())
-			continue;
-		s.lo.store((uintptr_t)d->base(), kRel);
-		s.hi.store((uintptr_t)d->base() + d->window(), kRel);
-		s.delta.store(mirror - d->base(), kRel);
-		s.dev.store(d, kRel);
-		__atomic_fetch_add(&g_nstrict, 1, __ATOMIC_RELEASE);
-		return true;
-	}
-	return false;
-}
-
-} // namespace
-
-char *wr_slow(char *p)
-{
-	strict_slot *s = strict_slot_of((uintptr_t)p);
-	return s ? p + s->delta.load(std::memory_order_relaxed) : p;
-}
-
-device *strict_device_of(uintptr_t a)
-{
-	strict_slot *s = strict_slot_of(a);
-	return s ? s->dev.load(kAcq) : nullptr;
-}
 
 int check_from_env(bool *strict)
 {
@@ -110,11 +51,12 @@ int device::strict_init()
 	if (m == MAP_FAILED)
 		return fail(errno, "strict mode: cannot reserve a mirror of "
 			    "%zu bytes: %s", window_, strerror(errno));
-	if (!add_slot(this, (char *)m)) {
+	if (!set_mirror(this, (char *)m - base_)) {
 		munmap(m, window_);
-		return fail(EMFILE, "too many strict pools open (max %d)",
-			    kMaxWindows);
+		return fail(EINVAL, "strict mode: the pool's window is not "
+			    "registered");
 	}
+	__atomic_fetch_add(&g_nstrict, 1, __ATOMIC_RELEASE);
 	mirror_ = (char *)m;
 	return 0;
 }
@@ -135,34 +77,14 @@ bool page_protect(void *p, bool ro)
 	       0;
 }
 
-namespace {
-
-/* pre: g_strict_mu held, or the only thread (a fork child). */
-void drop(device *d)
-{
-	for (strict_slot &s : g_strict) {
-		if (s.dev.load() != d)
-			continue;
-		s.dev.store(nullptr, kRel);
-		s.delta.store(0, kRel);
-		s.hi.store(0, kRel);
-		s.lo.store(0, kRel);
-		__atomic_fetch_sub(&g_nstrict, 1, __ATOMIC_RELEASE);
-	}
-}
-
-} // namespace
-
 void strict_forget(device *d, bool child)
 {
-	if (child) { /* g_strict_mu may have been held at fork */
-		drop(d);
-	} else {
-		std::lock_guard<std::mutex> g(g_strict_mu);
-		drop(d);
-	}
-	if (d->mirror_)
-		munmap(d->mirror_, d->window_);
+	if (!d->mirror_)
+		return;
+	/* Untranslated first: no lookup finds the mirror once it goes. */
+	set_mirror(d, 0, child);
+	__atomic_fetch_sub(&g_nstrict, 1, __ATOMIC_RELEASE);
+	munmap(d->mirror_, d->window_);
 	d->mirror_ = nullptr;
 }
 
