@@ -207,6 +207,15 @@ template <class T>
 struct zero_is_empty<T, std::void_t<decltype(T::mnemo_zero_is_empty)>>
 	: std::bool_constant<T::mnemo_zero_is_empty> {};
 
+namespace detail {
+/* Whether T has the scan hint mnemo_prefetch() (mnemo::string). */
+template <class T, class = void> struct has_prefetch : std::false_type {};
+template <class T>
+struct has_prefetch<T, std::void_t<decltype(std::declval<const T &>()
+						  .mnemo_prefetch())>>
+	: std::true_type {};
+} // namespace detail
+
 /* Create a T in pool's heap (in a transaction: an abort frees it).  The
  * constructor's own plain stores go to the fresh block, which nothing
  * else can reach before the commit, and are flushed: a transaction that

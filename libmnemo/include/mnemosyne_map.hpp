@@ -200,6 +200,7 @@ public:
 			if (++pos_ >= detail::tx_get(&lf_->n)) {
 				lf_ = detail::tx_get(&lf_->next);
 				pos_ = 0;
+				prefetch_leaf(lf_);
 			}
 			return *this;
 		}
@@ -439,6 +440,23 @@ public:
 private:
 	/* ---- slots ---- */
 	static K *key_ptr(const kslot *s) { return (K *)(void *)s->b; }
+	/* Scans: start fetching the next leaf and what l's values point to
+	 * (a string's chars), before the entries are read one at a time and
+	 * each would wait for its own miss.  Plain reads of l, outside the
+	 * transaction: only hints, which a stale or torn value cannot make
+	 * wrong (a prefetch never faults).  l may be null. */
+	static void prefetch_leaf(const leaf *l)
+	{
+		if (!l)
+			return;
+		__builtin_prefetch(__atomic_load_n(&l->next, __ATOMIC_RELAXED));
+		if constexpr (!kOutOfLine && detail::has_prefetch<V>::value) {
+			uint32_t n = __atomic_load_n(&l->n, __ATOMIC_RELAXED);
+			for (uint32_t i = 0; i < n && i < kLeafCap; i++)
+				((const V *)(const void *)l->val[i].b)
+					->mnemo_prefetch();
+		}
+	}
 	static V *val_ptr(const vslot *s)
 	{
 		if constexpr (kOutOfLine)
@@ -566,6 +584,7 @@ private:
 				it = const_iterator(this, lf, i);
 			else
 				it = const_iterator(this, detail::tx_get(&lf->next), 0);
+			prefetch_leaf(it.lf_);
 		});
 		return it;
 	}
