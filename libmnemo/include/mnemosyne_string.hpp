@@ -26,9 +26,9 @@
  * must fit the transaction log, MNEMO_TX_LOG_SIZE); growth beyond it
  * takes a fresh block of twice the capacity or more, which is written
  * with plain stores and flushed, durable before the commit's record (the
- * log holds none of it), and frees the old block at commit.  An assignment of more
- * than kFreshMin chars takes a fresh block of its size too, so neither
- * growth nor assignment is bounded by the log.
+ * log holds none of it), and frees the old block at commit.  An
+ * assignment of more than kFreshMin chars takes a fresh block of its
+ * size too, so neither growth nor assignment is bounded by the log.
  *
  * Reading: str() and compare() (and the comparisons, which compare
  * sizes first) read the chars in a transaction (the caller's, or one of
