@@ -193,6 +193,12 @@ inline std::mutex &root_mutex()
 	static std::mutex m;
 	return m;
 }
+/* Whether T has the scan hint mnemo_prefetch() (mnemo::string). */
+template <class T, class = void> struct has_prefetch : std::false_type {};
+template <class T>
+struct has_prefetch<T, std::void_t<decltype(std::declval<const T &>()
+						  .mnemo_prefetch())>>
+	: std::true_type {};
 } // namespace detail
 
 /*
@@ -206,15 +212,6 @@ template <class T, class = void> struct zero_is_empty
 template <class T>
 struct zero_is_empty<T, std::void_t<decltype(T::mnemo_zero_is_empty)>>
 	: std::bool_constant<T::mnemo_zero_is_empty> {};
-
-namespace detail {
-/* Whether T has the scan hint mnemo_prefetch() (mnemo::string). */
-template <class T, class = void> struct has_prefetch : std::false_type {};
-template <class T>
-struct has_prefetch<T, std::void_t<decltype(std::declval<const T &>()
-						  .mnemo_prefetch())>>
-	: std::true_type {};
-} // namespace detail
 
 /* Create a T in pool's heap (in a transaction: an abort frees it).  The
  * constructor's own plain stores go to the fresh block, which nothing
