@@ -205,7 +205,9 @@ inline constexpr char kRawlPrefix[] = "rawl:";
  * (0 <= i < kTxLogs) is the RAWL of log i; one thread appends to a log at a
  * time.  Each RAWL record is one committed transaction:
  *
- *   word 0     wv, its commit timestamp (unique, larger = later)
+ *   word 0     wv, its commit timestamp (larger = later; commits that
+ *              write a common byte take different wvs, others may
+ *              share one)
  *   then entries, each:
  *     word     addr | len << 48   (absolute address; 1 <= len <= kTxRunMax)
  *     words    the len new bytes, packed, zero-padded to a word
@@ -214,7 +216,9 @@ inline constexpr char kRawlPrefix[] = "rawl:";
  *     word     mask: replay ORs it into (set) or clears it from (clear)
  *              the 8-aligned allocation-bitmap word at addr
  *
- * Recovery replays, in increasing wv, every record with wv > floor; then
+ * Recovery replays, in increasing wv, every record with wv > floor (the
+ * heap clears of records sharing a wv after their other entries: a block
+ * one allocates, another may free, never the other way round); then
  * raises floor to the largest wv replayed and empties the logs.  At run
  * time floor is raised to W only after every record with wv <= W is
  * durable in place, so records at or below floor are dead whatever logs

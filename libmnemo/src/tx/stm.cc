@@ -7,7 +7,9 @@
  *  - every write-set word lies in a stripe d holds;
  *  - every (stripe, version) in `rs` was valid at snapshot rv: no commit
  *    with wv <= rv wrote the stripe after the read;
- *  - busy == kIdle except between taking wv and releasing the locks.
+ *  - busy == kIdle except between taking wv and releasing the locks;
+ *  - every stripe version, and every wv taken, is at most the clock + 1
+ *    (take_wv, retake_wv), and rv is a value the clock once held.
  * Opacity: a read that cannot be validated at rv (after trying to extend
  * rv) fails instead of returning, so the body never sees inconsistent data.
  * That holds for memory written only by transactions, and for a block a
@@ -101,9 +103,18 @@ bool validate(tx_desc *d)
 	return true;
 }
 
-bool extend(tx_desc *d)
+/* Move the snapshot to the clock, and at least to `seen`, a stripe
+ * version newer than rv.  Commits do not move the clock (take_wv), so a
+ * version may be the clock + 1: the clock is raised to it first, which
+ * makes every commit that took that wv one that read the clock (and so
+ * held all its locks) before our validation below. */
+bool extend(tx_desc *d, uint64_t seen)
 {
 	uint64_t now = g_clock.load(std::memory_order_acquire);
+	if (now < seen) {
+		clock_at_least(seen);
+		now = seen;
+	}
 	if (!validate(d))
 		return false;
 	d->rv = now;
@@ -229,7 +240,7 @@ int lock_stripe(tx_desc *d, uintptr_t a)
 		}
 		/* A newer version than the snapshot: any reads of this
 		 * stripe must still be valid, which extend() checks. */
-		if ((w >> 1) > d->rv && !extend(d))
+		if ((w >> 1) > d->rv && !extend(d, w >> 1))
 			return -EAGAIN;
 		tl_atomics++;
 		if (l.compare_exchange_weak(w, (uint64_t)d | 1,
@@ -290,7 +301,7 @@ int read_piece(tx_desc *d, uintptr_t a, char *dst, size_t n)
 		 * stripe (validate() trusts stripes we hold) would commit an
 		 * update lost. */
 		if ((w1 >> 1) > d->rv) {
-			if (!extend(d))
+			if (!extend(d, w1 >> 1))
 				return -EAGAIN;
 			if (l.load(std::memory_order_acquire) != w1)
 				continue;
@@ -488,17 +499,24 @@ void write_back(tx_desc *d, uint64_t wv)
 		hooks()->apply(o, wv);
 }
 
-/* The provisional busy value is at most the wv about to be taken, and is
- * visible before the clock moves: the locked fetch_add orders the store
- * before it on x86 (the only target; see itm_x86_64.S). */
+/*
+ * wv = the clock + 1, read with every lock held; the clock does not move
+ * (GV5 of TL2), so commits of different threads write no common line.
+ * Several commits may take the same wv; they write disjoint stripes: a
+ * commit locks a stripe whose version is above its rv only after raising
+ * the clock to that version (extend), so its wv is larger.  busy is
+ * published (seq_cst: a locked xchg, on our own line) before the clock is
+ * read, as watermark() requires; a guess from an earlier read, raised
+ * below if the clock moved since (a larger busy is still <= wv).
+ */
 uint64_t take_wv(tx_desc *d)
 {
-	d->busy.store(g_clock.load(std::memory_order_relaxed),
-		      std::memory_order_release);
-	uint64_t wv = g_clock.fetch_add(1) + 1;
+	uint64_t guess = g_clock.load(std::memory_order_relaxed) + 1;
+	d->busy.store(guess);
 	tl_atomics++;
-	tl_shared_lines++;
-	d->busy.store(wv, std::memory_order_relaxed);
+	uint64_t wv = g_clock.load() + 1;
+	if (wv != guess)
+		d->busy.store(wv, std::memory_order_relaxed);
 	return wv;
 }
 
@@ -647,6 +665,19 @@ void note_conflict(tx_desc *d)
 
 } // namespace
 
+int retake_wv(tx_desc *d)
+{
+	uint64_t wv = g_clock.fetch_add(1) + 2;
+	tl_atomics++;
+	tl_shared_lines++;
+	d->busy.store(wv); /* raised: watermarks that read the old one are
+			    * below both */
+	if (serial_other(d) || !validate(d))
+		return -EAGAIN;
+	d->rec[0] = wv;
+	return 0;
+}
+
 int fail_tx(tx_desc *d, int err)
 {
 	if (d->m != mode::plain)
@@ -685,10 +716,14 @@ int commit(tx_desc *d)
 	}
 	if (!d->ws.empty() || !d->hops.empty()) {
 		uint64_t wv = take_wv(d);
-		if (serial_other(d) || (wv != d->rv + 1 && !validate(d)))
+		/* Always validated: commits that took wv meanwhile left the
+		 * clock where it was. */
+		if (serial_other(d) || !validate(d))
 			rc = -EAGAIN;
 		if (rc == 0 && d->pool && (rc = build_record(d, wv)) == 0)
 			rc = log_commit(d);
+		/* A record that did not fit may have taken a larger one. */
+		wv = d->busy.load(std::memory_order_relaxed);
 		if (rc) {
 			d->busy.store(kIdle);
 			discard(d, 0); /* the caller decides what next */
@@ -698,7 +733,7 @@ int commit(tx_desc *d)
 		}
 		write_back(d, wv);
 		release_locks(d, wv);
-		d->seen = wv; /* the clock once read it */
+		d->seen = wv - 1; /* the clock once read it */
 		d->busy.store(kIdle, std::memory_order_release);
 		if (d->pool)
 			log_done(d);
@@ -798,7 +833,9 @@ int go_irrevocable(tx_desc *d)
 	/* Commits that took a wv before g_serial was set finish; later ones
 	 * see it and abort.  Then nothing can change what we read. */
 	wait_others_idle(d);
-	if (!extend(d)) {
+	/* Those commits took wvs up to the clock + 1: the snapshot covers
+	 * them all. */
+	if (!extend(d, g_clock.load() + 1)) {
 		g_serial.store(nullptr);
 		return fail_tx(d, -EAGAIN);
 	}

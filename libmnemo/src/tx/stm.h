@@ -5,7 +5,9 @@
  * Concurrency control is TinySTM-like: a global version clock and a table
  * of versioned stripe locks; writes lock their stripe at encounter time and
  * are buffered in the write set (lazy versioning); reads are validated
- * against the snapshot version rv, which is extended when possible.
+ * against the snapshot version rv, which is extended when possible.  The
+ * clock follows TL2's GV5: a commit takes wv = clock + 1 without moving
+ * it, and a transaction that meets a newer stripe moves it (extend()).
  * Durability is a redo log: at commit the transaction's writes inside its
  * pool become one record of the thread's log (txlog.cc), which is durable
  * after one fence; only then are they written in place and the locks
@@ -146,10 +148,11 @@ struct tx_desc {
 	int status = 0; /* plain mode: the code of the failure, 0 if none */
 	bool irrevocable = false;
 	uint64_t rv = 0;
-	/* A clock value this thread has seen (its last rv or wv): the next
-	 * transaction starts from it instead of reading the clock, whose
-	 * line every commit writes.  Any clock value once read is a valid
-	 * snapshot; a read of a newer stripe extends it (extend()). */
+	/* A clock value this thread has seen (its last rv, or wv - 1): the
+	 * next transaction starts from it instead of reading the clock,
+	 * whose line another thread may have just written.  Any clock value
+	 * once read is a valid snapshot (not wv, which the clock may not
+	 * reach yet); a read of a newer stripe extends it (extend()). */
 	uint64_t seen = 0;
 	std::jmp_buf *jb = nullptr; /* frame mode */
 	itm_jmpbuf ijb{};           /* itm mode */
@@ -278,6 +281,13 @@ int commit(tx_desc *d);
 /* Explicit abort: roll back everything, depth 0 (longjmps in frame and
  * itm modes). */
 void user_abort(tx_desc *d);
+
+/* For a commit whose record (built, not yet appended) does not fit its
+ * log: a wv above every record the log holds, which the commit may share
+ * (take_wv), so that passes can empty the log while this commit is busy
+ * (txlog.cc, "Room for a record").  Moves the clock, validates again and
+ * sets busy and the record's wv: 0, or -EAGAIN (locks still held). */
+int retake_wv(tx_desc *d);
 
 /* A failure inside the transaction: plain mode remembers `err` and rolls
  * back (returns err); frame and itm modes restart or leave (no return). */

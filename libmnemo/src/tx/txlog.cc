@@ -238,10 +238,15 @@ int raise_floor(pool_state *ps, uint64_t w)
 	return 0;
 }
 
-int pass(mnemo_pool *p)
+/* pre: pass_mu held */
+int pass_locked(mnemo_pool *p)
 {
 	pool_state *ps = p->tx;
-	counted_guard<std::mutex> g(ps->pass_mu);
+	/* Finished commits took wvs up to the clock + 1 (take_wv): moving
+	 * it lets the watermark cover them. */
+	g_clock.fetch_add(1);
+	tl_atomics++;
+	tl_shared_lines++;
 	uint64_t w = watermark(), floor = ps->meta->floor;
 	size_t drop[layout::kTxLogs] = {};
 	std::vector<unflushed::range> &to_flush = ps->to_flush;
@@ -267,6 +272,25 @@ int pass(mnemo_pool *p)
 			rc = truncate_front(&s, drop[i]);
 	}
 	return rc;
+}
+
+int pass(mnemo_pool *p)
+{
+	counted_guard<std::mutex> g(p->tx->pass_mu);
+	return pass_locked(p);
+}
+
+/* A pass unless one is under way: that one truncates our log too, as far
+ * as the watermark allows, and waiting for its write-back would idle
+ * this thread for as long (passes run one at a time). */
+void pass_if_idle(mnemo_pool *p)
+{
+	std::mutex &m = p->tx->pass_mu;
+	if (!m.try_lock())
+		return;
+	tl_atomics++;
+	pass_locked(p);
+	m.unlock();
 }
 
 /* ---- logs and the meta region ---- */
@@ -447,9 +471,12 @@ int check_record(mnemo_pool *p, const rec_ref &r)
 			 (unsigned long long)((const char *)r.w - p->base));
 }
 
-void apply_record(const rec_ref &r)
+/* Replay r's entries: its frees (heap clears) or everything else. */
+void apply_record(const rec_ref &r, bool clears)
 {
-	walk_entries(r.w, r.n, [](const entry_ref &e) {
+	walk_entries(r.w, r.n, [clears](const entry_ref &e) {
+		if ((e.heap == layout::kTxHeapClear) != clears)
+			return true;
 		/* Strict mode: user data is read-only at e.addr. */
 		auto *word = scm::wr((uint64_t *)e.addr);
 		uint64_t mask = *(const uint64_t *)e.data;
@@ -462,6 +489,21 @@ void apply_record(const rec_ref &r)
 		scm::flush((const void *)e.addr, e.len);
 		return true;
 	});
+}
+
+/* Records sorted by wv, replayed in that order.  Records with the same wv
+ * write disjoint bytes (take_wv), so their order does not matter, with
+ * one exception: a block allocated by one and freed by another (a freed
+ * block is reused only once the floor passes the free: heap.h, deferred).
+ * So each wv's frees come after its other entries. */
+void replay(const std::vector<rec_ref> &recs)
+{
+	for (size_t i = 0, j; i < recs.size(); i = j) {
+		for (j = i; j < recs.size() && recs[j].wv == recs[i].wv; j++)
+			apply_record(recs[j], false);
+		for (size_t k = i; k < j; k++)
+			apply_record(recs[k], true);
+	}
 }
 
 int recover(mnemo_pool *p, pool_state *ps)
@@ -485,8 +527,7 @@ int recover(mnemo_pool *p, pool_state *ps)
 			return rc;
 	std::sort(recs.begin(), recs.end(),
 		  [](const rec_ref &a, const rec_ref &b) { return a.wv < b.wv; });
-	for (const rec_ref &r : recs)
-		apply_record(r);
+	replay(recs);
 	scm::fence();
 	if (!recs.empty())
 		raise_floor(ps, recs.back().wv);
@@ -497,15 +538,18 @@ int recover(mnemo_pool *p, pool_state *ps)
 	return 0; /* every log is empty, as its pending list */
 }
 
+} // namespace
+
 void clock_at_least(uint64_t v)
 {
 	uint64_t c = g_clock.load();
+	if (c >= v)
+		return;
+	tl_atomics++;
+	tl_shared_lines++;
 	while (c < v && !g_clock.compare_exchange_weak(c, v))
 		;
 }
-
-
-} // namespace
 
 /* ---- interface ---- */
 
@@ -597,15 +641,16 @@ void settle_to(mnemo_pool *p, uint64_t target)
 	}
 }
 
-/* Clear the flag first, then read the clock (both seq_cst, as the
- * committer's wv and its test of the flag in log_commit): a commit that
- * tested the flag before the clear took its wv before the clock read, so
- * the target covers it; one that tests it after the clear finds it clear
- * (or set by another such commit) and sets it, for the next settle. */
+/* Clear the flag first, then move the clock (both seq_cst, as the
+ * committer's read of the clock and its test of the flag in log_commit): a
+ * commit that tested the flag before the clear read the clock before it
+ * moved, so the target (the clock + 1 it read: take_wv) covers it; one
+ * that tests it after the clear finds it clear (or set by another such
+ * commit) and sets it, for the next settle. */
 void settle_now(mnemo_pool *p)
 {
 	p->tx_dirty.store(false);
-	settle_to(p, g_clock.load());
+	settle_to(p, g_clock.fetch_add(1) + 1);
 }
 
 void settle_at(const void *addr)
@@ -657,10 +702,12 @@ namespace {
  * "rewind"), where every record up to the limit fits.
  *
  * (1) ends: the log holds only finished commits of its owner, all with
- * smaller wvs than the waiting one; what holds the watermark below them
- * is commits of other threads that took their wv earlier and are still
- * busy, and those never wait for a later one (the earliest of them can
- * always empty its own log).  With one thread the first pass empties it.
+ * smaller wvs than the waiting one (which first takes a new wv above them:
+ * they may share its first, see take_wv); what holds the watermark below
+ * them is commits of other threads that took their wv earlier and are
+ * still busy, and those never wait for a later one (the earliest of them
+ * can always empty its own log).  With one thread the first pass empties
+ * it.
  *
  * (2) appends a padding record and truncates it at once, up to twice (the
  * RAWL has no call that moves an empty log's tail).  A padding record is
@@ -739,6 +786,18 @@ int rewind(pool_state *ps, log_slot *s)
 	return rc;
 }
 
+/* Before a record: settle() must see it from the moment it may be live
+ * (see settle_now; the record's wv was taken before this test).  A flag
+ * set for a record that never lands costs settle() one pass. */
+void mark_dirty(mnemo_pool *p)
+{
+	if (!p->tx_dirty.load()) {
+		p->tx_dirty.store(true);
+		tl_atomics++; /* a seq_cst store: xchg */
+		tl_shared_lines++;
+	}
+}
+
 /* d->rec into s's log (see above), without its fence. */
 int append(tx_desc *d, log_slot *s)
 {
@@ -746,6 +805,9 @@ int append(tx_desc *d, log_slot *s)
 		int rc = put(d, s);
 		if (rc != -ENOSPC)
 			return rc;
+		if ((rc = retake_wv(d)))
+			return rc;
+		mark_dirty(d->pool); /* for the new wv */
 		if ((rc = pass(d->pool)) || (rc = put(d, s)) != -ENOSPC)
 			return rc;
 		if ((rc = rewind(d->pool->tx, s)) < 0)
@@ -783,14 +845,7 @@ int log_commit(tx_desc *d)
 		rc = check_size(d, s);
 	if (rc)
 		return rc;
-	/* Before the record: settle() must see it from the moment it may
-	 * be live (see settle_now; our wv was taken before this test).  A
-	 * flag set for a record that never lands costs settle() one pass. */
-	if (!d->pool->tx_dirty.load()) {
-		d->pool->tx_dirty.store(true);
-		tl_atomics++; /* a seq_cst store: xchg */
-		tl_shared_lines++;
-	}
+	mark_dirty(d->pool);
 	if (d->fence_first) /* the fresh blocks' contents, before the record */
 		scm::fence();
 	rc = append(d, s);
@@ -808,7 +863,7 @@ void log_done(tx_desc *d)
 {
 	size_t cap = log_cap((const log_slot *)d->log_slot);
 	if (d->log_space < cap / 2)
-		pass(d->pool);
+		pass_if_idle(d->pool);
 }
 
 void desc_register(tx_desc *d)

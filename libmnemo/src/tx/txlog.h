@@ -15,7 +15,12 @@
 
 namespace mnemo::tx {
 
+/* The version clock.  Commits read it and take wv = clock + 1 (several
+ * may take the same one); aborts, passes and settles move it.  Every
+ * stripe version, and every wv taken, is at most the clock + 1. */
 extern std::atomic<uint64_t> g_clock;
+/* Raise the clock to v if it is below (extend(): a stripe's version). */
+void clock_at_least(uint64_t v);
 
 /* Called by pool open (after the regions are mapped): replay committed
  * transactions, then make the pool's memory transactional. */
