@@ -212,12 +212,12 @@ struct tx_desc {
 };
 
 /* This thread's counts of locked read-modify-write instructions (stripe
- * locks, the clock, log locks: see counted_guard)
- * and of writes to cache lines other threads' commits write too (the
- * clock, stripe-lock lines, the pool's settle flag): MNEMO_STAT_TX_ATOMICS
- * and MNEMO_STAT_TX_SHARED_LINES.  Counted where they happen.  (The pass
- * also takes log locks that are the owners' own lines: counted as
- * atomics, not as shared lines.) */
+ * locks, the publication of busy, moves of the clock, log locks: see
+ * counted_guard) and of writes to cache lines other threads' commits
+ * write too (the clock when it moves, stripe-lock lines, the pool's settle
+ * flag): MNEMO_STAT_TX_ATOMICS and MNEMO_STAT_TX_SHARED_LINES.  Counted
+ * where they happen.  (The pass also takes log locks that are the owners'
+ * own lines: counted as atomics, not as shared lines.) */
 extern __thread uint64_t tl_atomics __attribute__((tls_model("initial-exec")));
 extern __thread uint64_t tl_shared_lines
 	__attribute__((tls_model("initial-exec")));

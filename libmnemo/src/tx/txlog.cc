@@ -286,9 +286,10 @@ int pass(mnemo_pool *p)
 void pass_if_idle(mnemo_pool *p)
 {
 	std::mutex &m = p->tx->pass_mu;
+	tl_atomics++;
 	if (!m.try_lock())
 		return;
-	tl_atomics++;
+	tl_atomics++; /* the unlock */
 	pass_locked(p);
 	m.unlock();
 }
