@@ -271,8 +271,27 @@ int lock_block(tx_desc *d, const void *p, size_t n)
 
 namespace {
 
-/* Copy [a, a+n) (one chunk) into dst, consistent at rv.  A stripe we
- * hold is stable; otherwise the version is checked before and after. */
+/* Copy [a, a+n) (in one chunk) of a stripe we hold into dst: memory is
+ * stable; overlay the bytes we wrote. */
+void read_own_chunk(tx_desc *d, uintptr_t a, char *dst, size_t n)
+{
+	const wentry *e = d->ws.find(a & ~(kChunk - 1));
+	size_t off = a & (kChunk - 1);
+	uint64_t want = byte_mask(off, n);
+	if (e && (e->mask & want) == want) {
+		copy_small(dst, e->val + off, n);
+		return;
+	}
+	copy_small(dst, (const void *)a, n);
+	if (e)
+		for (size_t b = 0; b < n; b++)
+			if (e->mask >> (off + b) & 1)
+				dst[b] = e->val[off + b];
+}
+
+/* Copy [a, a+n) (in one stripe) into dst, consistent at rv.  A stripe we
+ * hold is stable; otherwise the version is checked before and after, once
+ * for up to a whole stripe (4 chunks). */
 int read_piece(tx_desc *d, uintptr_t a, char *dst, size_t n)
 {
 	size_t s = stripe_of(a);
@@ -289,7 +308,10 @@ int read_piece(tx_desc *d, uintptr_t a, char *dst, size_t n)
 			contend(d, s, w1);
 			return -EAGAIN;
 		}
-		copy_small(dst, (const void *)a, n);
+		if (n <= kChunk)
+			copy_small(dst, (const void *)a, n);
+		else
+			memcpy(dst, (const void *)a, n);
 		std::atomic_thread_fence(std::memory_order_acquire);
 		if (l.load(std::memory_order_relaxed) != w1)
 			continue;
@@ -310,19 +332,12 @@ int read_piece(tx_desc *d, uintptr_t a, char *dst, size_t n)
 			d->rs.push_back({(uint32_t)s, w1 >> 1});
 		return 0;
 	}
-	/* Ours: memory is stable; overlay the bytes we wrote. */
-	const wentry *e = d->ws.find(a & ~(kChunk - 1));
-	size_t off = a & (kChunk - 1);
-	uint64_t want = byte_mask(off, n);
-	if (e && (e->mask & want) == want) {
-		copy_small(dst, e->val + off, n);
-		return 0;
+	for (size_t done = 0; done < n;) { /* ours: chunk by chunk */
+		size_t k = kChunk - ((a + done) & (kChunk - 1));
+		k = k < n - done ? k : n - done;
+		read_own_chunk(d, a + done, dst + done, k);
+		done += k;
 	}
-	copy_small(dst, (const void *)a, n);
-	if (e)
-		for (size_t b = 0; b < n; b++)
-			if (e->mask >> (off + b) & 1)
-				dst[b] = e->val[off + b];
 	return 0;
 }
 
@@ -359,13 +374,13 @@ int write_range(tx_desc *d, uintptr_t a, const char *src, size_t n)
 	return rc;
 }
 
-/* Split [a, a+n) at chunk boundaries (each piece in one stripe, and in
- * one write-set chunk, which read_piece overlays). */
+/* Split [a, a+n) at stripe boundaries (read_piece takes a piece in one
+ * stripe: one check of its lock for up to four chunks). */
 template <class F> int each_piece(uintptr_t a, size_t n, F &&f)
 {
 	for (size_t done = 0; done < n;) {
 		uintptr_t p = a + done;
-		size_t k = kChunk - (p & (kChunk - 1));
+		size_t k = kStripe - (p & (kStripe - 1));
 		k = k < n - done ? k : n - done;
 		int rc = f(p, done, k);
 		if (rc)
@@ -766,8 +781,7 @@ int load(tx_desc *d, void *dst, const void *src, size_t n)
 		int rc = read_piece(d, canon_of(d, at), (char *)dst, n);
 		return rc ? fail_tx(d, rc) : 0;
 	}
-	int rc = each_piece((uintptr_t)src, n, [&](uintptr_t a, size_t off,
-					       size_t k) {
+	int rc = each_piece(at, n, [&](uintptr_t a, size_t off, size_t k) {
 		return read_piece(d, canon_of(d, a), (char *)dst + off, k);
 	});
 	return rc ? fail_tx(d, rc) : 0;
