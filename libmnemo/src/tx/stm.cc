@@ -271,6 +271,23 @@ int lock_block(tx_desc *d, const void *p, size_t n)
 
 namespace {
 
+/* Split [a, a+n) at multiples of unit (kChunk: pieces in one write-set
+ * chunk; kStripe: in one stripe, one check of its lock for up to four
+ * chunks), calling f(piece address, offset in the range, length). */
+template <size_t unit, class F> int each_piece(uintptr_t a, size_t n, F &&f)
+{
+	for (size_t done = 0; done < n;) {
+		uintptr_t p = a + done;
+		size_t k = unit - (p & (unit - 1));
+		k = k < n - done ? k : n - done;
+		int rc = f(p, done, k);
+		if (rc)
+			return rc;
+		done += k;
+	}
+	return 0;
+}
+
 /* Copy [a, a+n) (in one chunk) of a stripe we hold into dst: memory is
  * stable; overlay the bytes we wrote. */
 void read_own_chunk(tx_desc *d, uintptr_t a, char *dst, size_t n)
@@ -332,13 +349,10 @@ int read_piece(tx_desc *d, uintptr_t a, char *dst, size_t n)
 			d->rs.push_back({(uint32_t)s, w1 >> 1});
 		return 0;
 	}
-	for (size_t done = 0; done < n;) { /* ours: chunk by chunk */
-		size_t k = kChunk - ((a + done) & (kChunk - 1));
-		k = k < n - done ? k : n - done;
-		read_own_chunk(d, a + done, dst + done, k);
-		done += k;
-	}
-	return 0;
+	return each_piece<kChunk>(a, n, [&](uintptr_t p, size_t off, size_t k) {
+		read_own_chunk(d, p, dst + off, k); /* ours: chunk by chunk */
+		return 0;
+	});
 }
 
 int write_piece(tx_desc *d, uintptr_t a, const char *src, size_t n)
@@ -372,22 +386,6 @@ int write_range(tx_desc *d, uintptr_t a, const char *src, size_t n)
 		rc = write_piece(d, canon_of(d, a + done), src + done,
 				 n - done);
 	return rc;
-}
-
-/* Split [a, a+n) at stripe boundaries (read_piece takes a piece in one
- * stripe: one check of its lock for up to four chunks). */
-template <class F> int each_piece(uintptr_t a, size_t n, F &&f)
-{
-	for (size_t done = 0; done < n;) {
-		uintptr_t p = a + done;
-		size_t k = kStripe - (p & (kStripe - 1));
-		k = k < n - done ? k : n - done;
-		int rc = f(p, done, k);
-		if (rc)
-			return rc;
-		done += k;
-	}
-	return 0;
 }
 
 int check_active(tx_desc *d, const char *what)
@@ -682,9 +680,7 @@ void note_conflict(tx_desc *d)
 
 int retake_wv(tx_desc *d)
 {
-	uint64_t wv = g_clock.fetch_add(1) + 2;
-	tl_atomics++;
-	tl_shared_lines++;
+	uint64_t wv = clock_step() + 1;
 	d->busy.store(wv); /* raised: watermarks that read the old one are
 			    * below both */
 	if (serial_other(d) || !validate(d))
@@ -781,7 +777,8 @@ int load(tx_desc *d, void *dst, const void *src, size_t n)
 		int rc = read_piece(d, canon_of(d, at), (char *)dst, n);
 		return rc ? fail_tx(d, rc) : 0;
 	}
-	int rc = each_piece(at, n, [&](uintptr_t a, size_t off, size_t k) {
+	int rc = each_piece<kStripe>(at, n, [&](uintptr_t a, size_t off,
+						size_t k) {
 		return read_piece(d, canon_of(d, a), (char *)dst + off, k);
 	});
 	return rc ? fail_tx(d, rc) : 0;

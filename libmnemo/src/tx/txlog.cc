@@ -244,9 +244,7 @@ int pass_locked(mnemo_pool *p)
 	pool_state *ps = p->tx;
 	/* Finished commits took wvs up to the clock + 1 (take_wv): moving
 	 * it lets the watermark cover them. */
-	g_clock.fetch_add(1);
-	tl_atomics++;
-	tl_shared_lines++;
+	clock_step();
 	uint64_t w = watermark(), floor = ps->meta->floor;
 	size_t drop[layout::kTxLogs] = {};
 	std::vector<unflushed::range> &to_flush = ps->to_flush;
@@ -541,6 +539,13 @@ int recover(mnemo_pool *p, pool_state *ps)
 
 } // namespace
 
+uint64_t clock_step()
+{
+	tl_atomics++;
+	tl_shared_lines++;
+	return g_clock.fetch_add(1) + 1;
+}
+
 void clock_at_least(uint64_t v)
 {
 	uint64_t c = g_clock.load();
@@ -651,7 +656,7 @@ void settle_to(mnemo_pool *p, uint64_t target)
 void settle_now(mnemo_pool *p)
 {
 	p->tx_dirty.store(false);
-	settle_to(p, g_clock.fetch_add(1) + 1);
+	settle_to(p, clock_step());
 }
 
 void settle_at(const void *addr)

@@ -19,6 +19,9 @@ namespace mnemo::tx {
  * may take the same one); aborts, passes and settles move it.  Every
  * stripe version, and every wv taken, is at most the clock + 1. */
 extern std::atomic<uint64_t> g_clock;
+/* Move the clock on by one; the new value (every wv taken before is at
+ * most it).  Passes, settles and retake_wv. */
+uint64_t clock_step();
 /* Raise the clock to v if it is below (extend(): a stripe's version). */
 void clock_at_least(uint64_t v);
 
