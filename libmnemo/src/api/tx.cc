@@ -68,7 +68,7 @@ MNEMO_API int mnemo_tx_memset(void *dst, int c, size_t n)
 		uint##bits##_t v = 0;                                       \
 		if (!p)                                                     \
 			return mnemo_tx_load(&v, p, sizeof(v)), 0;          \
-		return load(self(), &v, p, sizeof(v)) ? 0 : v;              \
+		return load_value<sizeof(v)>(self(), &v, p) ? 0 : v;        \
 	}                                                                   \
 	MNEMO_API void mnemo_tx_set##bits(uint##bits##_t *p,               \
 					  uint##bits##_t v)                 \

@@ -297,6 +297,9 @@ int fail_tx(tx_desc *d, int err);
 int load(tx_desc *d, void *dst, const void *src, size_t n);
 int store(tx_desc *d, void *dst, const void *src, size_t n);
 int set(tx_desc *d, void *dst, int c, size_t n);
+/* load() of N bytes (1, 2, 4 or 8) for the value forms, with a fast path
+ * for the commonest case (stm.cc). */
+template <size_t N> int load_value(tx_desc *d, void *dst, const void *src);
 
 /* A transactional free of the block [p, p+n): lock its stripes as a write
  * would, so that the commit moves their versions to its wv and a reader
