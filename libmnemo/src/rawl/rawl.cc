@@ -374,6 +374,11 @@ void mnemo::rawl_end(const mnemo_rawl *l, uint64_t *pos, uint64_t *seq)
 	*seq = l->tail_seq;
 }
 
+uint64_t mnemo::rawl_used(const mnemo_rawl *l)
+{
+	return l->tail - l->head;
+}
+
 int mnemo::rawl_truncate_to(mnemo_rawl *l, uint64_t pos, uint64_t seq,
 			    size_t n)
 {

@@ -38,6 +38,9 @@ void rawl_write(const mnemo_rawl *l, const rawl_slot &at,
 /* Where the last record put ends: the position and sequence number a
  * head just past it would have (for rawl_truncate_to). */
 void rawl_end(const mnemo_rawl *l, uint64_t *pos, uint64_t *seq);
+/* Ring words in use: records, their headers and sums, and skipped words
+ * at the ring's end. */
+uint64_t rawl_used(const mnemo_rawl *l);
 /* mnemo_rawl_truncate(l, n) for a caller that knows where the n-th
  * record ends (from rawl_end after putting it): the ring is not read. */
 int rawl_truncate_to(mnemo_rawl *l, uint64_t pos, uint64_t seq, size_t n);

@@ -431,6 +431,7 @@ void append_bytes(tx_desc *d, run *r, uint64_t addr, const void *src, size_t n)
 		r->len = 0;
 		r->hdr = rec.size();
 		rec.push_back(0);
+		d->ranges.push_back({addr, 0});
 	}
 	size_t need = r->hdr + 1 + (r->len + n + 7) / 8;
 	if (rec.size() < need) {
@@ -442,6 +443,7 @@ void append_bytes(tx_desc *d, run *r, uint64_t addr, const void *src, size_t n)
 	copy_small((char *)&rec[r->hdr + 1] + r->len, src, n);
 	r->len += n;
 	rec[r->hdr] = r->addr | r->len << 48;
+	d->ranges.back().len = r->len;
 }
 
 /* Whether e, fully written, continues run r word-aligned: its bytes are
@@ -452,7 +454,8 @@ inline bool extends_run(const run &r, const wentry &e)
 	       r.len % 8 == 0 && r.len + kChunk <= layout::kTxRunMax;
 }
 
-/* The redo record of the durable writes, entries sorted by address. */
+/* The redo record of the durable writes, entries sorted by address, and
+ * d->ranges, the record's entries in order (note_record's list). */
 int build_record(tx_desc *d, uint64_t wv)
 {
 	/* Entries stay where they are (the index points at them); a vector
@@ -469,28 +472,31 @@ int build_record(tx_desc *d, uint64_t wv)
 		std::sort(v.begin(), v.end(), by_addr);
 	d->rec.clear();
 	d->rec.push_back(wv);
+	d->ranges.clear();
 	run r;
 	for (const wentry *e : v) {
 		if (extends_run(r, *e)) { /* the inside of a large write */
 			__builtin_memcpy(d->rec.grow(kChunk / 8), e->val, kChunk);
 			r.len += kChunk;
 			d->rec[r.hdr] = r.addr | r.len << 48;
+			d->ranges.back().len = r.len;
 			continue;
 		}
 		each_run(*e, [&](size_t b, size_t k) {
 			append_bytes(d, &r, e->addr + b, e->val + b, k);
 		});
 	}
-	const word_buf &rec = d->rec;
-	for (size_t i = 1; i < rec.size(); i += 1 + ((rec[i] >> 48) + 7) / 8)
-		if (!writable(d->pool, rec[i] & ((1ull << 48) - 1), rec[i] >> 48))
+	for (const range &x : d->ranges)
+		if (!writable(d->pool, x.addr, x.len))
 			return fail(EINVAL, "a transaction wrote to libmnemo's "
 				    "own metadata in pool %s",
 				    d->pool->path.c_str());
 	for (const bit_op &o : d->hops) {
 		uint64_t kind = o.set ? layout::kTxHeapSet : layout::kTxHeapClear;
-		d->rec.push_back((uint64_t)hooks()->word(o) | kind << 48);
+		uint64_t word = (uint64_t)hooks()->word(o);
+		d->rec.push_back(word | kind << 48);
 		d->rec.push_back(1ull << (o.bit % 64));
+		d->ranges.push_back({word, 8});
 	}
 	return 0;
 }

@@ -44,6 +44,12 @@ struct itm_jmpbuf {
 	uint64_t cfa, rbx, rbp, r12, r13, r14, r15, rip;
 };
 
+/* Bytes [addr, addr+len) a commit writes in place (its record's entries),
+ * which a truncation pass writes back. */
+struct range {
+	uint64_t addr, len;
+};
+
 struct read_entry {
 	uint32_t stripe;
 	uint64_t version;
@@ -180,6 +186,7 @@ struct tx_desc {
 	unsigned strict_npages = 0;
 	word_buf rec; /* commit record under construction */
 	std::vector<const wentry *> sorted; /* durable entries, by address */
+	std::vector<range> ranges; /* the record's entries, as built */
 	struct action {
 		void (*fn)(void *);
 		void *arg;
@@ -190,11 +197,11 @@ struct tx_desc {
 	mnemo_pool *pool = nullptr;
 	uintptr_t pool_lo = 0, pool_hi = 0;
 	/* txlog.cc's cache: the log this thread owns in the pool whose
-	 * state has id log_pool_id, and the log's free space after the last
+	 * state has id log_pool_id, and the ring words in use after the last
 	 * append. */
 	uint64_t log_pool_id = 0;
 	void *log_slot = nullptr;
-	size_t log_space = 0;
+	size_t log_used = 0;
 
 	/* wv of the commit between taking the clock and releasing its locks
 	 * (kIdle otherwise): truncation keeps every record from it on. */

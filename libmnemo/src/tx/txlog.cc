@@ -61,9 +61,6 @@ struct unflushed {
 		size_t nranges;
 		uint64_t end, end_seq; /* rawl_end after the put */
 	};
-	struct range {
-		uint64_t addr, len;
-	};
 	std::vector<rec> recs;
 	std::vector<range> ranges;
 	size_t rec_head = 0, range_head = 0;
@@ -114,7 +111,7 @@ struct pool_state {
 	} own[layout::kTxLogs + 1 + 64]; /* + heap segment headers */
 	std::atomic<unsigned> nown{0};
 	/* A pass's list of ranges to flush (under pass_mu). */
-	std::vector<unflushed::range> to_flush;
+	std::vector<tx::range> to_flush;
 	uint64_t log_bytes = 0;
 	uint64_t id = 0;
 };
@@ -181,18 +178,16 @@ uint64_t watermark()
 	return w;
 }
 
-/* Note record w[0..n) (just appended to s's log) in s->pending. */
-void note_record(log_slot *s, const uint64_t *w, size_t n)
+/* Note the record of wv whose entries are `ranges` (just appended to s's
+ * log) in s->pending. */
+void note_record(log_slot *s, uint64_t wv, const std::vector<range> &ranges)
 {
 	unflushed &u = s->pending;
-	size_t first = u.ranges.size();
-	walk_entries(w, n, [&](const entry_ref &e) {
-		u.ranges.push_back({e.addr, e.len});
-		return true;
-	});
+	for (const range &x : ranges) /* one or two: no insert() */
+		u.ranges.push_back(x);
 	uint64_t end, seq;
 	rawl_end(s->log, &end, &seq);
-	u.recs.push_back({n ? w[0] : 0, u.ranges.size() - first, end, seq});
+	u.recs.push_back({wv, ranges.size(), end, seq});
 }
 
 /* Truncate s's first n records, which pending knows the end of.
@@ -214,18 +209,25 @@ int truncate_front(log_slot *s, size_t n)
  * they are copied, not referenced), and no one else drops records (only
  * passes, under pass_mu).  pre: s->mu held. */
 size_t ranges_upto(const log_slot *s, uint64_t w, uint64_t floor,
-		   std::vector<unflushed::range> *out)
+		   std::vector<range> *out)
 {
 	const unflushed &u = s->pending;
-	size_t n = 0, r = u.range_head;
+	size_t n = 0, r = u.range_head, from = r;
+	auto copy_run = [&]() { /* ranges [from, r): one insert, not one
+				 * per record (~60 instructions each) */
+		out->insert(out->end(), u.ranges.begin() + (long)from,
+			    u.ranges.begin() + (long)r);
+	};
 	for (size_t i = u.rec_head; i < u.recs.size() && u.recs[i].wv <= w;
 	     i++, n++) {
 		const unflushed::rec &rec = u.recs[i];
-		if (rec.wv > floor)
-			out->insert(out->end(), u.ranges.begin() + (long)r,
-				     u.ranges.begin() + (long)(r + rec.nranges));
+		if (rec.wv <= floor) { /* flushed already: ends a run */
+			copy_run();
+			from = r + rec.nranges;
+		}
 		r += rec.nranges;
 	}
+	copy_run();
 	return n;
 }
 
@@ -247,7 +249,7 @@ int pass_locked(mnemo_pool *p)
 	clock_step();
 	uint64_t w = watermark(), floor = ps->meta->floor;
 	size_t drop[layout::kTxLogs] = {};
-	std::vector<unflushed::range> &to_flush = ps->to_flush;
+	std::vector<range> &to_flush = ps->to_flush;
 	to_flush.clear();
 	for (unsigned i = 0; i < layout::kTxLogs; i++) {
 		log_slot &s = ps->logs[i];
@@ -258,7 +260,7 @@ int pass_locked(mnemo_pool *p)
 	/* Records name canonical addresses in the pool's window: its device
 	 * flushes them (no window lookup per range), with no log locked. */
 	scm::device *dev = p->dev.get();
-	for (const unflushed::range &r : to_flush)
+	for (const range &r : to_flush)
 		dev->flush((const void *)r.addr, r.len);
 	scm::fence();
 	raise_floor(ps, w);
@@ -745,8 +747,8 @@ int put(tx_desc *d, log_slot *s)
 		counted_guard<spin_mutex> g(s->mu);
 		rc = rawl_reserve(s->log, d->rec.size(), &at);
 		if (rc == 0)
-			note_record(s, d->rec.data(), d->rec.size());
-		d->log_space = mnemo_rawl_space(s->log);
+			note_record(s, d->rec[0], d->ranges);
+		d->log_used = rawl_used(s->log);
 	}
 	if (rc == 0)
 		rawl_write(s->log, at, d->rec.data(), d->rec.size());
@@ -761,7 +763,7 @@ int pad(log_slot *s, size_t words)
 	int rc = rawl_put(s->log, dead.data(), dead.size());
 	if (rc)
 		return rc;
-	note_record(s, dead.data(), dead.size()); /* no ranges */
+	note_record(s, 0, {}); /* wv 0, no ranges */
 	rc = mnemo_rawl_truncate(s->log, SIZE_MAX);
 	if (rc == 0)
 		s->pending.clear(); /* it was empty: pre of pad */
@@ -868,7 +870,7 @@ int log_commit(tx_desc *d)
 void log_done(tx_desc *d)
 {
 	size_t cap = log_cap((const log_slot *)d->log_slot);
-	if (d->log_space < cap / 2)
+	if (d->log_used > cap / 2)
 		pass_if_idle(d->pool);
 }
 
