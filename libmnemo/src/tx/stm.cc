@@ -355,7 +355,20 @@ int read_piece(tx_desc *d, uintptr_t a, char *dst, size_t n)
 	});
 }
 
-int write_piece(tx_desc *d, uintptr_t a, const char *src, size_t n)
+/* Buffer [a, a+n) (in one chunk of a stripe d holds) in the write set. */
+void buffer(tx_desc *d, uintptr_t a, const char *src, size_t n, bool dur)
+{
+	wentry *e = d->ws.insert(a & ~(kChunk - 1), dur);
+	if (e->mask == 0) /* commit writes the line back: fetch it now */
+		__builtin_prefetch((const void *)e->addr, 1, 3);
+	size_t off = a & (kChunk - 1);
+	copy_small(e->val + off, src, n);
+	e->mask |= byte_mask(off, n);
+}
+
+/* [a, a+n) within one stripe (canonical): one classification and one
+ * lock, then chunk by chunk into the write set. */
+int write_stripe(tx_desc *d, uintptr_t a, const char *src, size_t n)
 {
 	int dur = classify(d, a);
 	if (dur < 0)
@@ -363,29 +376,23 @@ int write_piece(tx_desc *d, uintptr_t a, const char *src, size_t n)
 	int rc = lock_stripe(d, a);
 	if (rc)
 		return rc;
-	wentry *e = d->ws.insert(a & ~(kChunk - 1), dur);
-	if (e->mask == 0) /* commit writes the line back: fetch it now */
-		__builtin_prefetch((const void *)e->addr, 1, 3);
-	size_t off = a & (kChunk - 1);
-	copy_small(e->val + off, src, n);
-	e->mask |= byte_mask(off, n);
-	return 0;
+	if ((a & (kChunk - 1)) + n <= kChunk) { /* one chunk: most stores */
+		buffer(d, a, src, n, dur);
+		return 0;
+	}
+	return each_piece<kChunk>(a, n, [&](uintptr_t p, size_t off, size_t k) {
+		buffer(d, p, src + off, k, dur);
+		return 0;
+	});
 }
 
-/* [a, a+n) across stripes: a partial head, whole chunks (in a plain
- * loop: the commonest pieces of a large store), a partial tail. */
+/* [a, a+n) across stripes: stripe by stripe (an alias maps whole pages,
+ * so a stripe's chunks share their translation). */
 int write_range(tx_desc *d, uintptr_t a, const char *src, size_t n)
 {
-	size_t head = (kChunk - (a & (kChunk - 1))) & (kChunk - 1);
-	head = head < n ? head : n;
-	int rc = head ? write_piece(d, canon_of(d, a), src, head) : 0;
-	size_t done = head;
-	for (; rc == 0 && n - done >= kChunk; done += kChunk)
-		rc = write_piece(d, canon_of(d, a + done), src + done, kChunk);
-	if (rc == 0 && done < n)
-		rc = write_piece(d, canon_of(d, a + done), src + done,
-				 n - done);
-	return rc;
+	return each_piece<kStripe>(a, n, [&](uintptr_t p, size_t off, size_t k) {
+		return write_stripe(d, canon_of(d, p), src + off, k);
+	});
 }
 
 int check_active(tx_desc *d, const char *what)
@@ -835,8 +842,8 @@ int store(tx_desc *d, void *dst, const void *src, size_t n)
 		return rc ? rc : store(d, dst, tmp.data(), n);
 	}
 	uintptr_t at = (uintptr_t)dst;
-	if ((at & (kChunk - 1)) + n <= kChunk) /* one chunk */
-		rc = write_piece(d, canon_of(d, at), (const char *)src, n);
+	if ((at & (kStripe - 1)) + n <= kStripe) /* one stripe */
+		rc = write_stripe(d, canon_of(d, at), (const char *)src, n);
 	else
 		rc = write_range(d, at, (const char *)src, n);
 	return rc ? fail_tx(d, rc) : 0;

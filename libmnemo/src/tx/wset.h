@@ -68,15 +68,21 @@ struct wentry {
 
 class wset {
 public:
-	bool empty() const { return e_.empty(); }
-	size_t size() const { return e_.size(); }
-	std::vector<wentry> &entries() { return e_; }
+	bool empty() const { return n_ == 0; }
+	size_t size() const { return n_; }
+	/* The entries, in insertion order. */
+	struct view {
+		wentry *b, *e;
+		wentry *begin() const { return b; }
+		wentry *end() const { return e; }
+	};
+	view entries() { return {e_.data(), e_.data() + n_}; }
 
 	wentry *find(uint64_t addr)
 	{
-		if (idx_.empty())
+		if (n_ == 0)
 			return nullptr;
-		for (size_t i = hash(addr);; i = (i + 1) & (idx_.size() - 1)) {
+		for (size_t i = hash(addr);; i = (i + 1) & mask_) {
 			const bucket &s = idx_[i];
 			if (s.gen != gen_)
 				return nullptr;
@@ -88,19 +94,20 @@ public:
 	/* The entry of `addr`, created (mask 0) if absent. */
 	wentry *insert(uint64_t addr, bool durable)
 	{
-		if ((e_.size() + 1) * 2 > idx_.size())
+		if ((n_ + 1) * 2 > mask_ + 1)
 			grow();
 		size_t i = hash(addr);
-		for (;; i = (i + 1) & (idx_.size() - 1)) {
+		for (;; i = (i + 1) & mask_) {
 			bucket &s = idx_[i];
 			if (s.gen != gen_)
 				break;
 			if (e_[s.entry].addr == addr)
 				return &e_[s.entry];
 		}
-		idx_[i] = {gen_, (uint32_t)e_.size()};
-		e_.emplace_back();
-		wentry &e = e_.back();
+		idx_[i] = {gen_, n_};
+		if (n_ == e_.size()) /* storage only grows: clear() keeps it */
+			e_.emplace_back();
+		wentry &e = e_[n_++];
 		e.addr = addr;
 		e.mask = 0;
 		e.durable = durable;
@@ -109,7 +116,7 @@ public:
 
 	void clear()
 	{
-		e_.clear();
+		n_ = 0;
 		if (++gen_ == 0) { /* wrapped: old slots could look valid */
 			for (bucket &s : idx_)
 				s.gen = 0;
@@ -130,19 +137,24 @@ private:
 
 	void grow()
 	{
-		bits_ = idx_.empty() ? 6 : bits_ + 1;
+		bits_ = bits_ == 0 ? 6 : bits_ + 1;
 		idx_.assign((size_t)1 << bits_, bucket{0, 0});
+		mask_ = idx_.size() - 1;
 		gen_ = 1;
-		for (uint32_t k = 0; k < e_.size(); k++) {
+		for (uint32_t k = 0; k < n_; k++) {
 			size_t i = hash(e_[k].addr);
 			while (idx_[i].gen == gen_)
-				i = (i + 1) & (idx_.size() - 1);
+				i = (i + 1) & mask_;
 			idx_[i] = {gen_, k};
 		}
 	}
 
+	/* e_[0, n_) are the entries; e_ beyond n_ is storage for later
+	 * transactions (wentry needs no destruction). */
 	std::vector<wentry> e_;
+	uint32_t n_ = 0;
 	std::vector<bucket> idx_;
+	size_t mask_ = ~(size_t)0; /* idx_.size() - 1; (n_ + 1) * 2 > 0 */
 	uint32_t gen_ = 1;
 	unsigned bits_ = 0;
 };
