@@ -101,6 +101,22 @@ void cpu_flush(const void *p, size_t n)
 	account_flush(p, n);
 }
 
+void cpu_flush_all(const piece *v, size_t k)
+{
+	size_t lines = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (v[i].n == 0)
+			continue;
+		uintptr_t a = (uintptr_t)v[i].p & ~(kLine - 1);
+		lines_flush((const char *)a, (const char *)v[i].p + v[i].n);
+		lines += lines_of(v[i].p, v[i].n);
+	}
+	tl_lines += lines;
+	unsigned ns = __atomic_load_n(&g_flush_ns, __ATOMIC_RELAXED);
+	if (ns && lines)
+		spin_ns((uint64_t)ns * lines);
+}
+
 namespace {
 
 /* n words from s to d (8-aligned) with non-temporal stores: 16 bytes at a
@@ -112,6 +128,15 @@ long long *stream_words(long long *d, const char *s, size_t n)
 		long long w;
 		__builtin_memcpy(&w, s, 8);
 		__builtin_ia32_movnti64(d++, w);
+	}
+	for (; n >= 8; n -= 8, s += 64, d += 8) { /* a line per iteration */
+		const __m128i *q = (const __m128i *)s;
+		__m128i a0 = _mm_loadu_si128(q), a1 = _mm_loadu_si128(q + 1);
+		__m128i a2 = _mm_loadu_si128(q + 2), a3 = _mm_loadu_si128(q + 3);
+		_mm_stream_si128((__m128i *)d, a0);
+		_mm_stream_si128((__m128i *)d + 1, a1);
+		_mm_stream_si128((__m128i *)d + 2, a2);
+		_mm_stream_si128((__m128i *)d + 3, a3);
 	}
 	for (; n >= 2; n -= 2, s += 16, d += 2)
 		_mm_stream_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));

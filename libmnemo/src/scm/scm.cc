@@ -351,6 +351,12 @@ int open_device(int fd, const config &cfg, void *base, size_t window,
 	return rc;
 }
 
+void device::flush_all(const piece *v, size_t k)
+{
+	for (size_t i = 0; i < k; i++)
+		flush(v[i].p, v[i].n);
+}
+
 void device::stream(void *dst, const piece *v, unsigned k)
 {
 	char *d = (char *)dst;

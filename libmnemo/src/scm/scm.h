@@ -77,6 +77,10 @@ public:
 	int unmap(uint64_t off, size_t len);
 	/* Write back the lines of [p, p+n); pre: inside this device's window. */
 	virtual void flush(const void *p, size_t n) = 0;
+	/* flush() of each of the k pieces (a truncation pass's ranges).  The
+	 * default calls flush(); backends whose flush() is cpu_flush() make
+	 * it cpu_flush_all(): one call, one count and charge for them all. */
+	virtual void flush_all(const piece *v, size_t k);
 	/* Write the k pieces one after another from dst and start their
 	 * write-back, which the next fence() completes; pre: inside this
 	 * window, dst 8-aligned, every piece a multiple of 8 bytes.  The
@@ -208,6 +212,8 @@ inline void store64(uint64_t *p, uint64_t v)
 
 /* CPU flush of the lines of [p, p+n), counted and charged. */
 void cpu_flush(const void *p, size_t n);
+/* cpu_flush() of each of the k pieces, counted and charged once. */
+void cpu_flush_all(const piece *v, size_t k);
 /* device::stream for CPU-flushed memory: non-temporal stores (movnti), or
  * plain stores and line write-backs for short pieces (see flush.cc);
  * counted and charged. */

@@ -69,6 +69,13 @@ public:
 		else
 			cpu_flush(p, n);
 	}
+	void flush_all(const piece *v, size_t k) override
+	{
+		if (byte_granular_)
+			device::flush_all(v, k);
+		else
+			cpu_flush_all(v, k);
+	}
 	void stream(void *dst, const piece *v, unsigned k) override
 	{
 		if (byte_granular_) /* eADR: plain stores are durable */

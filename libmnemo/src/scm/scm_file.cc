@@ -95,6 +95,13 @@ public:
 		if (power_ && n)
 			note_dirty(p, n);
 	}
+	void flush_all(const piece *v, size_t k) override
+	{
+		if (pmem_)
+			cpu_flush_all(v, k);
+		else
+			device::flush_all(v, k);
+	}
 	void stream(void *dst, const piece *v, unsigned k) override
 	{
 		if (pmem_)

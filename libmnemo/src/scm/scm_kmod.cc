@@ -65,6 +65,10 @@ public:
 		return unreserve_to_none(base_ + off, len);
 	}
 	void flush(const void *p, size_t n) override { cpu_flush(p, n); }
+	void flush_all(const piece *v, size_t k) override
+	{
+		cpu_flush_all(v, k);
+	}
 	void stream(void *dst, const piece *v, unsigned k) override
 	{
 		nt_stream(dst, v, k);

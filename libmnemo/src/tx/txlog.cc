@@ -111,7 +111,7 @@ struct pool_state {
 	} own[layout::kTxLogs + 1 + 64]; /* + heap segment headers */
 	std::atomic<unsigned> nown{0};
 	/* A pass's list of ranges to flush (under pass_mu). */
-	std::vector<tx::range> to_flush;
+	std::vector<scm::piece> to_flush;
 	uint64_t log_bytes = 0;
 	uint64_t id = 0;
 };
@@ -209,14 +209,14 @@ int truncate_front(log_slot *s, size_t n)
  * they are copied, not referenced), and no one else drops records (only
  * passes, under pass_mu).  pre: s->mu held. */
 size_t ranges_upto(const log_slot *s, uint64_t w, uint64_t floor,
-		   std::vector<range> *out)
+		   std::vector<scm::piece> *out)
 {
 	const unflushed &u = s->pending;
 	size_t n = 0, r = u.range_head, from = r;
-	auto copy_run = [&]() { /* ranges [from, r): one insert, not one
-				 * per record (~60 instructions each) */
-		out->insert(out->end(), u.ranges.begin() + (long)from,
-			    u.ranges.begin() + (long)r);
+	auto copy_run = [&]() { /* ranges [from, r) */
+		for (size_t k = from; k < r; k++)
+			out->push_back({(const void *)u.ranges[k].addr,
+					u.ranges[k].len});
 	};
 	for (size_t i = u.rec_head; i < u.recs.size() && u.recs[i].wv <= w;
 	     i++, n++) {
@@ -249,7 +249,7 @@ int pass_locked(mnemo_pool *p)
 	clock_step();
 	uint64_t w = watermark(), floor = ps->meta->floor;
 	size_t drop[layout::kTxLogs] = {};
-	std::vector<range> &to_flush = ps->to_flush;
+	std::vector<scm::piece> &to_flush = ps->to_flush;
 	to_flush.clear();
 	for (unsigned i = 0; i < layout::kTxLogs; i++) {
 		log_slot &s = ps->logs[i];
@@ -259,9 +259,7 @@ int pass_locked(mnemo_pool *p)
 	}
 	/* Records name canonical addresses in the pool's window: its device
 	 * flushes them (no window lookup per range), with no log locked. */
-	scm::device *dev = p->dev.get();
-	for (const range &r : to_flush)
-		dev->flush((const void *)r.addr, r.len);
+	p->dev->flush_all(to_flush.data(), to_flush.size());
 	scm::fence();
 	raise_floor(ps, w);
 	int rc = 0;
