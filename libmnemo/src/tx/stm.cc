@@ -367,7 +367,8 @@ void buffer(tx_desc *d, uintptr_t a, const char *src, size_t n, bool dur)
 }
 
 /* [a, a+n) within one stripe (canonical): one classification and one
- * lock, then chunk by chunk into the write set. */
+ * lock, then chunk by chunk into the write set: a partial head, whole
+ * chunks (the inside of every large store), a partial tail. */
 int write_stripe(tx_desc *d, uintptr_t a, const char *src, size_t n)
 {
 	int dur = classify(d, a);
@@ -376,14 +377,21 @@ int write_stripe(tx_desc *d, uintptr_t a, const char *src, size_t n)
 	int rc = lock_stripe(d, a);
 	if (rc)
 		return rc;
-	if ((a & (kChunk - 1)) + n <= kChunk) { /* one chunk: most stores */
-		buffer(d, a, src, n, dur);
-		return 0;
+	size_t head = (kChunk - (a & (kChunk - 1))) & (kChunk - 1);
+	head = head < n ? head : n;
+	if (head)
+		buffer(d, a, src, head, dur);
+	size_t done = head;
+	for (; n - done >= kChunk; done += kChunk) {
+		wentry *e = d->ws.insert(a + done, dur);
+		if (e->mask == 0)
+			__builtin_prefetch((const void *)e->addr, 1, 3);
+		__builtin_memcpy(e->val, src + done, kChunk);
+		e->mask = kFullMask;
 	}
-	return each_piece<kChunk>(a, n, [&](uintptr_t p, size_t off, size_t k) {
-		buffer(d, p, src + off, k, dur);
-		return 0;
-	});
+	if (done < n)
+		buffer(d, a + done, src + done, n - done, dur);
+	return 0;
 }
 
 /* [a, a+n) across stripes: stripe by stripe (an alias maps whole pages,

@@ -56,15 +56,18 @@ inline void copy_small(void *dst, const void *src, size_t n)
 	}
 }
 
-struct wentry {
+/* 128 bytes, val on a cache line of its own: entries are found by shifts,
+ * not multiplies, and a chunk's copy is two aligned 32-byte moves. */
+struct alignas(128) wentry {
 	/* Members are set by wset::insert; val is written before it is
 	 * read (mask says which bytes), so it is left uninitialised. */
 	wentry() noexcept {}
+	char val[kChunk];
 	uint64_t addr;  /* kChunk-aligned */
 	uint64_t mask;
 	bool durable;   /* inside the transaction's pool: logged */
-	alignas(8) char val[kChunk];
 };
+static_assert(sizeof(wentry) == 128, "entries are found by shifts");
 
 class wset {
 public:
@@ -91,10 +94,12 @@ public:
 		}
 	}
 
-	/* The entry of `addr`, created (mask 0) if absent. */
-	wentry *insert(uint64_t addr, bool durable)
+	/* The entry of `addr`, created (mask 0) if absent.  Small enough to
+	 * inline (a kilobyte's store is 16 or 17 of these): the rare paths
+	 * are calls. */
+	[[gnu::always_inline]] wentry *insert(uint64_t addr, bool durable)
 	{
-		if ((n_ + 1) * 2 > mask_ + 1)
+		if ((n_ + 1) * 2 > mask_ + 1) [[unlikely]]
 			grow();
 		size_t i = hash(addr);
 		for (;; i = (i + 1) & mask_) {
@@ -105,8 +110,8 @@ public:
 				return &e_[s.entry];
 		}
 		idx_[i] = {gen_, n_};
-		if (n_ == e_.size()) /* storage only grows: clear() keeps it */
-			e_.emplace_back();
+		if (n_ == e_.size()) [[unlikely]] /* clear() keeps storage */
+			more();
 		wentry &e = e_[n_++];
 		e.addr = addr;
 		e.mask = 0;
@@ -135,7 +140,9 @@ private:
 				(64 - bits_));
 	}
 
-	void grow()
+	[[gnu::noinline]] void more() { e_.emplace_back(); }
+
+	[[gnu::noinline]] void grow()
 	{
 		bits_ = bits_ == 0 ? 6 : bits_ + 1;
 		idx_.assign((size_t)1 << bits_, bucket{0, 0});
