@@ -256,6 +256,37 @@ Test(tx, committed_data_survives_close_and_costs_one_fence)
 	mnemo_pool_close(&pool);
 }
 
+/* A transaction after its pool was closed and opened again writes to the
+ * new pool object: the descriptor's cached window lookup (classify's
+ * hint) does not outlive the registry state it came from.  Another pool
+ * opened in between usually takes the closed pool's memory, so a stale
+ * hint would name it (and the commit fail), or under ASan be a use after
+ * free. */
+Test(tx, a_reopened_pool_is_found_again)
+{
+	const char *p1 = t_path("reopen1"), *p2 = t_path("reopen2");
+	t_create(p1, 16 << 20);
+	t_create(p2, 16 << 20);
+	mnemo_pool *a = t_open(p1, 0), *b = NULL;
+	uint64_t *x;
+	cr_assert_eq(mnemo_region_create(a, "d", 4096, (void **)&x), 0);
+	for (uint64_t round = 1; round <= 3; round++) {
+		cr_assert_eq(mnemo_tx_begin(), 0);
+		mnemo_tx_set64(&x[0], round);
+		cr_assert_eq(mnemo_tx_commit(), 0, "round %llu: %s",
+			     (unsigned long long)round, mnemo_errormsg());
+		mnemo_pool_close(&a);
+		if (b)
+			mnemo_pool_close(&b);
+		b = t_open(p2, 0);
+		a = t_open(p1, 0);
+		cr_assert_eq(mnemo_region_find(a, "d", (void **)&x, NULL), 0);
+		cr_assert_eq(x[0], round);
+	}
+	mnemo_pool_close(&a);
+	mnemo_pool_close(&b);
+}
+
 /* The counters of locked instructions and shared-line writes count what
  * a commit does: one stripe lock, the publication of its wv (busy, on the
  * descriptor's own line) and the log's spin lock (its unlock is a plain

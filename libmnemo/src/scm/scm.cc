@@ -15,6 +15,8 @@
 #include "scm/backends.h"
 
 namespace mnemo::scm {
+
+std::atomic<uint64_t> g_windows_gen{0};
 namespace {
 
 /*
@@ -39,6 +41,12 @@ struct window_slot {
 };
 window_slot g_windows[kMaxWindows];
 std::mutex g_reg_mu;
+
+/* A registry change under g_reg_mu: the slot's words, then the move. */
+void moved()
+{
+	g_windows_gen.fetch_add(1, std::memory_order_release);
+}
 
 constexpr auto kAcq = std::memory_order_acquire;
 constexpr auto kRel = std::memory_order_release;
@@ -171,6 +179,7 @@ bool register_window(device *d)
 		w.lo.store((uintptr_t)d->base(), kRlx);
 		w.hi.store((uintptr_t)d->base() + d->window(), kRlx);
 		w.dev.store(d, kRlx);
+		moved();
 		return true;
 	}
 	return false;
@@ -187,6 +196,7 @@ void unregister_window(device *d)
 		w->owner.store(nullptr, kRlx);
 		w->hi.store(0, kRlx);
 		w->lo.store(0, kRlx);
+		moved();
 	}
 }
 
@@ -196,6 +206,7 @@ void set_owner(device *d, mnemo_pool *p)
 	if (window_slot *w = slot_of_device(d)) {
 		slot_write sw(*w);
 		w->owner.store(p, kRlx);
+		moved();
 	}
 }
 

@@ -255,6 +255,14 @@ void set_owner(device *d, mnemo_pool *p);
 bool set_mirror(device *d, intptr_t delta, bool locked = false);
 /* The owner of the window holding a, or nullptr; [*lo, *hi) the window. */
 mnemo_pool *owner_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi);
+/* Moves on at every change of the registry (a window or an owner comes or
+ * goes): an answer of owner_of() stays true while this has not moved
+ * since before the lookup. */
+extern std::atomic<uint64_t> g_windows_gen;
+inline uint64_t windows_gen()
+{
+	return g_windows_gen.load(std::memory_order_acquire);
+}
 /* f(ctx, p) for the owner of every window, the registry locked: no pool
  * is opened or closed meanwhile.  f must not open or close one. */
 void each_owner(void (*f)(void *ctx, mnemo_pool *p), void *ctx);

@@ -204,10 +204,20 @@ int classify(tx_desc *d, uintptr_t a)
 {
 	if (a - d->pool_lo < d->pool_hi - d->pool_lo)
 		return 1;
-	uintptr_t lo, hi;
-	mnemo_pool *p = scm::owner_of(a, &lo, &hi);
-	if (!p)
-		return 0;
+	mnemo_pool *p = d->hint_pool;
+	if (a - d->hint_lo >= d->hint_hi - d->hint_lo ||
+	    d->hint_gen != scm::windows_gen()) {
+		/* The generation first: a change during the lookup makes
+		 * the next check fail. */
+		uint64_t gen = scm::windows_gen();
+		uintptr_t lo, hi;
+		if (!(p = scm::owner_of(a, &lo, &hi)))
+			return 0;
+		d->hint_pool = p;
+		d->hint_lo = lo;
+		d->hint_hi = hi;
+		d->hint_gen = gen;
+	}
 	int rc = heap_pool(d, p);
 	return rc ? rc : 1;
 }

@@ -196,6 +196,11 @@ struct tx_desc {
 	/* The pool the durable writes go to (fixed by the first one). */
 	mnemo_pool *pool = nullptr;
 	uintptr_t pool_lo = 0, pool_hi = 0;
+	/* The last window classify() looked up, kept across transactions:
+	 * its owner while the registry has not moved from hint_gen. */
+	mnemo_pool *hint_pool = nullptr;
+	uintptr_t hint_lo = 0, hint_hi = 0;
+	uint64_t hint_gen = 0;
 	/* txlog.cc's cache: the log this thread owns in the pool whose
 	 * state has id log_pool_id, and the ring words in use after the last
 	 * append. */
