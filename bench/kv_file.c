@@ -69,6 +69,21 @@ uint64_t kv_file_find(const struct kv_file *f, uint64_t key)
 	return off;
 }
 
+void kv_file_run(struct kv_file *f, const struct bench_opts *o,
+		 const struct kv_system *s, const char *name,
+		 void (*verify)(void))
+{
+	kv_wb_init(o);
+	kv_flush(f->base, f->bump); /* the preload, made durable once */
+	kv_fence(o);
+	uint64_t ops;
+	double lines, fences;
+	uint64_t ns = kv_timed_loop(o, s, &ops, &lines, &fences);
+	verify();
+	bench_result(o, name, ops, ns, lines, fences, 0);
+	printf("COUNTS atomics_per_tx=0 shared_lines_per_tx=0\n");
+}
+
 void kv_file_close(struct kv_file *f, const struct bench_opts *o)
 {
 	munmap(f->base, f->size);

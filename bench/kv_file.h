@@ -35,6 +35,14 @@ uint64_t kv_file_insert(struct kv_file *f, const struct bench_opts *o,
 			uint64_t key, uint64_t size);
 /* The offset of key's entry, 0 if none. */
 uint64_t kv_file_find(const struct kv_file *f, uint64_t key);
+/* The rest of a reference's main() after its preload: pick the flush
+ * instruction, write the preload back (one fence), run the timed loop,
+ * verify (the program's own check), and print the RESULT line and a
+ * COUNTS line of no locked instruction and no shared line (a thread
+ * writes only its own keys' entries and its own log, by construction). */
+void kv_file_run(struct kv_file *f, const struct bench_opts *o,
+		 const struct kv_system *s, const char *name,
+		 void (*verify)(void));
 /* Unmap, and delete the file unless --keep. */
 void kv_file_close(struct kv_file *f, const struct bench_opts *o);
 

@@ -73,18 +73,7 @@ int main(int argc, char **argv)
 		e->sel = 0;
 		bench_fill_value(e->value, O.vsize, bench_key(i), 0);
 	}
-	kv_wb_init(&O);
-	kv_flush(F.base, F.bump); /* the preload, made durable once */
-	kv_fence(&O);
-
-	uint64_t ops;
-	double lines, fences;
-	uint64_t ns = kv_timed_loop(&O, &g_hand, &ops, &lines, &fences);
-	verify();
-	bench_result(&O, "hand", ops, ns, lines, fences, 0);
-	/* By construction: no locked instruction, and a thread writes only
-	 * its own entries (no line of shared state). */
-	printf("COUNTS atomics_per_tx=0 shared_lines_per_tx=0\n");
+	kv_file_run(&F, &O, &g_hand, "hand", verify);
 	kv_file_close(&F, &O);
 	return 0;
 }

@@ -195,18 +195,7 @@ int main(int argc, char **argv)
 		struct kv_entry *e = kv_file_at(&F, off);
 		bench_fill_value(e->value, O.vsize, bench_key(i), 0);
 	}
-	kv_wb_init(&O);
-	kv_flush(F.base, F.bump); /* the preload, made durable once */
-	kv_fence(&O);
-
-	uint64_t ops;
-	double lines, fences;
-	uint64_t ns = kv_timed_loop(&O, &g_redo, &ops, &lines, &fences);
-	verify();
-	bench_result(&O, "redo", ops, ns, lines, fences, 0);
-	/* By construction: each thread has its own ring and writes only its
-	 * own keys' entries. */
-	printf("COUNTS atomics_per_tx=0 shared_lines_per_tx=0\n");
+	kv_file_run(&F, &O, &g_redo, "redo", verify);
 	for (unsigned i = 0; i < g_nrings; i++)
 		free(g_rings[i].pend);
 	kv_file_close(&F, &O);
