@@ -795,6 +795,30 @@ int commit(tx_desc *d)
 	return 0;
 }
 
+/* read_piece's commonest case, inline: [at, at+n) in one chunk of a
+ * stripe nobody holds, at a version within the snapshot.  True if read
+ * (and noted in rs); false leaves nothing done.  In a chain walk the next
+ * address is this read's value, and every instruction between a value's
+ * arrival (often after a mispredicted branch on it) and the next load of
+ * data is on the walk's critical path. */
+[[gnu::always_inline]] inline bool read_fast(tx_desc *d, uintptr_t at,
+					     void *dst, size_t n)
+{
+	uintptr_t a = canon_of(d, at);
+	size_t s = stripe_of(a);
+	std::atomic<uint64_t> &l = g_locks[s];
+	uint64_t w1 = l.load(std::memory_order_acquire);
+	if ((w1 & 1) || (w1 >> 1) > d->rv)
+		return false;
+	copy_small(dst, (const void *)a, n);
+	std::atomic_thread_fence(std::memory_order_acquire);
+	if (l.load(std::memory_order_relaxed) != w1)
+		return false;
+	if (d->rs.empty() || d->rs.back().stripe != s)
+		d->rs.push_back({(uint32_t)s, w1 >> 1});
+	return true;
+}
+
 int load(tx_desc *d, void *dst, const void *src, size_t n)
 {
 	if (d->depth == 0) { /* outside a transaction: a plain read */
@@ -805,6 +829,8 @@ int load(tx_desc *d, void *dst, const void *src, size_t n)
 		return d->status;
 	uintptr_t at = (uintptr_t)src;
 	if ((at & (kChunk - 1)) + n <= kChunk) { /* one chunk: most reads */
+		if (read_fast(d, at, dst, n))
+			return 0;
 		int rc = read_piece(d, canon_of(d, at), (char *)dst, n);
 		return rc ? fail_tx(d, rc) : 0;
 	}
@@ -815,31 +841,13 @@ int load(tx_desc *d, void *dst, const void *src, size_t n)
 	return rc ? fail_tx(d, rc) : 0;
 }
 
-/* A value form's read (N bytes, naturally aligned: one chunk) of a stripe
- * nobody holds, at a version within the snapshot: read_piece's checks,
- * with no call or loop between the call and the data.  In a chain walk the
- * next address is this read's value, and every instruction between a
- * value's arrival (often after a mispredicted branch on it) and the next
- * load of data is on the walk's critical path.  Everything else, and any
- * check that fails, takes load(). */
+/* A value form's read: N bytes, naturally aligned (one chunk). */
 template <size_t N> int load_value(tx_desc *d, void *dst, const void *src)
 {
 	uintptr_t at = (uintptr_t)src;
-	if (d->depth && !d->status && (at & (N - 1)) == 0) {
-		uintptr_t a = canon_of(d, at);
-		size_t s = stripe_of(a);
-		std::atomic<uint64_t> &l = g_locks[s];
-		uint64_t w1 = l.load(std::memory_order_acquire);
-		if (!(w1 & 1) && (w1 >> 1) <= d->rv) {
-			__builtin_memcpy(dst, (const void *)a, N);
-			std::atomic_thread_fence(std::memory_order_acquire);
-			if (l.load(std::memory_order_relaxed) == w1) {
-				if (d->rs.empty() || d->rs.back().stripe != s)
-					d->rs.push_back({(uint32_t)s, w1 >> 1});
-				return 0;
-			}
-		}
-	}
+	if (d->depth && !d->status && (at & (N - 1)) == 0 &&
+	    read_fast(d, at, dst, N))
+		return 0;
 	return load(d, dst, src, N);
 }
 template int load_value<1>(tx_desc *, void *, const void *);
