@@ -392,7 +392,8 @@ int write_stripe(tx_desc *d, uintptr_t a, const char *src, size_t n)
 	if (head)
 		buffer(d, a, src, head, dur);
 	size_t done = head;
-	for (; n - done >= kChunk; done += kChunk) {
+	for (; n - done >= kChunk; done += kChunk) { /* whole chunks: a
+						    * 64-byte move, a full mask */
 		wentry *e = d->ws.insert(a + done, dur);
 		if (e->mask == 0)
 			__builtin_prefetch((const void *)e->addr, 1, 3);
@@ -456,7 +457,7 @@ void append_bytes(tx_desc *d, run *r, uint64_t addr, const void *src, size_t n)
 		r->len = 0;
 		r->hdr = rec.size();
 		rec.push_back(0);
-		d->ranges.push_back({addr, 0});
+		d->ranges.push_back({(const void *)addr, 0});
 	}
 	size_t need = r->hdr + 1 + (r->len + n + 7) / 8;
 	if (rec.size() < need) {
@@ -468,7 +469,7 @@ void append_bytes(tx_desc *d, run *r, uint64_t addr, const void *src, size_t n)
 	copy_small((char *)&rec[r->hdr + 1] + r->len, src, n);
 	r->len += n;
 	rec[r->hdr] = r->addr | r->len << 48;
-	d->ranges.back().len = r->len;
+	d->ranges.back().n = r->len;
 }
 
 /* Whether e, fully written, continues run r word-aligned: its bytes are
@@ -504,22 +505,22 @@ int build_record(tx_desc *d, uint64_t wv)
 			__builtin_memcpy(d->rec.grow(kChunk / 8), e->val, kChunk);
 			r.len += kChunk;
 			d->rec[r.hdr] = r.addr | r.len << 48;
-			d->ranges.back().len = r.len;
+			d->ranges.back().n = r.len;
 			continue;
 		}
 		each_run(*e, [&](size_t b, size_t k) {
 			append_bytes(d, &r, e->addr + b, e->val + b, k);
 		});
 	}
-	for (const range &x : d->ranges)
-		if (!writable(d->pool, x.addr, x.len))
+	for (const scm::piece &x : d->ranges)
+		if (!writable(d->pool, (uintptr_t)x.p, x.n))
 			return fail(EINVAL, "a transaction wrote to libmnemo's "
 				    "own metadata in pool %s",
 				    d->pool->path.c_str());
 	for (const bit_op &o : d->hops) {
 		uint64_t kind = o.set ? layout::kTxHeapSet : layout::kTxHeapClear;
-		uint64_t word = (uint64_t)hooks()->word(o);
-		d->rec.push_back(word | kind << 48);
+		const void *word = hooks()->word(o);
+		d->rec.push_back((uint64_t)word | kind << 48);
 		d->rec.push_back(1ull << (o.bit % 64));
 		d->ranges.push_back({word, 8});
 	}
@@ -819,7 +820,10 @@ int commit(tx_desc *d)
 	return true;
 }
 
-int load(tx_desc *d, void *dst, const void *src, size_t n)
+/* load(), inlined into each caller: the value forms get it with a
+ * constant n (a plain move of N bytes, no call before the data). */
+[[gnu::always_inline]] inline int load_inline(tx_desc *d, void *dst,
+					      const void *src, size_t n)
 {
 	if (d->depth == 0) { /* outside a transaction: a plain read */
 		memcpy(dst, src, n);
@@ -841,14 +845,14 @@ int load(tx_desc *d, void *dst, const void *src, size_t n)
 	return rc ? fail_tx(d, rc) : 0;
 }
 
-/* A value form's read: N bytes, naturally aligned (one chunk). */
+int load(tx_desc *d, void *dst, const void *src, size_t n)
+{
+	return load_inline(d, dst, src, n);
+}
+
 template <size_t N> int load_value(tx_desc *d, void *dst, const void *src)
 {
-	uintptr_t at = (uintptr_t)src;
-	if (d->depth && !d->status && (at & (N - 1)) == 0 &&
-	    read_fast(d, at, dst, N))
-		return 0;
-	return load(d, dst, src, N);
+	return load_inline(d, dst, src, N);
 }
 template int load_value<1>(tx_desc *, void *, const void *);
 template int load_value<2>(tx_desc *, void *, const void *);

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "scm/scm.h"
 #include "tx/wset.h"
 
 struct mnemo_pool;
@@ -42,12 +43,6 @@ enum class mode {
 /* Registers saved by _ITM_beginTransaction (itm_x86_64.S). */
 struct itm_jmpbuf {
 	uint64_t cfa, rbx, rbp, r12, r13, r14, r15, rip;
-};
-
-/* Bytes [addr, addr+len) a commit writes in place (its record's entries),
- * which a truncation pass writes back. */
-struct range {
-	uint64_t addr, len;
 };
 
 struct read_entry {
@@ -186,7 +181,9 @@ struct tx_desc {
 	unsigned strict_npages = 0;
 	word_buf rec; /* commit record under construction */
 	std::vector<const wentry *> sorted; /* durable entries, by address */
-	std::vector<range> ranges; /* the record's entries, as built */
+	/* The record's entries as built: the bytes its commit writes in
+	 * place, which a truncation pass writes back. */
+	std::vector<scm::piece> ranges;
 	struct action {
 		void (*fn)(void *);
 		void *arg;

@@ -62,7 +62,7 @@ struct unflushed {
 		uint64_t end, end_seq; /* rawl_end after the put */
 	};
 	std::vector<rec> recs;
-	std::vector<range> ranges;
+	std::vector<scm::piece> ranges;
 	size_t rec_head = 0, range_head = 0;
 
 	void clear()
@@ -180,10 +180,11 @@ uint64_t watermark()
 
 /* Note the record of wv whose entries are `ranges` (just appended to s's
  * log) in s->pending. */
-void note_record(log_slot *s, uint64_t wv, const std::vector<range> &ranges)
+void note_record(log_slot *s, uint64_t wv,
+		 const std::vector<scm::piece> &ranges)
 {
 	unflushed &u = s->pending;
-	for (const range &x : ranges) /* one or two: no insert() */
+	for (const scm::piece &x : ranges) /* one or two: no insert() */
 		u.ranges.push_back(x);
 	uint64_t end, seq;
 	rawl_end(s->log, &end, &seq);
@@ -213,10 +214,9 @@ size_t ranges_upto(const log_slot *s, uint64_t w, uint64_t floor,
 {
 	const unflushed &u = s->pending;
 	size_t n = 0, r = u.range_head, from = r;
-	auto copy_run = [&]() { /* ranges [from, r) */
-		for (size_t k = from; k < r; k++)
-			out->push_back({(const void *)u.ranges[k].addr,
-					u.ranges[k].len});
+	auto copy_run = [&]() { /* ranges [from, r): one insert */
+		out->insert(out->end(), u.ranges.begin() + (long)from,
+			    u.ranges.begin() + (long)r);
 	};
 	for (size_t i = u.rec_head; i < u.recs.size() && u.recs[i].wv <= w;
 	     i++, n++) {
